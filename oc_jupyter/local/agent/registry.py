@@ -1,0 +1,39 @@
+"""Which :class:`~.sandbox.SandboxAgent` serves which sandbox, for the whole server process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..engine import Engine
+from .sandbox import SandboxAgent
+
+__all__ = ["agent_for", "close_all", "close_sandbox"]
+
+_agents: dict[str, SandboxAgent] = {}
+
+
+def agent_for(sandbox_id: str, container: str, engine: Engine,
+              on_activity: Callable[[], None] | None = None) -> SandboxAgent:
+    """The sandbox's agent; made on first use, its process started on its first request.
+
+    ``on_activity`` is called every few seconds while a command runs in the sandbox.
+    """
+    agent = _agents.get(sandbox_id)
+    if agent is None or agent.container != container:
+        agent = _agents[sandbox_id] = SandboxAgent(sandbox_id, container, engine, on_activity)
+    return agent
+
+
+async def close_sandbox(sandbox_id: str) -> None:
+    """Call when a sandbox is removed: ends its sessions and stops its agent."""
+    agent = _agents.pop(sandbox_id, None)
+    if agent is not None:
+        await agent.close()
+
+
+async def close_all() -> None:
+    """Call when the server stops."""
+    agents = list(_agents.values())
+    _agents.clear()
+    await asyncio.gather(*(agent.close() for agent in agents), return_exceptions=True)

@@ -1,0 +1,206 @@
+"""Commands in a sandbox: ``exec/run``, exec sessions and their WebSocket attach.
+
+WebSocket frames, server to client: ``0x01`` stdout bytes, ``0x02`` stderr
+bytes, ``0x03`` exit (4-byte big-endian signed code), ``0x04`` end of
+scrollback; client to server: ``0x00`` + stdin bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import struct
+from typing import Any
+
+from fastapi import (
+    APIRouter,
+    Depends,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..agent import SandboxAgent
+from ..agent.errors import BadPath
+from ..agent.lookup import (
+    authorize_websocket,
+    refuse,
+    require_key,
+    sandbox_agent,
+    touch,
+)
+from ..errors import ApiError
+from ..models import error_responses
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/sandboxes/{sandbox_id}/exec", tags=["commands"],
+                   responses=error_responses(400, 401, 404, 500, 503))
+
+STDOUT, STDERR, EXIT, SCROLLBACK_END, STDIN = 0x01, 0x02, 0x03, 0x04, 0x00
+_EXIT = struct.Struct(">i")
+# A session's idle timer is refreshed this often while a client watches it.
+_TOUCH_EVERY = 30.0
+
+
+class RunBody(BaseModel):
+    """A command: ``cmd`` is the program, ``args`` its arguments (no shell unless you run one)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    cmd: str = Field(min_length=1)
+    args: list[str] = Field(default_factory=list)
+    envs: dict[str, str] | None = None
+    cwd: str | None = None
+    timeout: float | None = Field(default=None, ge=0)
+
+
+class SessionBody(RunBody):
+    maxRunAfterDisconnect: float | None = Field(default=None, ge=0)
+
+
+class KillBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    signal: int = Field(default=9, ge=1, le=64)
+
+
+class RunResult(BaseModel):
+    exitCode: int
+    stdout: str
+    stderr: str
+
+
+class SessionInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sessionID: str
+    sandboxID: str
+    command: str
+    args: list[str]
+    running: bool
+    exitCode: int | None
+    startedAt: str
+    attachedClients: int
+
+
+def _command(body: RunBody) -> tuple[list[str], dict[str, str], str | None]:
+    # NUL cannot cross exec(2); say so instead of failing inside the sandbox.
+    argv = [body.cmd, *body.args]
+    envs = body.envs or {}
+    for text in [*argv, *envs, *envs.values(), body.cwd or ""]:
+        if "\0" in text:
+            raise BadPath(f"Command fields must not contain a NUL character (found in {text!r}); remove it.")
+    for key in envs:
+        if not key or "=" in key:
+            raise BadPath(f"Environment variable name {key!r} is invalid; use a non-empty name without '='.")
+    return argv, envs, body.cwd or None
+
+
+@router.post("/run", response_model=RunResult, dependencies=[Depends(require_key)])
+async def run_command(sandbox_id: str, body: RunBody, request: Request) -> dict[str, Any]:
+    """Run a command to its end and return its exit code and output."""
+    agent = await sandbox_agent(request, sandbox_id)
+    argv, envs, cwd = _command(body)
+    work = asyncio.create_task(agent.run(argv, env=envs, cwd=cwd, timeout=body.timeout))
+    # A client that hangs up (an interrupted notebook cell) stops the command.
+    gone = asyncio.create_task(_disconnected(request))
+    try:
+        await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(BaseException):
+                await work
+    touch(request, sandbox_id)
+    return work.result()
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+@router.post("", status_code=201, response_model=SessionInfo, dependencies=[Depends(require_key)])
+async def start_session(sandbox_id: str, body: SessionBody, request: Request) -> dict[str, Any]:
+    """Start a command that clients attach to over the WebSocket."""
+    agent = await sandbox_agent(request, sandbox_id)
+    argv, envs, cwd = _command(body)
+    session = await agent.sessions.start(
+        argv[0], argv[1:], env=envs, cwd=cwd, timeout=body.timeout,
+        max_run_after_disconnect=body.maxRunAfterDisconnect,
+    )
+    return session.info()
+
+
+@router.get("", response_model=list[SessionInfo], dependencies=[Depends(require_key)])
+async def list_sessions(sandbox_id: str, request: Request) -> list[dict[str, Any]]:
+    agent = await sandbox_agent(request, sandbox_id)
+    return [session.info() for session in agent.sessions.list()]
+
+
+@router.post("/{session_id}/kill", status_code=204, dependencies=[Depends(require_key)])
+async def kill_session(sandbox_id: str, session_id: str, request: Request, body: KillBody | None = None) -> Response:
+    """Send a signal (default 9) to the session's whole process group."""
+    agent = await sandbox_agent(request, sandbox_id)
+    await agent.sessions.get(session_id).kill((body or KillBody()).signal)
+    return Response(status_code=204)
+
+
+@router.websocket("/{session_id}")
+async def attach_session(websocket: WebSocket, sandbox_id: str, session_id: str) -> None:
+    """Replay the session's scrollback, then stream it live; binary ``0x00`` frames feed its stdin."""
+    if not await authorize_websocket(websocket):
+        return
+    try:
+        agent: SandboxAgent = await sandbox_agent(websocket, sandbox_id)
+        session = agent.sessions.get(session_id)
+    except ApiError as exc:
+        await refuse(websocket, exc.status_code, exc.message)
+        return
+    await websocket.accept()
+    scrollback, queue = session.attach()
+    stdin_task = asyncio.create_task(_feed_stdin(websocket, session))
+    try:
+        for fd, data in scrollback:
+            await websocket.send_bytes(bytes([fd]) + data)
+        await websocket.send_bytes(bytes([SCROLLBACK_END]))
+        touched = asyncio.get_running_loop().time()
+        while True:
+            get = asyncio.create_task(queue.get())
+            await asyncio.wait({get, stdin_task}, return_when=asyncio.FIRST_COMPLETED)
+            if not get.done():
+                get.cancel()
+                break  # the client left
+            item = get.result()
+            if item[0] == "out":
+                await websocket.send_bytes(bytes([item[1]]) + item[2])
+            else:
+                await websocket.send_bytes(bytes([EXIT]) + _EXIT.pack(item[1]))
+                await websocket.close()
+                break
+            now = asyncio.get_running_loop().time()
+            if now - touched > _TOUCH_EVERY:
+                touch(websocket, sandbox_id)
+                touched = now
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        stdin_task.cancel()
+        session.detach(queue)
+        touch(websocket, sandbox_id)
+
+
+async def _feed_stdin(websocket: WebSocket, session) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data = message.get("bytes")
+        if data is None and message.get("text") is not None:
+            data = message["text"].encode()
+        if data and data[0] == STDIN:
+            await session.send_stdin(data[1:])
