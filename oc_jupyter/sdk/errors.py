@@ -1,0 +1,120 @@
+"""The exceptions the SDK raises, all under one root so callers can catch ``OCError``.
+
+::
+
+    OCError
+    ├── AuthError            the backend refused the API key (401/403)
+    ├── NotFound             the named thing does not exist (404)
+    │   ├── SnapshotNotFound
+    │   └── SandboxNotFound
+    ├── Conflict             the name is taken (409)
+    ├── BuildFailed          an image step failed; carries .step, .tail, .log
+    ├── SandboxError         a sandbox could not do what was asked
+    ├── BackendUnavailable   the backend cannot be reached or is overloaded (429, 5xx)
+    │   └── BuildStreamLost  a build stream broke before its result; the build may go on
+    ├── RequestError         the backend rejected the request (other 4xx)
+    └── LocalFileNotFound    a local file named in an Image does not exist (also a FileNotFoundError)
+
+Transport errors (``httpx``, ``websockets``) are translated in one place, with
+``raise ... from exc``, so a user never sees a raw library exception.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "OCError",
+    "AuthError",
+    "NotFound",
+    "SnapshotNotFound",
+    "SandboxNotFound",
+    "Conflict",
+    "BuildFailed",
+    "SandboxError",
+    "BackendUnavailable",
+    "RequestError",
+    "BuildStreamLost",
+    "LocalFileNotFound",
+]
+
+
+class OCError(Exception):
+    """Root of every error the SDK raises.
+
+    ``status`` is the HTTP status code when the error came from a response.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class AuthError(OCError):
+    """The backend refused the API key."""
+
+
+class NotFound(OCError):
+    """The requested resource does not exist."""
+
+
+class SnapshotNotFound(NotFound):
+    """No snapshot has the requested name."""
+
+
+class SandboxNotFound(NotFound):
+    """No sandbox has the requested id (it may have been killed or timed out)."""
+
+
+class Conflict(OCError):
+    """The request clashes with existing state, such as a snapshot name already taken."""
+
+
+class BuildFailed(OCError):
+    """An image build failed.
+
+    ``step`` is the 1-based number of the failing step (``None`` when the
+    backend did not say), ``tail`` the last lines of its output, and ``log``
+    every :class:`~oc_jupyter.sdk.models.BuildLog` received before the failure.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step: int | None = None,
+        tail: list[str] | None = None,
+        log: list | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.step = step
+        self.tail = list(tail or [])
+        self.log = list(log or [])
+
+
+class SandboxError(OCError):
+    """A sandbox could not carry out an operation (for example it stopped mid-command)."""
+
+
+class BackendUnavailable(OCError):
+    """The backend cannot be reached, is overloaded, or lacks a needed feature."""
+
+
+class BuildStreamLost(BackendUnavailable):
+    """A build stream ended before its result; the build itself may still be running.
+
+    ``log`` holds the build logs received before the break. Poll the snapshot
+    (``Snapshots.wait_until_ready``) to learn how the build ends.
+    """
+
+    def __init__(self, message: str, *, log: list | None = None) -> None:
+        super().__init__(message)
+        self.log = list(log or [])
+
+
+class RequestError(OCError):
+    """The backend rejected the request as invalid."""
+
+
+class LocalFileNotFound(OCError, FileNotFoundError):
+    """A local file or folder given to an :class:`~oc_jupyter.sdk.Image` does not exist."""

@@ -1,0 +1,96 @@
+"""Reading and writing files inside a sandbox."""
+
+from __future__ import annotations
+
+import posixpath
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from . import _http
+from .errors import NotFound, SandboxNotFound
+from .models import FileInfo
+
+if TYPE_CHECKING:
+    from .sandbox import Sandbox
+
+__all__ = ["Files"]
+
+
+def _check_path(path: str) -> str:
+    if not isinstance(path, str):
+        raise TypeError(f"Sandbox paths must be str, got {path!r} ({type(path).__name__}).")
+    if not path.startswith("/"):
+        raise ValueError(f"Sandbox path {path!r} must be absolute, e.g. {'/workspace/' + path!r}.")
+    if "\x00" in path:
+        raise ValueError(f"Sandbox path {path!r} contains a NUL character.")
+    return path
+
+
+class Files:
+    """The file system of one sandbox (``sandbox.files``); every path is absolute."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self._sandbox = sandbox
+
+    def _url(self, suffix: str = "") -> str:
+        return f"/sandboxes/{quote(self._sandbox.id)}/files{suffix}"
+
+    async def _request(self, method: str, suffix: str, path: str, **kwargs):
+        try:
+            return await _http.request(
+                self._sandbox.config,
+                method,
+                self._url(suffix),
+                params={"path": _check_path(path)},
+                what=f"{path} in sandbox {self._sandbox.id}",
+                **kwargs,
+            )
+        except NotFound as exc:
+            if isinstance(exc, SandboxNotFound):
+                raise
+            raise NotFound(
+                f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404
+            ) from None
+
+    async def read(self, path: str) -> bytes:
+        """The content of the file at ``path``."""
+        return (await self._request("GET", "", path)).content
+
+    async def read_text(self, path: str, encoding: str = "utf-8") -> str:
+        """The content of the text file at ``path``."""
+        return (await self.read(path)).decode(encoding)
+
+    async def write(self, path: str, data: str | bytes) -> None:
+        """Write ``data`` (text as UTF-8) to ``path``, creating parent folders, replacing any file there."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        elif not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"files.write expects str or bytes, got {type(data).__name__}.")
+        await self._request("PUT", "", path, content=bytes(data), headers={"Content-Type": "application/octet-stream"})
+
+    async def list(self, path: str) -> list[FileInfo]:
+        """The entries of the folder at ``path``."""
+        response = await self._request("GET", "/list", path)
+        return _http.decode(response, self._sandbox.config, FileInfo, many=True, what=f"list {path}")
+
+    async def remove(self, path: str) -> None:
+        """Delete the file or folder at ``path``."""
+        await self._request("DELETE", "", path)
+
+    async def make_dir(self, path: str) -> None:
+        """Create the folder ``path`` and its parents."""
+        await self._request("POST", "/mkdir", path, idempotent=True)
+
+    async def exists(self, path: str) -> bool:
+        """Whether something exists at ``path``."""
+        _check_path(path)
+        parent, name = posixpath.split(posixpath.normpath(path))
+        if not name:
+            return True
+        try:
+            entries = await self.list(parent)
+        except NotFound as exc:
+            if isinstance(exc, SandboxNotFound):
+                raise
+            return False
+        return any(entry.name == name for entry in entries)

@@ -1,0 +1,28 @@
+"""Files in a real sandbox on the local server."""
+
+from __future__ import annotations
+
+import pytest
+
+from oc_jupyter.sdk import NotFound
+
+
+async def test_write_read_list_remove(base_sandbox):
+    files = base_sandbox.files
+    await files.make_dir("/tmp/oc-files/sub")
+    await files.write("/tmp/oc-files/hello.txt", "héllo\n")
+    await files.write("/tmp/oc-files/blob.bin", bytes(range(256)))
+    assert await files.read("/tmp/oc-files/hello.txt") == "héllo\n".encode()
+    assert await files.read_text("/tmp/oc-files/hello.txt") == "héllo\n"
+    assert await files.read("/tmp/oc-files/blob.bin") == bytes(range(256))
+    entries = {e.name: e for e in await files.list("/tmp/oc-files")}
+    assert set(entries) == {"hello.txt", "blob.bin", "sub"}
+    assert entries["sub"].is_dir and entries["blob.bin"].size == 256
+    assert await files.exists("/tmp/oc-files/hello.txt")
+    await files.remove("/tmp/oc-files/hello.txt")
+    assert not await files.exists("/tmp/oc-files/hello.txt")
+    assert not await files.exists("/tmp/no-such-dir/x")
+    with pytest.raises(NotFound, match="/tmp/oc-files/hello.txt"):
+        await files.read("/tmp/oc-files/hello.txt")
+    # What the files API wrote, commands see.
+    assert (await base_sandbox.commands.run("wc -c < /tmp/oc-files/blob.bin")).stdout.strip() == "256"
