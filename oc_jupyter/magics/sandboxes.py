@@ -1,0 +1,105 @@
+"""``%oc_sandboxes`` and ``%oc_sandbox use|kill|info``: the running sandboxes."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from ..widgets import render
+
+__all__ = ["SandboxList", "SandboxMagics"]
+
+
+class SandboxList:
+    """The running sandboxes, marking those this notebook uses."""
+
+    def __init__(self, infos, marks: dict[str, str]) -> None:
+        self.infos, self.marks = infos, marks
+
+    def _repr_html_(self) -> str:
+        return render.sandboxes_html(self.infos, self.marks)
+
+    def __repr__(self) -> str:
+        return render.sandboxes_text(self.infos, self.marks)
+
+
+@magics_class
+class SandboxMagics(Magics):
+    """List sandboxes, choose the current one, kill or inspect one."""
+
+    def __init__(self, shell, state) -> None:
+        super().__init__(shell)
+        self.state = state
+        self._actions = {"use": self._use, "kill": self._kill, "info": self._info}
+
+    @line_magic
+    def oc_sandboxes(self, line):
+        """List the backend's sandboxes; the notebook column marks the current one and those this kernel made."""
+        if line.strip():
+            raise UsageError(f"%oc_sandboxes takes no arguments, got {line.strip()!r}.")
+        from ..sdk import Sandbox, errors, sync
+
+        try:
+            infos = sync.run(Sandbox.list(config=self.state.config))
+        except errors.OCError as exc:
+            raise UsageError(f"Could not list sandboxes: {exc}") from None
+        marks = {sid: "made here" for sid in self.state.implicit}
+        for sandbox in self.state.sandboxes.values():
+            marks.setdefault(sandbox.id, "used here")
+        if self.state.current is not None:
+            marks[self.state.current.id] = "current"
+        display(SandboxList(infos, marks))
+
+    @line_magic
+    @magic_arguments()
+    @argument("action", choices=["use", "kill", "info"], help="What to do.")
+    @argument("id", help="Sandbox id (for use: 'none' stops using one).")
+    def oc_sandbox(self, line):
+        """Use, kill or inspect one sandbox.
+
+        ::
+
+            %oc_sandbox use ID     # %oc_run/%%oc_run without a target run there (use none: back to the default)
+            %oc_sandbox info ID    # status, template, metadata
+            %oc_sandbox kill ID    # stop it and remove it
+        """
+        args = parse_argstring(self.oc_sandbox, line)
+        return self._actions[args.action](args.id)
+
+    def _use(self, sandbox_id: str):
+        if sandbox_id.lower() == "none":
+            self.state.current = None
+            print("%oc_run without a target uses a sandbox made from the base image again.")
+            return
+        sandbox = self.state.connect(sandbox_id)
+        self.state.current = sandbox
+        print(f"Using sandbox {sandbox.id} for %oc_run and %%oc_run without a target.")
+        return
+
+    def _kill(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            sync.run(sandbox.kill())
+        except errors.NotFound:
+            pass
+        except errors.OCError as exc:
+            raise UsageError(f"Could not kill sandbox {sandbox_id!r}: {exc}") from None
+        self.state.forget(sandbox.id)
+        print(f"Killed sandbox {sandbox.id}.")
+
+    def _info(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            info = sync.run(sandbox.info())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not read sandbox {sandbox_id!r}: {exc}") from None
+        display(info)

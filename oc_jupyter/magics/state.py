@@ -1,0 +1,242 @@
+"""What one kernel's magics remember: the backend, its sandboxes per target, remote interpreters.
+
+A cell that names the same target (an image, a snapshot, the base) as an
+earlier cell reuses that cell's sandbox, so a notebook pays for a sandbox
+once. Sandboxes the magics created on their own are killed when the kernel
+shuts down, unless kept with ``--keep`` (or ``OCJupyter.keep_sandboxes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import threading
+from dataclasses import dataclass, replace
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from . import bridge
+from .output import OutputWriter
+
+__all__ = ["NotebookState", "Target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a command runs: what a sandbox is made from, or which sandbox."""
+
+    kind: str  # "image" | "snapshot" | "sandbox" | "base"
+    key: str  # cache key, snapshot name, sandbox id, or base name
+    label: str
+    image: Any = None
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.kind, self.key)
+
+
+class NotebookState:
+    """The magics' memory for one shell."""
+
+    def __init__(self, settings) -> None:
+        self.settings = settings
+        self._config = None
+        self.sandboxes: dict[tuple[str, str], Any] = {}
+        self.implicit: dict[str, Any] = {}
+        self.current = None
+        self.repls: dict[str, Any] = {}
+        self.no_python: set[str] = set()
+        self._lock = threading.Lock()
+        atexit.register(self.shutdown)
+
+    # ---------------------------------------------------------------- backend
+
+    @property
+    def config(self):
+        """The SDK ``Config`` of the backend in use, resolved once per kernel."""
+        if self._config is None:
+            from ..sdk import Config
+
+            self._config = Config.resolve()
+        return self._config
+
+    def backend_line(self) -> str:
+        config = self.config
+        if config.backend == "local":
+            return f"oc_jupyter: using the local backend at {config.api_url}"
+        return f"oc_jupyter: using OpenComputer at {config.api_url}"
+
+    def snapshots(self):
+        from ..sdk import Snapshots
+
+        return Snapshots(config=self.config)
+
+    # ---------------------------------------------------------------- sandboxes
+
+    def base_image(self, base: str | None = None):
+        from ..sdk import Image
+
+        image = Image.base()
+        base = base or self.settings.default_base
+        return image if base == image.base_image else replace(image, base_image=base)
+
+    def target_for_image(self, name: str, image) -> Target:
+        return Target("image", image.cache_key(), f"image {name}", image)
+
+    def sandbox_for(self, target: Target, *, keep: bool = False):
+        """The sandbox for ``target``, reusing the one an earlier cell made."""
+        if target.kind == "sandbox":
+            return self.connect(target.key)
+        existing = self.sandboxes.get(target.ident)
+        if existing is not None:
+            return existing
+        sandbox = self.create(target, keep=keep)
+        return sandbox
+
+    def connect(self, sandbox_id: str):
+        for sandbox in list(self.sandboxes.values()) + list(self.implicit.values()):
+            if sandbox.id == sandbox_id:
+                return sandbox
+        if self.current is not None and self.current.id == sandbox_id:
+            return self.current
+        from ..sdk import Sandbox, errors, sync
+
+        try:
+            sandbox = sync.run(Sandbox.connect(sandbox_id, config=self.config))
+        except errors.NotFound:
+            raise UsageError(f"No sandbox {sandbox_id!r} on this backend; %oc_sandboxes lists the running ones.") from None
+        self.sandboxes[("sandbox", sandbox_id)] = sandbox
+        return sandbox
+
+    def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):
+        """Create a sandbox for ``target``, showing the build log if an image has to be built."""
+        from ..sdk import Sandbox, errors
+        from ..widgets import BuildLogWidget
+
+        kwargs: dict[str, Any] = {"timeout": self.settings.sandbox_timeout, "config": self.config,
+                                  "metadata": {"oc_jupyter.target": target.label}}
+        if target.kind == "snapshot":
+            kwargs["snapshot"] = target.key
+        else:
+            kwargs["image"] = target.image if target.image is not None else self.base_image(target.key)
+        image = kwargs.get("image")
+        events = bridge.EventQueue()
+        kwargs["on_build_log"] = events.callback("log")
+        holder = {"view": view}
+
+        def ensure_view():
+            if holder["view"] is None:
+                holder["view"] = BuildLogWidget(f"Build {target.label}", image=image,
+                                                tail_lines=self.settings.log_tail_lines)
+            return holder["view"]
+
+        pending: list = []
+
+        def handle(event):
+            if event is None:
+                if holder["view"] is not None:
+                    holder["view"].pump()
+                return False
+            log = event[1]
+            if holder["view"] is None and not always_show and getattr(log, "type", "") == "cache_hit":
+                pending.append(log)  # a cache hit is not worth a widget of its own
+                return False
+            v = ensure_view()
+            for early in pending:
+                v.feed(early)
+            pending.clear()
+            v.feed(log)
+            return False
+
+        if always_show:
+            ensure_view()
+        attempts = 2
+        while True:
+            attempts -= 1
+            try:
+                sandbox = bridge.run(Sandbox.create(**kwargs), events, handle, tick=0.25)
+                break
+            except errors.BuildFailed as exc:
+                if holder["view"] is not None:
+                    holder["view"].fail(exc)
+                raise UsageError(f"Building {target.label} failed: {exc}") from None
+            except errors.BackendUnavailable as exc:
+                if type(exc).__name__ == "BuildStreamLost" and attempts > 0:
+                    # The build goes on server-side; asking again for the same manifest joins it.
+                    if holder["view"] is not None:
+                        holder["view"].note("The build stream dropped; reattaching to the running build.")
+                    continue
+                if holder["view"] is not None:
+                    holder["view"].fail(exc)
+                raise UsageError(f"Could not create a sandbox from {target.label}: {exc}") from None
+            except errors.NotFound as exc:
+                raise UsageError(f"Could not create a sandbox from {target.label}: {exc}") from None
+            except errors.OCError as exc:
+                if holder["view"] is not None:
+                    holder["view"].fail(exc)
+                raise UsageError(f"Could not create a sandbox from {target.label}: {exc}") from None
+            except KeyboardInterrupt:
+                if holder["view"] is not None:
+                    holder["view"].close(False, "Interrupted.")
+                raise
+        if holder["view"] is not None:
+            holder["view"].close(True)
+        self.sandboxes[target.ident] = sandbox
+        if not (keep or self.settings.keep_sandboxes):
+            self.implicit[sandbox.id] = sandbox
+        return sandbox
+
+    def forget(self, sandbox_id: str) -> None:
+        """Drop every reference to a sandbox that is gone."""
+        for key, sandbox in list(self.sandboxes.items()):
+            if sandbox.id == sandbox_id:
+                del self.sandboxes[key]
+        self.implicit.pop(sandbox_id, None)
+        self.repls.pop(sandbox_id, None)
+        if self.current is not None and self.current.id == sandbox_id:
+            self.current = None
+
+    def keep(self, sandbox_id: str) -> None:
+        self.implicit.pop(sandbox_id, None)
+
+    def repl_for(self, sandbox, out: OutputWriter):
+        from .remote_python import RemotePython
+
+        repl = self.repls.get(sandbox.id)
+        if repl is None or not repl.alive:
+            repl = RemotePython(sandbox)
+            repl.start(out)
+            self.repls[sandbox.id] = repl
+        return repl
+
+    def runner_for(self, sandbox, out: OutputWriter):
+        """The sandbox's interpreter, used to run shell commands fast; ``None`` if it has no python3."""
+        if sandbox.id in self.no_python:
+            return None
+        try:
+            return self.repl_for(sandbox, out)
+        except UsageError:
+            self.no_python.add(sandbox.id)
+            return None
+
+    # ---------------------------------------------------------------- shutdown
+
+    def shutdown(self) -> None:
+        """Kill the sandboxes the magics created (kernel exit or ``%unload_ext``)."""
+        with self._lock:
+            doomed = list(self.implicit.values())
+            self.implicit.clear()
+            self.repls.clear()
+            self.sandboxes.clear()
+        if not doomed:
+            return
+
+        async def kill_all():
+            await asyncio.gather(*(sb.kill() for sb in doomed), return_exceptions=True)
+
+        # At interpreter exit the SDK's loop thread may already be gone, so a fresh
+        # loop in a short-lived thread does the work (SDK objects are not loop-bound).
+        worker = threading.Thread(target=lambda: asyncio.run(kill_all()), name="oc-jupyter-shutdown", daemon=True)
+        worker.start()
+        worker.join(15)
