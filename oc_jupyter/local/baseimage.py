@@ -1,0 +1,263 @@
+"""The ``base`` image every manifest starts from, built once per engine store and reused.
+
+What ``Image.base()`` promises: bash, Python 3 with a working ``pip install``
+(no PEP 668 refusal, ``python`` as an alias of ``python3``), Node.js, build
+tools, curl, git and an existing ``/workspace`` (the default working folder).
+
+Two ways to get it:
+
+* Built from Debian packages (the default, works without any container
+  registry): ``debootstrap`` fetches a minimal Debian bookworm from the host's
+  Debian mirror into a temporary folder, which is then imported into the
+  engine as ``localhost/oc-jupyter/base:<BASE_VERSION>``. The image trusts the
+  certificate authorities the host added under
+  ``/usr/local/share/ca-certificates`` (what corporate TLS proxies need), so
+  pip, apt and curl work inside it wherever they work on the host. This needs
+  root and ``debootstrap`` (``apt-get install debootstrap``); it takes a minute
+  or two, once.
+* Pulled from a registry: set ``OC_JUPYTER_BASE_IMAGE`` (for example
+  ``docker.io/library/python:3.12``) and that image is pulled on first need
+  and used as the base as it is.
+
+Layers built on the base are cached by the manifest's content hash, which
+does not name the base, so after switching bases remove the old layers
+(``podman rmi`` of ``localhost/oc-jupyter/layer``) to rebuild on the new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from .engine import Engine
+from .errors import ApiError
+
+__all__ = ["BASE_VERSION", "BASE_REPOSITORY", "base_image_ref", "ensure_base_image", "BaseImageError"]
+
+# Bump when the recipe below changes so engines rebuild the base.
+BASE_VERSION = "bookworm-1"
+BASE_REPOSITORY = "localhost/oc-jupyter/base"
+DEBIAN_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+PACKAGES = (
+    "python3", "python3-pip", "python3-venv", "nodejs", "build-essential",
+    "curl", "git", "ca-certificates", "bash", "tar", "gzip", "xz-utils", "procps",
+)
+HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
+IMAGE_CONFIG = (
+    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "ENV LANG=C.UTF-8",
+    "ENV PIP_ROOT_USER_ACTION=ignore",
+    "ENV PIP_DISABLE_PIP_VERSION_CHECK=1",
+    "WORKDIR /workspace",
+    'CMD ["/bin/bash"]',
+)
+
+Progress = Callable[[str], Awaitable[None] | None]
+
+_process_lock = asyncio.Lock()
+
+
+class BaseImageError(ApiError):
+    """The base image could not be built or pulled."""
+
+    status_code = 500
+
+
+def base_image_ref() -> str:
+    """The engine reference of the base image in use."""
+    return os.environ.get("OC_JUPYTER_BASE_IMAGE", "").strip() or f"{BASE_REPOSITORY}:{BASE_VERSION}"
+
+
+def host_debian_mirror() -> str:
+    """The Debian mirror the host's apt uses, so the base comes from the same (reachable) place."""
+    candidates = [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]
+    for path in candidates:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        deb822 = re.search(r"^URIs:\s*(\S+)", text, re.MULTILINE)
+        if deb822 and "security" not in deb822.group(1):
+            return deb822.group(1).rstrip("/")
+        for match in re.finditer(r"^deb\s+(?:\[[^\]]*\]\s+)?(\S+)\s+(\S+)", text, re.MULTILINE):
+            if "security" not in match.group(1):
+                return match.group(1).rstrip("/")
+    return DEFAULT_MIRROR
+
+
+async def _emit(progress: Progress | None, line: str) -> None:
+    if progress is not None:
+        outcome = progress(line)
+        if outcome is not None:
+            await outcome
+
+
+async def ensure_base_image(engine: Engine, progress: Progress | None = None, *, force: bool = False,
+                            lock_dir: Path | None = None) -> str:
+    """Return the base image reference, building (or pulling) it first if the engine lacks it.
+
+    Safe to call from many places at once: one build runs, the others wait
+    for it (in this process through an asyncio lock, across processes through
+    a file lock in ``lock_dir``).
+    """
+    ref = base_image_ref()
+    if not force and await engine.image_exists(ref):
+        return ref
+    async with _process_lock:
+        lock_file = None
+        if lock_dir is not None:
+            lock_dir.mkdir(parents=True, exist_ok=True)
+            lock_file = open(lock_dir / "base-image.lock", "w")
+            await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
+        try:
+            if not force and await engine.image_exists(ref):
+                await _emit(progress, f"Base image {ref} is ready.")
+                return ref
+            if os.environ.get("OC_JUPYTER_BASE_IMAGE", "").strip():
+                await _pull(engine, ref, progress)
+            else:
+                await _bootstrap(engine, ref, progress)
+            return ref
+        finally:
+            if lock_file is not None:
+                lock_file.close()
+
+
+async def _pull(engine: Engine, ref: str, progress: Progress | None) -> None:
+    await _emit(progress, f"Pulling base image {ref} (from OC_JUPYTER_BASE_IMAGE)")
+    code = await engine.stream("pull", ref, on_line=lambda line: _emit(progress, line))
+    if code != 0:
+        raise BaseImageError(
+            f"Pulling the base image {ref!r} failed with exit code {code}; check that its registry "
+            "is reachable, or unset OC_JUPYTER_BASE_IMAGE to build the base from Debian packages."
+        )
+
+
+async def _run(argv: list[str], progress: Progress | None, what: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    tail: list[str] = []
+    try:
+        async for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            tail = (tail + [line])[-10:]
+            await _emit(progress, line)
+        code = await proc.wait()
+    except BaseException:
+        if proc.returncode is None:
+            proc.kill()
+        raise
+    if code != 0:
+        raise BaseImageError(f"{what} failed with exit code {code}: {' | '.join(tail[-3:]) or 'no output'}")
+
+
+async def _bootstrap(engine: Engine, ref: str, progress: Progress | None) -> None:
+    debootstrap = shutil.which("debootstrap") or next(
+        (p for p in ("/usr/sbin/debootstrap", "/sbin/debootstrap") if os.access(p, os.X_OK)), None
+    )
+    if debootstrap is None:
+        raise BaseImageError(
+            "Building the base image needs debootstrap, which is not installed; run "
+            "`apt-get install debootstrap`, or set OC_JUPYTER_BASE_IMAGE to an image your engine can pull."
+        )
+    if os.geteuid() != 0:
+        raise BaseImageError(
+            "Building the base image from Debian packages needs root (debootstrap creates device "
+            "files and chroots); run `sudo oc-jupyter base build` once, or set OC_JUPYTER_BASE_IMAGE "
+            "to an image your engine can pull."
+        )
+    mirror = host_debian_mirror()
+    await _emit(progress, f"Building base image {ref} from Debian {DEBIAN_SUITE} ({mirror}); this happens once")
+    scratch = Path(tempfile.mkdtemp(prefix="oc-jupyter-base-", dir="/var/tmp"))
+    rootfs = scratch / "rootfs"
+    try:
+        await _run(
+            [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", DEBIAN_SUITE, str(rootfs), mirror],
+            progress, "debootstrap",
+        )
+        await _emit(progress, "Configuring the base image")
+        await asyncio.to_thread(_configure_rootfs, rootfs)
+        await _run(["chroot", str(rootfs), "update-ca-certificates"], progress, "update-ca-certificates")
+        await asyncio.to_thread(_tidy_rootfs, rootfs)
+        await _emit(progress, f"Importing the base image into {engine.name}")
+        await _import(engine, rootfs, ref, progress)
+        await _emit(progress, f"Base image {ref} is ready.")
+    finally:
+        await asyncio.to_thread(shutil.rmtree, scratch, True)
+
+
+def _configure_rootfs(rootfs: Path) -> None:
+    # pip must work as the seed promises: without this marker Debian refuses `pip install`.
+    for marker in rootfs.glob("usr/lib/python3*/EXTERNALLY-MANAGED"):
+        marker.unlink()
+    python = rootfs / "usr/bin/python"
+    if not python.exists() and not python.is_symlink():
+        python.symlink_to("python3")
+    (rootfs / "workspace").mkdir(exist_ok=True)
+    target = rootfs / "usr/local/share/ca-certificates"
+    target.mkdir(parents=True, exist_ok=True)
+    if HOST_CA_DIR.is_dir():
+        for cert in HOST_CA_DIR.rglob("*.crt"):
+            dest = target / cert.relative_to(HOST_CA_DIR)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cert, dest)
+    pip_conf = rootfs / "etc/pip.conf"
+    pip_conf.write_text("[global]\nroot-user-action = ignore\ndisable-pip-version-check = true\n")
+
+
+def _tidy_rootfs(rootfs: Path) -> None:
+    for folder in ("var/cache/apt/archives", "var/lib/apt/lists"):
+        for item in (rootfs / folder).glob("*"):
+            if item.is_file() and item.name != "lock":
+                item.unlink()
+
+
+async def _import(engine: Engine, rootfs: Path, ref: str, progress: Progress | None) -> None:
+    changes = [arg for change in IMAGE_CONFIG for arg in ("--change", change)]
+    tar = await asyncio.create_subprocess_exec(
+        "tar", "--numeric-owner", "-C", str(rootfs), "-c", ".",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )
+    assert tar.stdout is not None
+    read_fd = tar.stdout
+    importer = await asyncio.create_subprocess_exec(
+        engine.binary, "import", *changes, "-", ref,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env=engine.env,
+    )
+    assert importer.stdin is not None and importer.stdout is not None
+
+    async def pump() -> None:
+        while chunk := await read_fd.read(1 << 20):
+            importer.stdin.write(chunk)
+            await importer.stdin.drain()
+        importer.stdin.close()
+
+    async def drain_output() -> list[str]:
+        lines = []
+        async for raw in importer.stdout:
+            lines.append(raw.decode(errors="replace").rstrip())
+        return lines
+
+    try:
+        _, lines = await asyncio.gather(pump(), drain_output())
+        tar_code, import_code = await tar.wait(), await importer.wait()
+    except BaseException:
+        for proc in (tar, importer):
+            if proc.returncode is None:
+                proc.kill()
+        raise
+    if tar_code != 0 or import_code != 0:
+        raise BaseImageError(
+            f"Importing the base image into {engine.name} failed (exit codes tar={tar_code}, "
+            f"import={import_code}): {' | '.join(lines[-3:]) or 'no output'}"
+        )

@@ -1,0 +1,29 @@
+"""The server's routes, one module per resource; :func:`api_routers` lists those under ``/api``."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from fastapi import APIRouter
+
+log = logging.getLogger(__name__)
+
+__all__ = ["api_routers"]
+
+# Route modules for commands and files run inside sandboxes; each exposes `router`.
+_SANDBOX_WORK = ("exec", "files")
+
+
+def api_routers() -> list[APIRouter]:
+    from . import extension, sandboxes, snapshots
+
+    routers = [sandboxes.router, snapshots.router, extension.router]
+    for name in _SANDBOX_WORK:
+        try:
+            module = importlib.import_module(f"{__name__}.{name}")
+        except ImportError as exc:
+            log.warning("routes %r unavailable: %s", name, exc)
+            continue
+        routers.append(module.router)
+    return routers
