@@ -1,0 +1,38 @@
+"""What the server extension lets the browser see of SDK records."""
+
+from __future__ import annotations
+
+from oc_jupyter.sdk import SandboxInfo, SnapshotInfo
+from oc_jupyter.serverext.payloads import made_from, sandbox_payload, snapshot_payload
+
+
+def test_snapshot_payload_keeps_only_the_panel_fields():
+    info = SnapshotInfo.model_validate({
+        "id": "snap-1", "name": "demo", "status": "failed", "contentHash": "ab" * 32,
+        "manifest": {"base": "base", "steps": [{"type": "add_file", "args": {"content": "c2VjcmV0"}}]},
+        "createdAt": "2026-01-01T00:00:00Z", "lastUsedAt": None, "error": "Step 1/1 (run) failed with exit code 1: x",
+    })
+    assert snapshot_payload(info) == {
+        "name": "demo", "status": "failed", "contentHash": "ab" * 32,
+        "createdAt": "2026-01-01T00:00:00Z", "lastUsedAt": None,
+        "error": "Step 1/1 (run) failed with exit code 1: x",
+    }
+
+
+def test_sandbox_payload_drops_envs_and_metadata():
+    info = SandboxInfo.model_validate({
+        "sandboxID": "sb-1", "status": "running", "templateID": "base", "snapshot": "demo",
+        "envs": {"TOKEN": "secret"}, "metadata": {"owner": "secret"}, "startedAt": "2026-01-01T00:00:00Z",
+    })
+    payload = sandbox_payload(info)
+    assert payload == {"id": "sb-1", "status": "running", "madeFrom": "snapshot demo",
+                       "createdAt": "2026-01-01T00:00:00Z"}
+    assert "secret" not in repr(payload)
+
+
+def test_made_from_names_the_origin():
+    assert made_from({"snapshot": "demo", "contentHash": "ab" * 32}) == "snapshot demo"
+    assert made_from({"contentHash": "sha256:" + "cd" * 32}) == "image cdcdcdcdcdcd"
+    assert made_from({"image": "localhost/oc-jupyter/base:1"}) == "image base:1"
+    assert made_from({"templateID": "base"}) == "template base"
+    assert made_from({}) is None
