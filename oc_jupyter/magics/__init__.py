@@ -23,8 +23,6 @@ def _magic_classes():
     return (ImageMagics, RunMagics, SnapshotMagics, SandboxMagics)
 
 
-
-
 def load_ipython_extension(ipython) -> None:
     """Register the magics on ``ipython`` and print the backend in use (never the key)."""
     from ..sdk import errors
@@ -42,6 +40,7 @@ def load_ipython_extension(ipython) -> None:
     for instance in magics:
         ipython.register_magics(instance)
     register_formatters(ipython)
+    ipython.events.register("post_run_cell", state.after_cell)
     _loaded[id(ipython)] = (settings, state, magics)
     try:
         print(state.backend_line())
@@ -58,6 +57,7 @@ def unload_ipython_extension(ipython) -> None:
         return
     settings, state, magics = entry
     state.shutdown()
+    ipython.events.unregister("post_run_cell", state.after_cell)
     unregister_formatters(ipython)
     if settings in ipython.configurables:
         ipython.configurables.remove(settings)

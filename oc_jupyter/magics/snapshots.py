@@ -12,13 +12,14 @@ from . import bridge
 __all__ = ["SnapshotMagics", "create_snapshot"]
 
 
-def create_snapshot(state, name: str, image):
-    """Build ``image`` as snapshot ``name`` with the live build log; returns its info."""
+def create_snapshot(state, name: str, image, view=None):
+    """Build ``image`` as snapshot ``name`` with the live build log (``view``, or a new one); returns its info."""
     from ..sdk import errors
     from ..widgets import BuildLogWidget
 
     snaps = state.snapshots()
-    view = BuildLogWidget(f"Snapshot {name}", image=image, tail_lines=state.settings.log_tail_lines)
+    if view is None:
+        view = BuildLogWidget(f"Snapshot {name}", image=image, tail_lines=state.settings.log_tail_lines)
     events = bridge.EventQueue()
 
     def handle(event):

@@ -42,6 +42,7 @@ class NotebookState:
     def __init__(self, settings) -> None:
         self.settings = settings
         self._config = None
+        self._stale_config = None
         self.sandboxes: dict[tuple[str, str], Any] = {}
         self.implicit: dict[str, Any] = {}
         self.current = None
@@ -54,12 +55,38 @@ class NotebookState:
 
     @property
     def config(self):
-        """The SDK ``Config`` of the backend in use, resolved once per kernel."""
+        """The SDK ``Config`` of the backend in use, resolved once per kernel (again after a connection failure)."""
         if self._config is None:
             from ..sdk import Config
 
-            self._config = Config.resolve()
+            stale, self._stale_config = self._stale_config, None
+            self._config = Config.resolve(refresh=stale is not None)
+            if stale is not None and self._config != stale:
+                # A restarted local server keeps its sandboxes but may listen elsewhere with a new key.
+                for sandbox in self._known_sandboxes():
+                    if sandbox.config == stale:
+                        sandbox.config = self._config
         return self._config
+
+    def after_cell(self, result) -> None:
+        """Drop the cached backend when a cell failed to reach it, so the next magic resolves it again."""
+        from ..sdk import errors
+
+        exc = getattr(result, "error_in_exec", None)
+        seen = set()
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            lost = isinstance(exc, errors.BackendUnavailable) and exc.status is None
+            if lost and not isinstance(exc, errors.BuildStreamLost) and self._config is not None:
+                self._stale_config, self._config = self._config, None
+                return
+            exc = exc.__cause__ or exc.__context__
+
+    def _known_sandboxes(self) -> list:
+        found = list(self.sandboxes.values()) + list(self.implicit.values())
+        if self.current is not None:
+            found.append(self.current)
+        return found
 
     def backend_line(self) -> str:
         config = self.config

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -20,6 +22,34 @@ __all__ = ["Config", "DEFAULT_API_URL"]
 
 #: The OpenComputer cloud, as the official clients default to it.
 DEFAULT_API_URL = "https://app.opencomputer.dev"
+
+#: How long a resolved local server is trusted without asking for its health again (tens of ms
+#: each time), provided its ``server.json`` is unchanged and its process still exists.
+LOCAL_TRUST_SECONDS = 10.0
+
+# home folder -> (server.json stamp, when checked, server pid, Config)
+_local_seen: dict[str, tuple[tuple[int, int, int], float, int, Config]] = {}
+_local_lock = threading.Lock()
+
+
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+def _process_exists(pid: int) -> bool:
+    if os.name != "posix" or pid <= 0:
+        return False  # signal 0 is only a probe on POSIX
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _is_loopback(url: str) -> bool:
@@ -58,11 +88,14 @@ class Config:
             raise ValueError(f"backend must be 'local' or 'cloud', got {self.backend!r}.")
 
     @classmethod
-    def resolve(cls, api_key: str | None = None, api_url: str | None = None) -> Config:
+    def resolve(cls, api_key: str | None = None, api_url: str | None = None, *, refresh: bool = False) -> Config:
         """Pick the backend: a key (argument or ``OPENCOMPUTER_API_KEY``) means cloud, none means local.
 
         For the local backend this starts the embedded server if it is not
-        running, which can take a few seconds the first time.
+        running, which can take a few seconds the first time. A server found
+        healthy is trusted for :data:`LOCAL_TRUST_SECONDS` while its
+        ``server.json`` stays the same; ``refresh=True`` checks it again now
+        (after a connection failure, say).
         """
         key = api_key or os.environ.get("OPENCOMPUTER_API_KEY") or ""
         url = api_url or os.environ.get("OPENCOMPUTER_API_URL") or ""
@@ -71,7 +104,7 @@ class Config:
             return cls(url, key)
         if url and not _is_loopback(url):
             raise cls._no_key(url)
-        local = cls._local()
+        local = cls._local(refresh)
         if url and url.rstrip("/").removesuffix("/api") != local.api_url:
             raise cls._no_key(url)
         return local
@@ -84,22 +117,40 @@ class Config:
         )
 
     @classmethod
-    def _local(cls) -> Config:
+    def _local(cls, refresh: bool = False) -> Config:
         try:
-            from oc_jupyter.local.daemon import ensure_running
+            from oc_jupyter.local.daemon import SERVER_JSON, ensure_running, home_dir
         except ImportError as exc:
             raise BackendUnavailable(
                 f"The local backend is not installed ({exc}); set OPENCOMPUTER_API_KEY to use the OpenComputer cloud."
             ) from exc
+        home = home_dir()
+        info_path = os.path.join(home, SERVER_JSON)
+        with _local_lock:
+            seen = _local_seen.get(str(home))
+        if (
+            seen is not None
+            and not refresh
+            and time.monotonic() - seen[1] < LOCAL_TRUST_SECONDS
+            and seen[0] == _stamp(info_path)
+            and _process_exists(seen[2])
+        ):
+            return seen[3]
         try:
-            server: Any = ensure_running()
+            server: Any = ensure_running(home)
         except OCError:
             raise
         except Exception as exc:  # the daemon reports engine or port problems in its own words
             raise BackendUnavailable(f"Could not start the local backend: {exc}") from exc
         url = server["url"] if isinstance(server, dict) else server.url
         key = server["key"] if isinstance(server, dict) else server.key
-        return cls(url, key, "local")
+        pid = server.get("pid") if isinstance(server, dict) else getattr(server, "pid", None)
+        config = cls(url, key, "local")
+        stamp = _stamp(info_path)
+        if stamp is not None and isinstance(pid, int):
+            with _local_lock:
+                _local_seen[str(home)] = (stamp, time.monotonic(), pid, config)
+        return config
 
     @property
     def api_base(self) -> str:

@@ -74,7 +74,9 @@ class BuildFailed(OCError):
 
     ``step`` is the 1-based number of the failing step (``None`` when the
     backend did not say), ``tail`` the last lines of its output, and ``log``
-    every :class:`~oc_jupyter.sdk.models.BuildLog` received before the failure.
+    the latest :class:`~oc_jupyter.sdk.models.BuildLog` events received before
+    the failure (at most the last 1,000: a build may print millions of lines,
+    and the complete log is whatever the ``on_build_log`` callback kept).
     """
 
     def __init__(
@@ -103,7 +105,8 @@ class BackendUnavailable(OCError):
 class BuildStreamLost(BackendUnavailable):
     """A build stream ended before its result; the build itself may still be running.
 
-    ``log`` holds the build logs received before the break. Poll the snapshot
+    ``log`` holds the latest build logs received before the break (at most
+    the last 1,000, like :attr:`BuildFailed.log`). Poll the snapshot
     (``Snapshots.wait_until_ready``) to learn how the build ends.
     """
 

@@ -117,6 +117,17 @@ def _check_remote(method: str, path: Any) -> str:
         raise ValueError(
             f"{method}: remote path {path!r} must be absolute, e.g. {'/workspace/' + path.lstrip('./')!r}."
         )
+    if "\n" in path or "\r" in path:
+        raise ValueError(f"{method}: remote path {path!r} contains a line break; remove it.")
+    return path
+
+
+def _check_remote_file(method: str, path: Any) -> str:
+    _check_remote(method, path)
+    if path.endswith("/"):
+        raise ValueError(
+            f"{method}: remote path {path!r} names a folder; give the file's full path, e.g. {path + 'notes.txt'!r}."
+        )
     return path
 
 
@@ -211,7 +222,7 @@ class Image:
 
     def add_file(self, remote_path: str, content: str | bytes) -> Image:
         """Embed a file with the given content (text is written as UTF-8)."""
-        _check_remote("add_file", remote_path)
+        _check_remote_file("add_file", remote_path)
         if isinstance(content, str):
             try:
                 data = content.encode("utf-8")
@@ -233,7 +244,7 @@ class Image:
         self, local_path: str | os.PathLike, remote_path: str, base_dir: str | os.PathLike | None = None
     ) -> Image:
         """Embed a local file; a relative ``local_path`` starts at the notebook's folder (or ``base_dir``)."""
-        _check_remote("add_local_file", remote_path)
+        _check_remote_file("add_local_file", remote_path)
         path = resolve_local(local_path, base_dir, kind="file")
         data = path.read_bytes()
         return self._add_file(

@@ -170,6 +170,11 @@ class BuildLog(str):
     ``phase`` is ``"start"``, ``"output"``, ``"cached"`` or ``"done"``. The
     local backend sends it; for backends that do not, it is inferred from the
     ``Step i/N:`` prefix of the message. ``total`` is ``N`` when known.
+
+    One event comes from the client itself: when a build stream drops and
+    :meth:`Snapshots.create` goes on by polling the snapshot's status, the
+    callback receives a ``BuildLog`` with ``type`` and ``phase`` ``"reattach"``
+    (``step`` ``None``) whose message says so; the outcome arrives as usual.
     """
 
     step: int | None

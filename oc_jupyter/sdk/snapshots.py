@@ -7,7 +7,7 @@ import time
 from urllib.parse import quote
 
 from . import _http
-from .builds import LogCallback, post_build
+from .builds import LogCallback, deliver, post_build, reattach_log
 from .config import Config
 from .errors import BuildFailed, BuildStreamLost, OCError, SnapshotNotFound
 from .image import Image
@@ -56,8 +56,9 @@ class Snapshots:
 
         Build logs stream to ``on_build_logs``. If the backend answers without
         a stream, or the stream breaks, this polls the snapshot until it is
-        ready or failed. Raises :class:`Conflict` if the name is taken and
-        :class:`BuildFailed` if a step fails.
+        ready or failed; a broken stream is announced to ``on_build_logs`` by
+        a ``BuildLog`` of phase ``"reattach"`` first. Raises :class:`Conflict`
+        if the name is taken and :class:`BuildFailed` if a step fails.
         """
         _check_name(name)
         if not isinstance(image, Image):
@@ -68,8 +69,13 @@ class Snapshots:
         what = f"create snapshot {name!r}"
         try:
             outcome = await post_build(config, "/snapshots", {"name": name, "image": image}, on_build_logs, what=what)
-        except BuildStreamLost:
-            return await self.wait_until_ready(name)
+        except BuildStreamLost as lost:
+            # The build goes on in the backend; only the view of it was lost.
+            await deliver(on_build_logs, reattach_log(
+                f"The build stream dropped; following snapshot {name!r} by polling its status until the build ends.",
+                lost.message,
+            ))
+            return await self.wait_until_ready(name, log=lost.log)
         info = _http.decode(outcome.data, config, SnapshotInfo, what=what) if isinstance(outcome.data, dict) else None
         if info is not None and info.status == "ready":
             return info

@@ -112,6 +112,11 @@ class BuildProgress:
         if phase == "output" and type_ != "cache_hit":
             self._output(message, step_no)
             return
+        if phase == "reattach":
+            # The SDK lost the stream and polls the build's status: no more lines will come.
+            self.note(message)
+            self.status = "reattaching"
+            return
         now = self._clock()
         match = _STEP.match(message)
         if not phase:
@@ -353,7 +358,10 @@ class BuildLogWidget:
 
     def _print_event(self, event: Any, before) -> None:
         message = str(getattr(event, "message", event) if not isinstance(event, dict) else event.get("message", ""))
-        if _STEP.match(message) or getattr(event, "type", "") == "cache_hit":
+        phase = event.get("phase") if isinstance(event, dict) else getattr(event, "phase", None)
+        if phase == "reattach":
+            self._print(f"[oc_jupyter] {message}")
+        elif _STEP.match(message) or getattr(event, "type", "") == "cache_hit":
             self._print(message)
         else:
             self._print("    " + message)
@@ -365,9 +373,11 @@ class BuildLogWidget:
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
                                     layout=w.Layout(width="60%"))
         self.steps_view = w.HTML(value=render.steps_html(self.progress.steps))
+        self.notes_view = w.HTML(value="")
         self.tail_view = w.HTML(value="")
         self.failure_view = w.HTML(value="")
-        self.box = w.VBox([self.title_view, self.bar, self.steps_view, self.tail_view, self.failure_view])
+        self.box = w.VBox([self.title_view, self.bar, self.steps_view, self.notes_view, self.tail_view,
+                           self.failure_view])
 
     def _title_html(self) -> str:
         p = self.progress
@@ -383,6 +393,7 @@ class BuildLogWidget:
         self.title_view.value = self._title_html()
         self.bar.value = p.fraction()
         self.steps_view.value = render.steps_html(p.steps)
+        self.notes_view.value = render.notes_html(p.notes)
         self.tail_view.value = render.pre(p.tail) if p.tail else ""
 
     def _finish_view(self) -> None:

@@ -46,6 +46,7 @@ STATE_COLORS = {
     "error": "#e53935",
     "will build": "#fb8c00",
     "stopped": "#757575",
+    "reattaching": "#fb8c00",
 }
 
 _BOX = "font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;line-height:1.4"
@@ -192,12 +193,18 @@ def steps_html(steps) -> str:
     return table(["#", "step", "state", "time", "lines"], rows, raw=True)
 
 
+def notes_html(notes) -> str:
+    """Remarks from the client side of a build (such as a dropped stream being followed by polling)."""
+    return "".join(f'<div style="color:#ef6c00">{escape(note)}</div>' for note in notes)
+
+
 def build_summary_html(progress) -> str:
     """A static record of a finished (or stopped) build, kept in the saved notebook."""
     parts = [f'<div style="{_BOX}"><div><b>{escape(progress.title)}</b> {badge(progress.status)} '
              f"{escape(progress.status_line())}</div>"]
     if progress.steps:
         parts.append(steps_html(progress.steps))
+    parts.append(notes_html(progress.notes))
     if progress.failure is not None:
         _step, tail = progress.failure
         parts.append(f'<div style="color:#e53935">{escape(progress.error or "The build failed.")}</div>')
@@ -214,6 +221,7 @@ def build_summary_text(progress) -> str:
     for s in progress.steps:
         extra = f" {human_duration(s.elapsed)}" if s.elapsed is not None else ""
         lines.append(f"  {s.index}. [{s.state}] {_clip(s.description)}{extra}")
+    lines += [f"  [oc_jupyter] {note}" for note in progress.notes]
     if progress.failure is not None:
         lines.append(progress.error or "The build failed.")
         lines += ["  | " + line for line in progress.failure[1]]

@@ -8,6 +8,7 @@ import pytest
 from sdk_servers import Reply, sse
 
 from oc_jupyter.sdk import BuildFailed, BuildLog, Image, Sandbox, Snapshots
+from oc_jupyter.sdk.builds import RECENT_EVENTS, TAIL_LINES
 
 SANDBOX = {"sandboxID": "sb-1", "status": "running"}
 
@@ -142,3 +143,37 @@ async def test_snapshot_create_polls_when_the_stream_breaks(recorder):
     recorder.route("GET", "/api/snapshots/ml", Reply(200, {"name": "ml", "status": "failed", "error": "killed"}))
     with pytest.raises(BuildFailed, match="failed to build: killed"):
         await Snapshots(config=recorder.config).create("ml", Image.base().run_commands("sleep 5"))
+
+
+async def test_a_long_build_keeps_only_a_bounded_tail_of_its_log(recorder):
+    lines = 5000
+    recorder.route(
+        "POST",
+        "/api/snapshots",
+        Reply(
+            stream=sse(
+                ("build_log", {"step": 1, "type": "run", "message": "Step 1/1: run make", "phase": "start"}),
+                *(("build_log", {"step": 1, "type": "run", "message": f"line {i}", "phase": "output"})
+                  for i in range(lines)),
+                ("error", {"error": "Step 1/1 failed", "step": 1}),
+            )
+        ),
+    )
+    seen = []
+    with pytest.raises(BuildFailed) as info:
+        await Snapshots(config=recorder.config).create("long", Image.base().run_commands("make"), seen.append)
+    # The callback got every event; the exception carries only the latest ones and the step's last lines.
+    assert len(seen) == lines + 1
+    assert len(info.value.log) == RECENT_EVENTS
+    assert str(info.value.log[-1]) == f"line {lines - 1}"
+    assert info.value.tail == [f"line {i}" for i in range(lines - TAIL_LINES, lines)]
+
+
+async def test_a_dropped_stream_is_announced_to_the_callback_before_polling(recorder):
+    recorder.route("POST", "/api/snapshots", Reply(stream=sse(("build_log", {"message": "Step 1/1: run sleep 5"}))))
+    recorder.route("GET", "/api/snapshots/ml", Reply(200, {"name": "ml", "status": "ready"}))
+    seen: list[BuildLog] = []
+    info = await Snapshots(config=recorder.config).create("ml", Image.base().run_commands("sleep 5"), seen.append)
+    assert info.status == "ready"
+    assert [(log.phase, log.type, log.step) for log in seen] == [("start", "build", 1), ("reattach", "reattach", None)]
+    assert str(seen[-1]) == "The build stream dropped; following snapshot 'ml' by polling its status until the build ends."

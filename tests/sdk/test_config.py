@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from oc_jupyter.sdk import AuthError, Config
@@ -44,3 +46,17 @@ def test_config_validates_and_normalises(monkeypatch):
         "wss://app.example.com/api",
     )
     assert Config("http://x", "sk-123").scrub("ws://x/?api_key=sk-123 failed") == "ws://x/?api_key=*** failed"
+
+
+def test_a_healthy_local_server_is_trusted_until_its_server_json_changes(local_server, monkeypatch):
+    monkeypatch.delenv("OPENCOMPUTER_API_KEY", raising=False)
+    monkeypatch.delenv("OPENCOMPUTER_API_URL", raising=False)
+    first = Config.resolve(refresh=True)
+    assert (first.api_url, first.backend) == (local_server.url, "local")
+    assert Config.resolve() is first  # no health check: the same answer, straight from memory
+    again = Config.resolve(refresh=True)
+    assert again == first and again is not first
+    info = local_server.home / "server.json"
+    stat = info.stat()
+    os.utime(info, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    assert Config.resolve() is not again  # a rewritten server.json is checked again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import asyncio
 import signal
 import threading
@@ -88,6 +89,33 @@ def test_interrupt_while_waiting_kills_the_remote_process(base_sandbox):
     assert sync.run(_ended(base_sandbox, session.session_id)), "the interrupted command is still running"
     check = sync.run(base_sandbox.commands.run("ps -eo args | grep -c '[s]leep 301' || true"))
     assert check.stdout.strip() == "0"
+
+
+def test_interrupted_run_stops_the_remote_command_and_leaves_the_sandbox_usable(base_sandbox):
+    # The command's own line, matched whole, so neither the sandbox's idle sleep nor the checks match.
+    count = "ps -eo args | grep -cx 'sleep 37' || true"
+    started = threading.Event()
+
+    def interrupt() -> None:
+        # As a kernel interrupt does: once the command runs, interrupt the main thread blocked in sync.run.
+        for _ in range(150):
+            if sync.run(base_sandbox.commands.run(count)).stdout.strip() == "1":
+                started.set()
+                break
+            time.sleep(0.2)
+        _thread.interrupt_main()
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        sync.run(base_sandbox.commands.run("sleep 37", timeout=60))
+    assert started.is_set(), "the command never started"
+    # Dropping the request is all the client does; the server ends the command when it sees the hang-up.
+    left = [sync.run(base_sandbox.commands.run(count)).stdout.strip()]
+    while left[-1] != "0" and len(left) < 5:
+        time.sleep(0.2)
+        left.append(sync.run(base_sandbox.commands.run(count)).stdout.strip())
+    assert left[-1] == "0", f"the interrupted command is still running ({left})"
+    assert sync.run(base_sandbox.commands.run("echo still here")).stdout == "still here\n"
 
 
 async def _ended(sandbox: Sandbox, session_id: str, attempts: int = 50) -> bool:
