@@ -17,6 +17,7 @@ from .errors import (
     RequestError,
     SandboxError,
     SandboxNotFound,
+    SandboxStopped,
     SnapshotNotFound,
 )
 from .exec import Exec, ExecSession
@@ -62,6 +63,7 @@ __all__ = [
     "SandboxError",
     "SandboxInfo",
     "SandboxNotFound",
+    "SandboxStopped",
     "SnapshotInfo",
     "SnapshotNotFound",
     "Snapshots",

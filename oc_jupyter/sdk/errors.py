@@ -7,6 +7,7 @@
     ├── NotFound             the named thing does not exist (404)
     │   ├── SnapshotNotFound
     │   └── SandboxNotFound
+    │       └── SandboxStopped   the sandbox exists but no longer runs (also a SandboxError)
     ├── Conflict             the name is taken (409)
     ├── BuildFailed          an image step failed; carries .step, .tail, .log
     ├── SandboxError         a sandbox could not do what was asked
@@ -27,6 +28,7 @@ __all__ = [
     "NotFound",
     "SnapshotNotFound",
     "SandboxNotFound",
+    "SandboxStopped",
     "Conflict",
     "BuildFailed",
     "SandboxError",
@@ -96,6 +98,10 @@ class BuildFailed(OCError):
 
 class SandboxError(OCError):
     """A sandbox could not carry out an operation (for example it stopped mid-command)."""
+
+
+class SandboxStopped(SandboxNotFound, SandboxError):
+    """The sandbox is known but no longer runs: killed, reaped, or stopped outside oc_jupyter."""
 
 
 class BackendUnavailable(OCError):

@@ -259,13 +259,11 @@ class Exec:
             body["envs"] = dict(env)
         if cwd:
             body["cwd"] = cwd
-        response = await _http.request(
-            self._sandbox.config,
+        response = await self._request(
             "POST",
             self._path("/run"),
             json_body=body,
             timeout=None if not timeout else httpx.Timeout(timeout + 30, connect=10.0),
-            not_found=SandboxNotFound,
             what=f"run in sandbox {self._sandbox.id}",
         )
         return _http.decode(response, self._sandbox.config, CommandResult, what="run")
@@ -301,12 +299,10 @@ class Exec:
             body["timeout"] = timeout
         if max_run_after_disconnect is not None:
             body["maxRunAfterDisconnect"] = max_run_after_disconnect
-        response = await _http.request(
-            self._sandbox.config,
+        response = await self._request(
             "POST",
             self._path(),
             json_body=body,
-            not_found=SandboxNotFound,
             what=f"start command in sandbox {self._sandbox.id}",
         )
         session = ExecSession(
@@ -322,6 +318,13 @@ class Exec:
             await session._kill_quietly()
             raise
         return session
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request about this sandbox whose 404 says whether the sandbox stopped or vanished."""
+        try:
+            return await _http.request(self._sandbox.config, method, path, not_found=SandboxNotFound, **kwargs)
+        except SandboxNotFound as exc:
+            raise await self._sandbox._explain_not_found(exc) from None
 
     async def list(self) -> list[ExecSessionInfo]:
         """The command sessions of this sandbox."""

@@ -46,8 +46,9 @@ class Files:
                 **kwargs,
             )
         except NotFound as exc:
-            if isinstance(exc, SandboxNotFound):
-                raise
+            explained = await self._sandbox._explain_not_found(exc)
+            if isinstance(explained, SandboxNotFound):
+                raise explained from None
             raise NotFound(
                 f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404
             ) from None

@@ -12,7 +12,7 @@ import httpx
 from . import _http
 from .builds import LogCallback, post_build
 from .config import Config
-from .errors import BackendUnavailable, NotFound, SandboxNotFound, SnapshotNotFound
+from .errors import BackendUnavailable, NotFound, OCError, SandboxNotFound, SandboxStopped, SnapshotNotFound
 from .exec import Exec
 from .files import Files
 from .image import Image
@@ -162,6 +162,25 @@ class Sandbox:
             return (await self.info()).status == "running"
         except SandboxNotFound:
             return False
+
+    async def _explain_not_found(self, exc: NotFound) -> NotFound:
+        """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.
+
+        The backend answers 404 both for an unknown path and for a sandbox that is
+        gone; one look at the sandbox's record tells them apart, and only on the
+        error path.
+        """
+        try:
+            running = (await self.info()).status == "running"
+        except SandboxNotFound as gone:
+            return gone
+        except OCError:
+            return exc
+        if running:
+            return exc
+        return SandboxStopped(
+            f"Sandbox {self.id!r} is no longer running (status {self._info.status!r}): {exc.message}", status=exc.status
+        )
 
     async def set_timeout(self, timeout: int) -> None:
         """Set the idle timeout in seconds (0: never stop)."""
