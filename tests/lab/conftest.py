@@ -127,7 +127,9 @@ def lab(local_server, tmp_path_factory) -> Lab:
     stop_lab(started)
 
 
-@pytest.fixture(scope="session")
+# Package scope: Playwright's sync API runs its event loop in the main thread while
+# it is open, which would break every asyncio test collected after tests/lab.
+@pytest.fixture(scope="package")
 def browser():
     from playwright.sync_api import sync_playwright
 
