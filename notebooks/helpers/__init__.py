@@ -1,0 +1,1 @@
+"""Feature code shared by the data-science notebook and its sandbox."""
