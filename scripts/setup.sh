@@ -21,6 +21,8 @@ want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 if ! command -v podman >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then need+=(podman); fi
 if command -v podman >/dev/null 2>&1 || [[ " ${need[*]-} " == *" podman "* ]]; then want runc runc; fi
 want debootstrap debootstrap
+# The base image is bootstrapped from Debian's archive, whose signing keys Ubuntu does not ship by default.
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 want node nodejs
 want npm npm
 want git git
@@ -32,7 +34,9 @@ python_ok "$PYTHON" || need+=(python3 python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     log "Installing system packages: ${need[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}" ca-certificates
+    # With recommends: podman needs them for --init (catatonit), its default network (netavark,
+    # iptables) and rootless use (uidmap, slirp4netns, fuse-overlayfs).
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" ca-certificates
 fi
 
 if [ ! -x .venv/bin/python ]; then
