@@ -7,6 +7,11 @@ to the binary. Every call is an asyncio subprocess so the server never blocks.
 Podman reads ``CONTAINERS_CONF``; unless the user set it, the settings shipped
 beside this module are used (runc as runtime, ulimits within the usual hard
 limits), because podman's defaults fail on many hosts.
+
+Commands that should finish quickly (everything but build steps and pulls)
+run under a deadline: a wedged engine (a stuck storage lock, a hung
+runtime) then gives a clear 503 naming the command instead of a request
+that never returns. ``OC_JUPYTER_ENGINE_TIMEOUT`` (seconds) changes it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
-from .errors import EngineError, EngineNotFound
+from .errors import EngineError, EngineNotFound, EngineTimeout
 
 __all__ = ["Engine", "Result", "SUPPORTED_ENGINES", "detect_engine"]
 
@@ -27,6 +32,12 @@ SUPPORTED_ENGINES = ("podman", "docker")
 SHIPPED_CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
 # The longest output line read whole; a longer one is cut (its rest still streams).
 _LINE_LIMIT = 1 << 20
+
+#: Deadline for one engine command; generous, since a loaded machine can make
+#: ``run -d`` take several seconds, but far below "forever".
+DEFAULT_TIMEOUT = float(os.environ.get("OC_JUPYTER_ENGINE_TIMEOUT", "") or 120.0)
+#: Committing a layer copies its files, which for big layers legitimately takes minutes.
+SLOW_TIMEOUT = max(DEFAULT_TIMEOUT, 1800.0)
 
 LineCallback = Callable[[str], Awaitable[None] | None]
 
@@ -104,8 +115,12 @@ class Engine:
                 f"Container engine {self.binary!r} disappeared; {_install_hint()}."
             ) from exc
 
-    async def run(self, *args: str, input: bytes | None = None, check: bool = True) -> Result:
+    async def run(self, *args: str, input: bytes | None = None, check: bool = True,
+                  timeout: float | None = None) -> Result:
         """Run ``engine args…`` to completion; raise :class:`EngineError` on failure if ``check``.
+
+        Raises :class:`EngineTimeout` (after killing the command) when it takes
+        longer than ``timeout`` seconds (default :data:`DEFAULT_TIMEOUT`).
 
         Output goes to temporary files, not pipes: ``run -d`` leaves conmon
         holding the inherited descriptors, so a pipe would never reach EOF.
@@ -119,8 +134,13 @@ class Engine:
                 )
             except FileNotFoundError as exc:
                 raise EngineNotFound(f"Container engine {self.binary!r} disappeared; {_install_hint()}.") from exc
+            limit = DEFAULT_TIMEOUT if timeout is None else timeout
             try:
-                await proc.communicate(input)
+                await asyncio.wait_for(proc.communicate(input), limit)
+            except asyncio.TimeoutError:
+                _kill(proc)
+                await proc.wait()
+                raise EngineTimeout(self.command_line(args), limit) from None
             except asyncio.CancelledError:
                 _kill(proc)
                 raise
@@ -131,6 +151,11 @@ class Engine:
             detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
             raise EngineError(f"{self.name} {args[0]} failed with exit code {result.code}: {detail[0]}")
         return result
+
+    def command_line(self, args: Sequence[str]) -> str:
+        """``podman run -d …``: the engine command, short enough for an error message."""
+        shown = [a if len(a) <= 40 else a[:37] + "..." for a in args[:4]]
+        return " ".join([self.name, *shown, *(["..."] if len(args) > 4 else [])])
 
     async def stream(self, *args: str, on_line: LineCallback, input: bytes | None = None) -> int:
         """Run ``engine args…`` passing each line of merged stdout/stderr to ``on_line``; return the exit code.
@@ -166,6 +191,21 @@ class Engine:
     async def image_exists(self, ref: str) -> bool:
         return (await self.run("image", "inspect", "--format", "{{.Id}}", ref, check=False)).ok
 
+    async def existing_images(self, refs: Sequence[str]) -> set[str]:
+        """Which of ``refs`` exist, in one ``image inspect`` call.
+
+        Listing a repository's tags (``images``) reads every image in the
+        store, seconds once there are hundreds; inspecting named references
+        costs the same for one or fifty. Missing ones only make the command
+        fail after it printed the others.
+        """
+        if not refs:
+            return set()
+        result = await self.run("image", "inspect", "--format", "{{range .RepoTags}}{{println .}}{{end}}", *refs,
+                                check=False)
+        found = {line.strip() for line in result.stdout.splitlines()}
+        return {ref for ref in refs if ref in found}
+
     async def image_tags(self, repository: str) -> set[str]:
         """Tags present in the engine for ``repository`` (one call, for cache checks of many layers)."""
         result = await self.run("images", "--format", "{{.Repository}}:{{.Tag}}", repository, check=False)
@@ -187,7 +227,11 @@ class Engine:
         for line in result.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) >= 3:
-                rows.append({"id": parts[0], "name": parts[1], "state": parts[2].lower()})
+                state = parts[2].lower()
+                # podman 4.3 renders {{.State}} as its status text ("Up 3 minutes ago"), docker as "running".
+                if state.startswith("up"):
+                    state = "running"
+                rows.append({"id": parts[0], "name": parts[1], "state": state})
         return rows
 
     async def remove_containers(self, ids: Sequence[str]) -> None:

@@ -8,7 +8,9 @@
     ├── NotFoundError        404: unknown sandbox, snapshot or template
     ├── ConflictError        409: a snapshot name taken, a snapshot not ready
     ├── BuildError           400: a step of an image failed (carries step and tail)
-    └── EngineNotFound       503: no container engine on this machine
+    ├── EngineNotFound       503: no container engine on this machine
+    ├── EngineTimeout        503: an engine command did not finish in time
+    └── EngineError          500: the engine failed a command that should have worked
 
 They live under the SDK's ``OCError`` root so code that embeds the server
 catches one family. Messages are one sentence: what failed, the value, the fix.
@@ -27,6 +29,7 @@ __all__ = [
     "BuildError",
     "EngineNotFound",
     "EngineError",
+    "EngineTimeout",
 ]
 
 
@@ -76,3 +79,16 @@ class EngineError(ApiError):
     """The container engine failed a command that should have worked."""
 
     status_code = 500
+
+
+class EngineTimeout(ApiError):
+    """An engine command did not finish within its deadline (it was killed)."""
+
+    status_code = 503
+
+    def __init__(self, command: str, seconds: float) -> None:
+        super().__init__(
+            f"The container engine did not finish `{command}` within {seconds:g} s, so it was stopped; "
+            "check that the engine answers (for example `podman info`) or raise OC_JUPYTER_ENGINE_TIMEOUT."
+        )
+        self.command = command

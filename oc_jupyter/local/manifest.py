@@ -51,6 +51,13 @@ def _absolute_path(value: str) -> str:
     return value
 
 
+def _file_path(value: str) -> str:
+    _absolute_path(value)
+    if value.endswith("/"):
+        raise ValueError(f"path {_short(value)} names a folder; give the file's full path, such as '/workspace/notes.txt'")
+    return value
+
+
 def _relative_path(value: str) -> str:
     _unicode(value)
     if not value:
@@ -104,6 +111,7 @@ def _env_vars(value: dict[str, str]) -> dict[str, str]:
 # The patterns only describe, in the OpenAPI schema, what the validators enforce
 # (the validators give the one-sentence messages).
 AbsolutePath = Annotated[StrictStr, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*$"})]
+FilePath = Annotated[StrictStr, AfterValidator(_file_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*[^/\x00\n\r]$"})]
 RelativePath = Annotated[StrictStr, AfterValidator(_relative_path), Field(
     json_schema_extra={"pattern": r"^(?!/)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))[^\x00]+$"}
 )]
@@ -143,7 +151,7 @@ class WorkdirArgs(BaseModel):
 
 class AddFileArgs(BaseModel):
     model_config = _ARGS
-    path: AbsolutePath = Field(description="Absolute path of the file to write.")
+    path: FilePath = Field(description="Absolute path of the file to write.")
     content: Base64Text = Field(description="The file's bytes, base64-encoded.")
     encoding: Literal["base64"] | None = Field(default=None, description="Only `base64` is accepted.")
 

@@ -6,6 +6,12 @@ network (so pip and apt reach their indexes), with nothing from the host
 mounted. It is labelled ``oc-jupyter.sandbox=<id>`` and
 ``oc-jupyter.instance=<server instance>`` so ``podman ps --filter label=…``
 finds it and a restarted server recognises its own.
+
+Creates are served from a :class:`~.warm_pool.WarmPool` when it holds a
+started container (and agent) for the image. Sandbox-level ``envs`` are
+therefore not baked into the container: the agent adds them to every
+command it runs (they are still passed to ``run`` for a cold start, so
+``podman exec`` sees them there too).
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
+import shlex
 import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
@@ -22,6 +30,7 @@ from .builder import INSTANCE_LABEL
 from .engine import Engine
 from .errors import EngineError, NotFoundError
 from .store import SandboxRecord, Store, parse_time, utcnow
+from .warm_pool import POOL_LABEL, Warm, WarmPool
 
 __all__ = ["Sandboxes", "SANDBOX_LABEL", "CONTAINER_PREFIX", "SandboxStopped"]
 
@@ -30,6 +39,9 @@ log = logging.getLogger(__name__)
 SANDBOX_LABEL = "oc-jupyter.sandbox"
 CONTAINER_PREFIX = "oc-jupyter-"
 REAP_INTERVAL = 5.0
+# Where a warm container handed out with ``envs`` gets them for login shells.
+PROFILE_ENV = "/etc/profile.d/oc-sandbox-env.sh"
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # How long a positive "its container runs" check is trusted before asking the engine again.
 ALIVE_TRUST_SECONDS = 10.0
 
@@ -56,43 +68,121 @@ class Sandboxes:
         self._activity: dict[str, float] = {}
         self._alive_checked: dict[str, float] = {}
         self.removed_hooks: list[RemovedHook] = []
+        self.pool = WarmPool(self._start_warm, self._discard_warm, is_ready=self._warm_ready)
 
     @staticmethod
     def container_name(sandbox_id: str) -> str:
         return CONTAINER_PREFIX + sandbox_id
 
-    async def create(self, *, image_ref: str, template_id: str, content_hash: str | None, snapshot: str | None,
-                     envs: dict[str, str], metadata: dict[str, str], timeout: int,
-                     cpu_count: int | None = None, memory_mb: int | None = None) -> SandboxRecord:
-        """Start a container for a new sandbox and record it; nothing is kept if either fails."""
+    @staticmethod
+    def new_id() -> str:
+        return "sb-" + secrets.token_hex(8)
+
+    async def _run_container(self, sandbox_id: str, image_ref: str, envs: dict[str, str],
+                             labels: tuple[str, ...] = ()) -> str:
+        """``run -d`` the sandbox's container; return its id (nothing is left behind on failure)."""
         engine = self._engine()
-        sandbox_id = "sb-" + secrets.token_hex(8)
         name = self.container_name(sandbox_id)
         env_args = [arg for k, v in envs.items() for arg in ("-e", f"{k}={v}")]
-        result = await engine.run(
-            "run", "-d", "--name", name, "--hostname", sandbox_id, "--init",
-            "--label", f"{SANDBOX_LABEL}={sandbox_id}", "--label", f"{INSTANCE_LABEL}={self.instance}",
-            # The image's own entrypoint (a pulled base may have one) must not swallow the idle command.
-            "--entrypoint", "sleep", *env_args, image_ref, "infinity",
-            check=False,
-        )
+        label_args = [arg for label in labels for arg in ("--label", label)]
+        try:
+            result = await engine.run(
+                "run", "-d", "--name", name, "--hostname", sandbox_id, "--init",
+                "--label", f"{SANDBOX_LABEL}={sandbox_id}", "--label", f"{INSTANCE_LABEL}={self.instance}",
+                *label_args,
+                # The image's own entrypoint (a pulled base may have one) must not swallow the idle command.
+                "--entrypoint", "sleep", *env_args, image_ref, "infinity",
+                check=False,
+            )
+        except BaseException:
+            await asyncio.shield(engine.remove_containers([name]))
+            raise
         if not result.ok:
             await engine.remove_containers([name])
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise EngineError(f"Starting a container from {image_ref!r} failed: {detail}")
+        return result.stdout.strip()
+
+    # -- the warm pool's container work -------------------------------------
+    async def _start_warm(self, image_ref: str) -> Warm:
+        """A container for a future sandbox, its agent starting (so its first command is fast too)."""
+        from .agent import agent_for
+
+        sandbox_id = self.new_id()
+        container_id = await self._run_container(sandbox_id, image_ref, {}, (f"{POOL_LABEL}=1",))
+        # The agent starts in the background: a create arriving meanwhile takes the
+        # container at once, and its first command waits for that same start.
+        agent_for(sandbox_id, container_id, self._engine(), lambda: self.touch(sandbox_id)).prestart()
+        return Warm(sandbox_id, container_id, image_ref, time.time())
+
+    @staticmethod
+    async def _write_profile_env(warm: Warm, envs: dict[str, str]) -> bool:
+        """Give login shells (``bash -l``, ``podman exec … bash -lc``) the variables a cold start passes to ``run``."""
+        from .agent.registry import peek
+
+        agent = peek(warm.sandbox_id)
+        if agent is None:
+            return False
+        # A name no shell accepts would break every login shell; commands still get it from the agent.
+        script = "".join(
+            f"export {k}={shlex.quote(v)}\n" for k, v in envs.items() if _SHELL_NAME.fullmatch(k)
+        ).encode()
+
+        async def body():
+            yield script
+
+        try:
+            await agent.write(PROFILE_ENV, body())
+        except Exception as exc:  # noqa: BLE001 - the caller starts a container itself instead
+            log.warning("could not hand out warm container %s: %s", warm.sandbox_id, exc)
+            return False
+        return True
+
+    @staticmethod
+    def _warm_ready(warm: Warm) -> bool:
+        """Whether the warm container's agent runs or is starting (it dies with the container), without an engine call."""
+        from .agent.registry import peek
+
+        agent = peek(warm.sandbox_id)
+        return agent is not None and agent.usable
+
+    async def _discard_warm(self, warm: list[Warm]) -> None:
+        from .agent import close_sandbox
+
+        for item in warm:
+            with contextlib.suppress(Exception):
+                await close_sandbox(item.sandbox_id)
+        await self._engine().remove_containers([self.container_name(item.sandbox_id) for item in warm])
+
+    async def create(self, *, image_ref: str, template_id: str, content_hash: str | None, snapshot: str | None,
+                     envs: dict[str, str], metadata: dict[str, str], timeout: int,
+                     cpu_count: int | None = None, memory_mb: int | None = None) -> SandboxRecord:
+        """Hand out a warm container or start one, and record the sandbox; nothing is kept if either fails."""
+        engine = self._engine()
+        warm = await self.pool.take(image_ref)
+        if warm is not None and envs and not await self._write_profile_env(warm, envs):
+            await self._discard_warm([warm])
+            warm = None
+        if warm is not None:
+            sandbox_id, container_id = warm.sandbox_id, warm.container_id
+        else:
+            sandbox_id = self.new_id()
+            container_id = await self._run_container(sandbox_id, image_ref, envs)
+        name = self.container_name(sandbox_id)
         now = utcnow()
         record = SandboxRecord(
-            id=sandbox_id, container_id=result.stdout.strip(), template_id=template_id, image_ref=image_ref,
+            id=sandbox_id, container_id=container_id, template_id=template_id, image_ref=image_ref,
             content_hash=content_hash, snapshot=snapshot, envs=dict(envs), metadata=dict(metadata),
             timeout=timeout, cpu_count=cpu_count, memory_mb=memory_mb, created_at=now, last_active_at=now,
         )
         try:
             self._store.add_sandbox(record)
         except BaseException:
-            await asyncio.shield(engine.remove_containers([name]))
+            await asyncio.shield(self._discard_warm([warm]) if warm else engine.remove_containers([name]))
             raise
         self._activity[sandbox_id] = time.time()
         self._alive_checked[sandbox_id] = time.monotonic()
+        self.pool.refill(image_ref)
         return record
 
     def record(self, sandbox_id: str) -> SandboxRecord:
@@ -160,6 +250,7 @@ class Sandboxes:
         """Kill every sandbox idle longer than its timeout (0 = never); return their ids."""
         now = time.time()
         reaped = []
+        await self.pool.reap_idle()
         for record in self._store.list_sandboxes():
             if record.timeout > 0 and now - self._last_active(record) > record.timeout:
                 log.info("reaping %s after %ss idle", record.id, record.timeout)
@@ -181,8 +272,15 @@ class Sandboxes:
             with contextlib.suppress(Exception):
                 await self.reap_once()
 
+    async def close(self) -> None:
+        """At server shutdown: remove the warm containers (sandboxes themselves stay until reaped or killed)."""
+        await self.pool.close()
+        # A fill cancelled half-way may have left a container the pool never saw.
+        with contextlib.suppress(Exception):
+            await self.remove_orphans()
+
     async def remove_orphans(self) -> list[str]:
-        """Remove this instance's sandbox containers that no record names (left by a crash)."""
+        """Remove this instance's sandbox containers that no record names (left by a crash, or warm ones)."""
         engine = self._engine()
         known = {r.id for r in self._store.list_sandboxes()}
         rows = await engine.containers(f"{INSTANCE_LABEL}={self.instance}", SANDBOX_LABEL)

@@ -116,6 +116,8 @@ class State:
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=10)
+        with contextlib.suppress(Exception):
+            await self.sandboxes.close()
         with contextlib.suppress(ImportError, Exception):
             from .agent import close_all
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import pytest
 
 from oc_jupyter.local.engine import detect_engine
-from oc_jupyter.local.errors import EngineNotFound
+from oc_jupyter.local.errors import EngineNotFound, EngineTimeout
 
 
 def test_found_automatically_and_by_name_or_path():
@@ -35,3 +36,27 @@ async def test_engine_commands_run_and_report_failures(base_image):
     code = await engine.stream("run", "--rm", base_image, "sh", "-c",
                                "echo one; echo two >&2; exit 3", on_line=lines.append)
     assert code == 3 and sorted(lines) == ["one", "two"]
+
+
+async def test_existing_images_checks_many_references_in_one_call(base_image):
+    engine = detect_engine()
+    absent = f"localhost/oc-jupyter-tests/absent:{id(engine)}"
+    assert await engine.existing_images([absent, base_image]) == {base_image}
+    assert await engine.existing_images([absent]) == set()
+
+
+async def test_an_engine_command_that_hangs_is_stopped_with_a_clear_error(tmp_path):
+    # A real program standing in for a wedged engine: it never answers.
+    stuck = tmp_path / "podman"
+    pid_file = tmp_path / "pid"
+    stuck.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    stuck.chmod(0o755)
+    engine = detect_engine({"OC_JUPYTER_ENGINE": str(stuck)})
+    with pytest.raises(EngineTimeout) as hung:
+        await engine.run("run", "-d", "--name", "x" * 60, "image", "sleep", "infinity", timeout=1)
+    message = str(hung.value)
+    assert message.startswith("The container engine did not finish `podman run -d --name ")
+    assert "within 1 s" in message and "OC_JUPYTER_ENGINE_TIMEOUT" in message
+    assert hung.value.status_code == 503
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid_file.read_text()), 0)

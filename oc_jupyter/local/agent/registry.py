@@ -8,21 +8,30 @@ from collections.abc import Callable
 from ..engine import Engine
 from .sandbox import SandboxAgent
 
-__all__ = ["agent_for", "close_all", "close_sandbox"]
+__all__ = ["agent_for", "close_all", "close_sandbox", "peek"]
 
 _agents: dict[str, SandboxAgent] = {}
 
 
 def agent_for(sandbox_id: str, container: str, engine: Engine,
-              on_activity: Callable[[], None] | None = None) -> SandboxAgent:
+              on_activity: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> SandboxAgent:
     """The sandbox's agent; made on first use, its process started on its first request.
 
-    ``on_activity`` is called every few seconds while a command runs in the sandbox.
+    ``on_activity`` is called every few seconds while a command runs in the
+    sandbox; ``env`` (the sandbox's own variables) is added to every command,
+    under the command's own.
     """
     agent = _agents.get(sandbox_id)
     if agent is None or agent.container != container:
         agent = _agents[sandbox_id] = SandboxAgent(sandbox_id, container, engine, on_activity)
+    if env is not None:
+        agent.base_env = env
     return agent
+
+
+def peek(sandbox_id: str) -> SandboxAgent | None:
+    """The sandbox's agent if one was made, without making one."""
+    return _agents.get(sandbox_id)
 
 
 async def close_sandbox(sandbox_id: str) -> None:

@@ -44,12 +44,32 @@ class SandboxAgent:
         self.container = container
         self.engine = engine
         self.on_activity = on_activity
+        # The sandbox's own variables: a container from the warm pool was
+        # started before they were known, so they travel with each command.
+        self.base_env: dict[str, str] = {}
         self.sessions = SessionTable(self)
         self._busy = 0
         self._ticker: asyncio.Task | None = None
         self._backend: AgentConnection | ExecFallback | None = None
         self._lock = asyncio.Lock()
         self._closed = False
+        self._prestart: asyncio.Future | None = None
+
+    def prestart(self) -> None:
+        """Start the backend in the background now, so the first command finds it running (or nearly)."""
+        if self._prestart is None:
+            self._prestart = asyncio.ensure_future(self.backend())
+            # A failed start is retried (and reported) by the first request instead.
+            self._prestart.add_done_callback(lambda task: task.cancelled() or task.exception())
+
+    @property
+    def usable(self) -> bool:
+        """Whether its backend runs or is starting: not known dead (an agent dies with its container)."""
+        if self._closed:
+            return False
+        if self._prestart is not None and not self._prestart.done():
+            return True
+        return self._backend is not None and self._backend.alive
 
     @property
     def uses_fallback(self) -> bool:
@@ -133,6 +153,8 @@ class SandboxAgent:
     async def spawn(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
                     timeout: float | None = None, stdin: bool = False):
         """Start a command; a command that cannot start becomes a finished process saying why."""
+        if self.base_env:
+            env = {**self.base_env, **(env or {})}
         started = await self._retrying(
             lambda backend: backend.spawn(argv, env=env, cwd=cwd, timeout=timeout, stdin=stdin))
         if isinstance(started, dict):
@@ -236,6 +258,8 @@ class SandboxAgent:
     async def close(self) -> None:
         """Forget the sandbox: end its sessions and stop its agent."""
         self._closed = True
+        if self._prestart is not None:
+            self._prestart.cancel()
         await self.sessions.close()
         if self._ticker is not None:
             self._ticker.cancel()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
@@ -45,15 +45,20 @@ _EXIT = struct.Struct(">i")
 _TOUCH_EVERY = 30.0
 
 
+_NO_NUL = r"^[^\x00]*$"
+
+
 class RunBody(BaseModel):
     """A command: ``cmd`` is the program, ``args`` its arguments (no shell unless you run one)."""
 
-    model_config = ConfigDict(extra="allow")
+    # strict: a JSON true must not pass as 1, nor a number as a string. The NUL patterns only
+    # document the rule for schema-driven clients; the agent refuses NUL with a clearer sentence.
+    model_config = ConfigDict(extra="allow", strict=True)
 
-    cmd: str = Field(min_length=1)
-    args: list[str] = Field(default_factory=list)
-    envs: dict[str, str] | None = None
-    cwd: str | None = None
+    cmd: str = Field(min_length=1, json_schema_extra={"pattern": _NO_NUL})
+    args: list[Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] = Field(default_factory=list)
+    envs: dict[str, Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] | None = None
+    cwd: str | None = Field(default=None, json_schema_extra={"pattern": _NO_NUL})
     timeout: float | None = Field(default=None, ge=0)
 
 
@@ -62,7 +67,7 @@ class SessionBody(RunBody):
 
 
 class KillBody(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
 
     signal: int = Field(default=9, ge=1, le=64)
 

@@ -39,7 +39,8 @@ def checked(path: str) -> str:
     return path
 
 
-_PATH = Query(description="Absolute path inside the sandbox.")
+# The pattern documents the rule for schema-driven clients; checked() enforces it with a friendlier sentence.
+_PATH = Query(description="Absolute path inside the sandbox.", json_schema_extra={"pattern": r"^/[^\x00]*$"})
 
 
 @router.get("", response_class=StreamingResponse,
