@@ -38,7 +38,8 @@ async def test_sandbox_has_no_host_folder_mounted(api, made):
 
 async def test_list_get_kill(api):
     sandbox_id = (await api.post("/sandboxes", json={"timeout": 0})).json()["sandboxID"]
-    assert sandbox_id in [s["sandboxID"] for s in (await api.get("/sandboxes")).json()]
+    listed = {s["sandboxID"]: s for s in (await api.get("/sandboxes")).json()}
+    assert listed[sandbox_id]["status"] == "running"
     info = (await api.get(f"/sandboxes/{sandbox_id}")).json()
     assert info["sandboxID"] == sandbox_id and info["status"] == "running"
     assert (await api.delete(f"/sandboxes/{sandbox_id}")).status_code == 204
