@@ -94,9 +94,7 @@ def test_panel_lists_a_sandbox_copies_its_id_and_kills_it(lab, browser, sdk_conf
         panel = open_panel(page)
         row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')
         expect(row).to_have_count(1, timeout=60_000)
-        # The badge shows the status the backend reports for the sandbox.
-        listed = {s.sandbox_id: s.status for s in sync.run(Sandbox.list(config=sdk_config))}
-        expect(row.locator(".oc-Badge")).to_have_text(listed[sandbox.id], timeout=15_000)
+        expect(row.locator(".oc-Badge")).to_have_text("running", timeout=15_000)
         expect(row.locator(".oc-Row-meta")).to_contain_text("from ")
         expect(row.locator(".oc-Row-meta")).to_contain_text("age ")
         panel.screenshot(path=str(artifacts / "panel-sandbox.png"))
