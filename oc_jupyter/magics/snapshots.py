@@ -7,19 +7,65 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
 
+from ..widgets import render
 from . import bridge
 
-__all__ = ["SnapshotMagics", "create_snapshot"]
+__all__ = ["SnapshotMagics", "SnapshotSummary", "create_snapshot"]
+
+
+class SnapshotSummary:
+    """What ``%oc_snapshot info`` shows: status, short hash, dates, steps and embedded files (never their content)."""
+
+    def __init__(self, info) -> None:
+        self.info = info
+
+    def _repr_html_(self) -> str:
+        return render.snapshot_detail_html(self.info)
+
+    def __repr__(self) -> str:
+        return render.snapshot_detail_text(self.info)
+
+
+def _existing(snaps, name: str, image):
+    """The snapshot ``name`` when it already exists and is not ``failed`` (the backend replaces a failed one)."""
+    from ..sdk import errors, sync
+
+    try:
+        info = sync.run(snaps.get(name))
+    except errors.NotFound:
+        return None
+    except errors.OCError as exc:
+        raise UsageError(f"Could not read snapshot {name!r}: {exc}") from None
+    if info.status == "failed":
+        return None
+    key = image.cache_key()
+    if info.content_hash != key:
+        raise UsageError(f"Snapshot {name!r} already exists with a different image (hash {render.short_hash(info.content_hash)}…); "
+                         f"delete it with %oc_snapshot delete {name} or choose another name.")
+    return info
 
 
 def create_snapshot(state, name: str, image, view=None):
-    """Build ``image`` as snapshot ``name`` with the live build log (``view``, or a new one); returns its info."""
-    from ..sdk import errors
+    """Build ``image`` as snapshot ``name`` with the live build log (``view``, or a new one); returns its info.
+
+    Re-running the same cell is harmless: a snapshot already built from this
+    image is reported as a cache hit, and one still building is followed to its end.
+    """
+    from ..sdk import BuildLog, errors
+    from ..sdk.builds import reattach_log
     from ..widgets import BuildLogWidget
 
     snaps = state.snapshots()
+    existing = _existing(snaps, name, image)
     if view is None:
         view = BuildLogWidget(f"Snapshot {name}", image=image, tail_lines=state.settings.log_tail_lines)
+    if existing is not None and existing.status == "ready":
+        said = f"Snapshot {name!r} is already built from this image; nothing to do."
+        view.feed(BuildLog({"type": "cache_hit", "step": 0, "message": said}))
+        view.close(True)
+        if view.use_widgets:
+            print(said)  # text mode printed it with the log
+        return existing
     events = bridge.EventQueue()
 
     def handle(event):
@@ -27,8 +73,14 @@ def create_snapshot(state, name: str, image, view=None):
             view.feed(event[1])
         view.pump()
 
+    if existing is not None:
+        view.feed(reattach_log(f"Snapshot {name!r} is already building from this image; "
+                               "following it by polling its status until the build ends."))
+        work = snaps.wait_until_ready(name)
+    else:
+        work = snaps.create(name, image, on_build_logs=events.callback("log"))
     try:
-        info = bridge.run(snaps.create(name, image, on_build_logs=events.callback("log")), events, handle, tick=0.25)
+        info = bridge.run(work, events, handle, tick=0.25)
     except errors.BuildFailed as exc:
         view.fail(exc)
         raise UsageError(f"Snapshot {name!r} failed to build: {exc}") from None
@@ -86,7 +138,7 @@ class SnapshotMagics(Magics):
         ::
 
             %oc_snapshot create SNAP --image NAME   # build the Image bound to NAME as snapshot SNAP
-            %oc_snapshot info SNAP                  # status, content hash, dates
+            %oc_snapshot info SNAP                  # status, hash, dates, steps, embedded files
             %oc_snapshot delete SNAP                # sandboxes made from it keep running
         """
         args = parse_argstring(self.oc_snapshot, line)
@@ -124,7 +176,7 @@ class SnapshotMagics(Magics):
             raise UsageError(f"No snapshot {args.name!r}; %oc_snapshots lists them.") from None
         except errors.OCError as exc:
             raise UsageError(f"Could not read snapshot {args.name!r}: {exc}") from None
-        display(info)
+        display(SnapshotSummary(info))
 
     @staticmethod
     def _no_image(args) -> None:

@@ -219,14 +219,36 @@ class BuildProgress:
         return finished / len(self.steps)
 
     def status_line(self) -> str:
-        counts = {}
-        for s in self.steps:
-            counts[s.state] = counts.get(s.state, 0) + 1
-        parts = [f"{n} {state}" for state, n in counts.items()]
-        text = ", ".join(parts)
-        if self.cache_hit:
-            text = "cache hit" + (f" ({text})" if text else "")
-        return f"{text} — {render.human_duration(self.elapsed)}, {len(self.log)} log lines".lstrip(" —")
+        """What happened, in words: "built 5 steps in 41.2s", "2 cached, 3 built in 9.0s", "failed at step 3 of 5 …"."""
+        took = render.human_duration(self.elapsed)
+        total = len(self.steps)
+        cached = sum(1 for s in self.steps if s.state == "cached")
+        built = sum(1 for s in self.steps if s.state == "done")
+        if self.status == "waiting":
+            return "waiting to start"
+        if self.status == "failed":
+            failing = self.failure[0] if self.failure else None
+            where = f"failed at step {failing} of {total}" if failing else "failed"
+            return f"{where} after {took}"
+        if self.status in ("building", "reattaching"):
+            doing = f"building step {self.current} of {total}" if self.current else "building"
+            if self.status == "reattaching":
+                doing = "following the build by polling its status"
+            done = ", ".join(part for part in (_count(cached, "cached"), _count(built, "built")) if part)
+            return f"{doing} ({done + ', ' if done else ''}{took})"
+        if self.cache_hit or (total and cached == total):
+            return f"cache hit, {_plural(total, 'step')} already built ({took})"
+        if cached:
+            return f"{cached} cached, {built} built in {took}"
+        return f"built {_plural(built, 'step')} in {took}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n else ""
 
 
 # ============================================================================ the view
@@ -327,7 +349,7 @@ class BuildLogWidget:
         if self.use_widgets:
             self._handle = display(self.box, display_id=True)
         else:
-            self._print(f"{self.progress.title}: {len(self.progress.steps)} steps")
+            self._print(f"{self.progress.title}: {_plural(len(self.progress.steps), 'step')}")
 
     def _repr_html_(self) -> str:
         return render.build_summary_html(self.progress)
@@ -411,7 +433,7 @@ class BuildLogWidget:
             if p.failure is not None:
                 self._print(render.build_summary_text(p))
             else:
-                self._print(f"{p.title}: {p.status} {p.status_line()}")
+                self._print(f"{p.title}: {p.status_line()}")
             sys.stdout.flush()
 
     def _start_timer(self) -> None:

@@ -23,10 +23,13 @@ __all__ = [
     "human_size",
     "image_html",
     "image_text",
+    "manifest_steps",
     "sandbox_html",
     "sandboxes_html",
     "sandboxes_text",
     "short_hash",
+    "snapshot_detail_html",
+    "snapshot_detail_text",
     "snapshot_html",
     "snapshots_html",
     "snapshots_text",
@@ -217,7 +220,7 @@ def build_summary_html(progress) -> str:
 
 
 def build_summary_text(progress) -> str:
-    lines = [f"{progress.title}: {progress.status} {progress.status_line()}".rstrip()]
+    lines = [f"{progress.title}: {progress.status_line()}"]
     for s in progress.steps:
         extra = f" {human_duration(s.elapsed)}" if s.elapsed is not None else ""
         lines.append(f"  {s.index}. [{s.state}] {_clip(s.description)}{extra}")
@@ -271,6 +274,82 @@ def snapshots_text(infos) -> str:
     rows = [[str(_get(i, "name") or ""), str(_get(i, "status") or ""), short_hash(_get(i, "contentHash", "content_hash")),
              when(_get(i, "createdAt", "created_at")), when(_get(i, "lastUsedAt", "last_used_at"))] for i in infos]
     return _text_table(SNAPSHOT_HEADERS, rows)
+
+
+def _b64_size(text: Any) -> int:
+    text = str(text or "")
+    return max(len(text) * 3 // 4 - text[-2:].count("="), 0)
+
+
+def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
+    """A wire manifest's steps as short descriptions, and its embedded files as ``(path, size)``, never content."""
+    steps = (manifest.get("steps") or []) if isinstance(manifest, dict) else []
+    descriptions: list[str] = []
+    files: list[tuple[str, int]] = []
+    for step in steps:
+        kind = str(step.get("type", "?")) if isinstance(step, dict) else "?"
+        args = step.get("args") if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
+        if kind in ("apt_install", "pip_install"):
+            descriptions.append(f"{kind} " + " ".join(map(str, args.get("packages") or [])))
+        elif kind == "run":
+            descriptions.append("run " + " && ".join(map(str, args.get("commands") or [])))
+        elif kind == "env":
+            descriptions.append("env " + " ".join(f"{k}={v}" for k, v in (args.get("vars") or {}).items()))
+        elif kind == "workdir":
+            descriptions.append(f"workdir {args.get('path', '')}")
+        elif kind == "add_file":
+            size = _b64_size(args.get("content"))
+            files.append((str(args.get("path", "")), size))
+            descriptions.append(f"add_file {args.get('path', '')} ({human_size(size)})")
+        elif kind == "add_dir":
+            root = str(args.get("path", "")).rstrip("/")
+            entries = [(f"{root}/{f.get('relativePath', '')}", _b64_size(f.get("content")))
+                       for f in args.get("files") or [] if isinstance(f, dict)]
+            files += entries
+            descriptions.append(f"add_dir {root} ({len(entries)} files, {human_size(sum(n for _, n in entries))})")
+        else:
+            descriptions.append(kind)
+    return descriptions, files
+
+
+def _snapshot_facts(info) -> list[tuple[str, str]]:
+    return [("status", str(_get(info, "status") or "unknown")),
+            ("hash", short_hash(_get(info, "contentHash", "content_hash"))),
+            ("created", when(_get(info, "createdAt", "created_at"))),
+            ("last used", when(_get(info, "lastUsedAt", "last_used_at")) or "never")]
+
+
+def snapshot_detail_html(info) -> str:
+    """One snapshot in full for ``%oc_snapshot info``: facts, steps, embedded files (paths and sizes only)."""
+    steps, files = manifest_steps(_get(info, "manifest"))
+    facts = _snapshot_facts(info)
+    head = " ".join([f"Snapshot <b>{escape(str(_get(info, 'name') or ''))}</b>", badge(facts[0][1])]
+                    + [f"{escape(k)} <code>{escape(v)}</code>" if k == "hash" else f"{escape(k)} {escape(v)}"
+                       for k, v in facts[1:]])
+    parts = [f'<div style="{_BOX}"><div>{head}</div>']
+    if steps:
+        parts.append(table(["#", "step"], [[str(i), _clip(d)] for i, d in enumerate(steps, 1)]))
+    if files:
+        rows = [[path, human_size(size)] for path, size in files[:50]]
+        if len(files) > 50:
+            rows.append([f"… {len(files) - 50} more", ""])
+        parts.append(f"<details><summary>{len(files)} embedded file{'s' if len(files) != 1 else ''}, "
+                     f"{human_size(sum(n for _, n in files))}</summary>{table(['path', 'size'], rows)}</details>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def snapshot_detail_text(info) -> str:
+    steps, files = manifest_steps(_get(info, "manifest"))
+    lines = [f"Snapshot {_get(info, 'name') or ''}: " + ", ".join(f"{k} {v}" for k, v in _snapshot_facts(info))]
+    lines += [f"  {i}. {_clip(d)}" for i, d in enumerate(steps, 1)]
+    if files:
+        lines.append(f"  {len(files)} embedded file{'s' if len(files) != 1 else ''}, "
+                     f"{human_size(sum(n for _, n in files))}:")
+        lines += [f"    {path} ({human_size(size)})" for path, size in files[:20]]
+        if len(files) > 20:
+            lines.append(f"    … {len(files) - 20} more")
+    return "\n".join(lines)
 
 
 SANDBOX_HEADERS = ["id", "status", "from", "created", "notebook"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 LOAD = "%load_ext oc_jupyter"
 # Counts processes running `sleep 30` in the sandbox (no ps needed: the base image may lack procps).
@@ -193,7 +194,9 @@ def test_snapshot_commands_and_table(notebook):
     table = run.html(2)
     assert "magics-test-snap" in table and "ready" in table
     assert "magics-test-snap" in run.html(3)
-    assert "already exists" in run.errors(4)[0]["evalue"]
+    assert run.errors(4) == [], run.outputs(4)
+    assert "Snapshot 'magics-test-snap' is already built from this image; nothing to do." in run.text(4, "stdout")
+    assert "cache hit, 1 step already built" in run.html(4)
     assert run.text(5, "stdout") == "tiny-build\n"
     assert "Deleted snapshot 'magics-test-snap'" in run.text(6)
     assert run.errors(7)[0]["ename"] == "UsageError"
@@ -293,3 +296,90 @@ def test_sandboxes_made_implicitly_die_with_the_kernel_unless_kept(notebook, sdk
 def test_images_have_a_rich_repr(notebook):
     run = notebook([LOAD, "%%oc_image shown\nrun echo shown\n", "shown"])
     assert "cache key" in run.html(2) and "run echo shown" in run.html(2)
+
+
+def test_rerunning_a_snapshot_cell_is_harmless_and_a_different_image_is_refused(notebook):
+    recipe = "%%oc_image again --snapshot magics-rerun-snap\nrun echo rerun > /rerun.txt\n"
+    run = notebook([
+        LOAD,
+        "%config OCJupyter.widgets = 'off'",
+        recipe,
+        recipe,
+        "%oc_snapshot create magics-rerun-snap --image again",
+        "%%oc_image other\nrun echo other > /other.txt\n",
+        "%oc_snapshot create magics-rerun-snap --image other",
+        "%oc_snapshot delete magics-rerun-snap",
+    ], allow_errors=True)
+    for cell in (2, 3, 4):
+        assert run.errors(cell) == [], run.outputs(cell)
+    for cell in (3, 4):
+        out = run.text(cell, "stdout")
+        assert "Snapshot 'magics-rerun-snap' is already built from this image; nothing to do." in out
+        assert "Snapshot magics-rerun-snap: cache hit, 1 step already built" in out
+    (error,) = run.errors(6)
+    assert error["ename"] == "UsageError"
+    assert error["evalue"].startswith("Snapshot 'magics-rerun-snap' already exists with a different image (hash ")
+    assert error["evalue"].endswith("…); delete it with %oc_snapshot delete magics-rerun-snap or choose another name.")
+    assert "Deleted snapshot 'magics-rerun-snap'" in run.text(7)
+
+
+def test_creating_a_snapshot_that_is_still_building_follows_it(notebook):
+    start_elsewhere = "\n".join([
+        "import threading, time",
+        "from oc_jupyter.sdk import Snapshots, sync",
+        "snaps = Snapshots()",
+        "elsewhere = threading.Thread(target=lambda: sync.run(snaps.create('magics-follow-snap', slow)))",
+        "elsewhere.start()",
+        "while True:",
+        "    try:",
+        "        if sync.run(snaps.get('magics-follow-snap')).status == 'building':",
+        "            break",
+        "    except Exception:",
+        "        pass",
+        "    time.sleep(0.1)",
+        "print('building elsewhere')",
+    ])
+    run = notebook([
+        LOAD,
+        "%config OCJupyter.widgets = 'off'",
+        # A recipe of its own each run, so no earlier run's layer makes it a cache hit.
+        f"%%oc_image slow\nrun sleep 4; echo slow > /slow.txt; echo {uuid.uuid4().hex}\n",
+        start_elsewhere,
+        "%oc_snapshot create magics-follow-snap --image slow",
+        "elsewhere.join()",
+        "%oc_run --snapshot magics-follow-snap cat /slow.txt",
+        "%oc_snapshot delete magics-follow-snap",
+    ], allow_errors=True)
+    assert run.text(3, "stdout") == "building elsewhere\n", run.outputs(3)
+    assert run.errors(4) == [], run.outputs(4)
+    out = run.text(4, "stdout")
+    assert "is already building from this image; following it by polling its status" in out
+    assert "Snapshot magics-follow-snap: built 1 step in " in out
+    assert run.text(6, "stdout") == "slow\n"
+
+
+def test_snapshot_info_is_a_compact_summary_without_file_contents(notebook):
+    body = "secret-looking-payload " * 40
+    run = notebook([
+        LOAD,
+        "%config OCJupyter.widgets = 'off'",
+        f"%%oc_image infoimg --snapshot magics-info-snap\nenv MODE=info\nfile /workspace/big.txt <<EOF\n{body}\nEOF\n",
+        "%oc_snapshot info magics-info-snap",
+        ("from oc_jupyter.magics.snapshots import SnapshotSummary\n"
+         "from oc_jupyter.sdk import Snapshots, sync\n"
+         "print(SnapshotSummary(sync.run(Snapshots().get('magics-info-snap')))._repr_html_())"),
+        "%oc_snapshot delete magics-info-snap",
+    ], allow_errors=True)
+    assert run.errors(2) == [], run.outputs(2)
+    text = run.text(3)
+    first, *rest = text.strip().splitlines()
+    assert first.startswith("Snapshot magics-info-snap: status ready, hash ")
+    assert "created " in first and "last used " in first
+    assert rest[0] == "  1. env MODE=info"
+    assert rest[1].startswith("  2. add_file /workspace/big.txt (")
+    assert any(line.startswith("    /workspace/big.txt (9") and line.endswith(" B)") for line in rest), rest
+    html = run.text(4, "stdout")
+    assert "magics-info-snap" in html and "env MODE=info" in html and "/workspace/big.txt" in html
+    for shown in (text, html):
+        assert "secret-looking-payload" not in shown and "c2VjcmV0" not in shown and "base64" not in shown
+        assert len(shown) < 4000

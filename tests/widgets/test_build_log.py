@@ -174,10 +174,10 @@ def test_text_mode_prints_each_event_as_a_line(capsys):
     w.pump(force=True)
     w.close(True)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "Build text: 1 steps"
+    assert printed[0] == "Build text: 1 step"
     assert "Step 1/1: echo a" in printed
     assert "    hello" in printed
-    assert printed[-1].startswith("Build text: done")
+    assert printed[-1].startswith("Build text: built 1 step in ")
 
 
 def test_env_var_forces_text_mode(monkeypatch):
@@ -195,3 +195,48 @@ def test_summary_left_behind_holds_no_secret(mode, monkeypatch):
     assert secret not in w._repr_html_() and secret not in repr(w)
     if mode == "on":
         assert all(secret not in str(v) for v in w.box.get_state().values())
+
+
+def _built(cached_steps, fail_at=None):
+    """A five-step build over a fake clock: the first ``cached_steps`` cached, the rest built (or failing)."""
+    clock = FakeClock()
+    w = BuildLogWidget("Snapshot quickstart-ml", steps=[("run", f"step {i}") for i in range(1, 6)], mode="on",
+                       display_now=False, clock=clock)
+    for i in range(1, 6):
+        if i <= cached_steps:
+            w.feed(BuildLog({"step": i, "type": "run", "message": f"Step {i}/5: step {i} (cached)", "phase": "cached"}))
+            continue
+        w.feed(start(i, 5, f"step {i}"))
+        clock.now += 8.24
+        if i == fail_at:
+            w.pump(force=True)
+            w.fail(BuildFailed("Step 3/5 (run) failed with exit code 1: boom", step=i, tail=["boom"]))
+            return w
+        w.feed(done(i, 5, f"step {i}", elapsed=8.24))
+    w.pump(force=True)
+    w.close(True)
+    return w
+
+
+@pytest.mark.parametrize(("cached", "fail_at", "line"), [
+    (0, None, "built 5 steps in 41.2s"),
+    (2, None, "2 cached, 3 built in 24.7s"),
+    (5, None, "cache hit, 5 steps already built (0.0s)"),
+    (2, 3, "failed at step 3 of 5 after 8.2s"),
+])
+def test_the_summary_line_reads_naturally_in_text_html_and_the_title(cached, fail_at, line):
+    w = _built(cached, fail_at)
+    assert repr(w).splitlines()[0] == f"Snapshot quickstart-ml: {line}"
+    assert line in w._repr_html_()
+    assert line in w.title_view.value
+
+
+def test_the_live_title_says_which_step_is_building():
+    clock = FakeClock()
+    w = BuildLogWidget("Build x", steps=[("run", "a"), ("run", "b")], mode="on", display_now=False, clock=clock)
+    w.feed(start(1, 2, "a"))
+    w.feed(done(1, 2, "a", elapsed=2.0))
+    w.feed(start(2, 2, "b"))
+    clock.now = 3.0
+    w.pump(force=True)
+    assert "building step 2 of 2 (1 built, 3.0s)" in w.title_view.value
