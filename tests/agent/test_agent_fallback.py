@@ -50,4 +50,4 @@ async def test_files_without_python(api, nopython_sandbox):
     ]
     assert (await api.delete(f"/sandboxes/{nopython_sandbox}/files", params={"path": "/tmp/fb"})).status_code == 204
     assert (await api.get(f"/sandboxes/{nopython_sandbox}/files", params={"path": path})).status_code == 404
-    assert (await api.get(f"/sandboxes/{nopython_sandbox}/files", params={"path": "/dev/zero"})).status_code == 400
+    assert (await api.get(f"/sandboxes/{nopython_sandbox}/files", params={"path": "/dev/zero"})).status_code == 409

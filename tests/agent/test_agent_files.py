@@ -76,18 +76,18 @@ async def test_bad_paths_are_400_one_sentence(api, sandbox, path):
         assert "absolute" in message and message.count(". ") == 0
 
 
-async def test_reading_a_folder_or_writing_over_one_is_a_400(api, sandbox):
+async def test_reading_a_folder_or_writing_over_one_is_a_409(api, sandbox):
     read = await api.get(f"/sandboxes/{sandbox}/files", params={"path": "/tmp"})
-    assert read.status_code == 400 and "folder" in read.json()["error"]
+    assert read.status_code == 409 and "folder" in read.json()["error"]
     written = await api.put(f"/sandboxes/{sandbox}/files", params={"path": "/tmp"}, content=b"x")
-    assert written.status_code == 400
+    assert written.status_code == 409
 
 
 async def test_devices_and_pipes_are_refused_and_the_sandbox_keeps_answering(api, run, sandbox):
     await run(sandbox, "sh", "-c", "rm -f /tmp/a.fifo && mkfifo /tmp/a.fifo")
     for path in ["/dev/zero", "/tmp/a.fifo"]:
         read = await api.get(f"/sandboxes/{sandbox}/files", params={"path": path})
-        assert read.status_code == 400 and "not a regular file" in read.json()["error"]
+        assert read.status_code == 409 and "not a regular file" in read.json()["error"]
     written = await api.put(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/a.fifo"}, content=b"x")
-    assert written.status_code == 400
+    assert written.status_code == 409
     assert (await run(sandbox, "echo", "alive"))["stdout"] == "alive\n"

@@ -4,19 +4,21 @@
 
     ApiError (500)
     ├── AgentFailed          the sandbox's command channel broke mid-request
+    ├── ConflictError (409)
+    │   └── PathConflict     the path exists but its kind or permissions do not allow the operation
     ├── NotFoundError (404)
     │   ├── SandboxGone      the sandbox's container was removed or stopped from outside
     │   ├── PathNotFound     no file or folder at a path
     │   └── SessionNotFound  no exec session with that id
     └── BadRequest (400)
-        └── BadPath          a path that is not absolute, holds NUL, or is the wrong kind
+        └── BadPath          a path that is not absolute or holds NUL
 """
 
 from __future__ import annotations
 
-from ..errors import ApiError, BadRequest, NotFoundError
+from ..errors import ApiError, BadRequest, ConflictError, NotFoundError
 
-__all__ = ["AgentFailed", "BadPath", "PathNotFound", "SandboxGone", "SessionNotFound"]
+__all__ = ["AgentFailed", "BadPath", "PathConflict", "PathNotFound", "SandboxGone", "SessionNotFound"]
 
 
 class AgentFailed(ApiError):
@@ -40,6 +42,14 @@ class PathNotFound(NotFoundError):
 
 class SessionNotFound(NotFoundError):
     """The exec session id is unknown to the sandbox (it ended long ago or never existed)."""
+
+
+class PathConflict(ConflictError):
+    """A well-formed path that the sandbox's current files do not allow the operation on.
+
+    409, not 400: the same request succeeds once the sandbox's state changes
+    (the folder removed, the file made writable), so the request itself is valid.
+    """
 
 
 class BadPath(BadRequest):

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..engine import Engine
 from .client import AgentConnection, AgentLost, NoAgent, RemoteError
-from .errors import AgentFailed, BadPath, PathNotFound, SandboxGone
+from .errors import AgentFailed, BadPath, PathConflict, PathNotFound, SandboxGone
 from .fallback import ExecFallback
 from .sessions import SessionTable
 
@@ -203,16 +203,16 @@ class SandboxAgent:
         if exc.kind == "notfound":
             return PathNotFound(f"No file or folder at {shown} {where}; check the path with files/list.")
         if exc.kind == "isdir":
-            return BadPath(f"Path {shown} is a folder {where}; give a file path, or use files/list for folders.")
+            return PathConflict(f"Path {shown} is a folder {where}; give a file path, or use files/list for folders.")
         if exc.kind in ("notdir", "exists"):
-            return BadPath(f"Path {shown} {where} runs through or onto a file where a folder is needed; "
+            return PathConflict(f"Path {shown} {where} runs through or onto a file where a folder is needed; "
                            "choose another path or remove that file.")
         if exc.kind == "special":
-            return BadPath(f"Path {shown} {where} is a device, pipe or socket, not a regular file; "
+            return PathConflict(f"Path {shown} {where} is a device, pipe or socket, not a regular file; "
                            "read and write regular files only.")
         if exc.kind == "permission":
-            return BadPath(f"Permission denied for {shown} {where} ({detail}); choose a path the sandbox user may change.")
-        return BadPath(f"File operation on {shown} failed {where}: {detail}.")
+            return PathConflict(f"Permission denied for {shown} {where} ({detail}); choose a path the sandbox user may change.")
+        return PathConflict(f"File operation on {shown} failed {where}: {detail}.")
 
     async def _file_op(self, name: str, path: str, *args: Any) -> Any:
         try:

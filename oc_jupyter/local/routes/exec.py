@@ -20,7 +20,7 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..agent import SandboxAgent
 from ..agent.errors import BadPath
@@ -57,7 +57,8 @@ class RunBody(BaseModel):
 
     cmd: str = Field(min_length=1, json_schema_extra={"pattern": _NO_NUL})
     args: list[Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] = Field(default_factory=list)
-    envs: dict[str, Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] | None = None
+    envs: dict[str, Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] | None = Field(
+        default=None, json_schema_extra={"propertyNames": {"pattern": r"^[^=\x00]+$"}})
     cwd: str | None = Field(default=None, json_schema_extra={"pattern": _NO_NUL})
     timeout: float | None = Field(default=None, ge=0)
 
@@ -67,9 +68,17 @@ class SessionBody(RunBody):
 
 
 class KillBody(BaseModel):
-    model_config = ConfigDict(extra="allow", strict=True)
+    model_config = ConfigDict(extra="allow")
 
     signal: int = Field(default=9, ge=1, le=64)
+
+    @field_validator("signal", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        # JSON Schema counts 8.0 as an integer, so lax parsing stays; but true must not become signal 1.
+        if isinstance(value, bool):
+            raise ValueError(f"must be a number such as 9 (SIGKILL) or 15 (SIGTERM), not {str(value).lower()}")
+        return value
 
 
 class RunResult(BaseModel):

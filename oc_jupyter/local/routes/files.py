@@ -21,7 +21,7 @@ from ..models import error_responses
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"],
-                   dependencies=[Depends(require_key)], responses=error_responses(400, 401, 404, 500, 503))
+                   dependencies=[Depends(require_key)], responses=error_responses(400, 401, 404, 409, 500, 503))
 
 
 class FileEntry(BaseModel):
