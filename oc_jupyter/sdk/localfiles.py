@@ -59,12 +59,23 @@ class LocalFile:
     data: bytes
 
 
-def _in_kernel() -> bool:
-    return "ipykernel.kernelapp" in sys.modules or "ipykernel" in sys.modules
+def _kernel_namespace() -> dict | None:
+    """The user namespace of the Jupyter kernel this process runs, or ``None`` outside one.
+
+    Looks only at an IPython that is already imported (the SDK never imports
+    it), and asks for a shell with a kernel: merely importing ipykernel, as
+    notebook runners and test tools do, does not make a process a kernel.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return None
+    return shell.user_ns
 
 
 def _find_notebook_dir() -> Path | None:
-    main_ns = getattr(sys.modules.get("__main__"), "__dict__", {})
+    kernel_ns = _kernel_namespace()
+    main_ns = kernel_ns if kernel_ns is not None else getattr(sys.modules.get("__main__"), "__dict__", {})
     candidates = [
         os.environ.get("JPY_SESSION_NAME"),
         main_ns.get("__session__"),
@@ -75,7 +86,7 @@ def _find_notebook_dir() -> Path | None:
             folder = Path(candidate).parent
             if folder.is_dir():
                 return folder
-    if _in_kernel():
+    if kernel_ns is not None:
         # IPython records the directory it started in as ``_dh[0]``, immune to a
         # ``%cd`` run before the SDK was first imported.
         history = main_ns.get("_dh")

@@ -91,3 +91,10 @@ async def test_devices_and_pipes_are_refused_and_the_sandbox_keeps_answering(api
     written = await api.put(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/a.fifo"}, content=b"x")
     assert written.status_code == 409
     assert (await run(sandbox, "echo", "alive"))["stdout"] == "alive\n"
+
+
+@pytest.mark.parametrize("path", ["/", "//"])
+async def test_the_root_folder_cannot_be_deleted(api, run, sandbox, path):
+    response = await api.delete(f"/sandboxes/{sandbox}/files", params={"path": path})
+    assert response.status_code == 400 and "root folder" in response.json()["error"]
+    assert (await run(sandbox, "cat", "/etc/hostname"))["exitCode"] == 0

@@ -176,7 +176,10 @@ def _apply(image: Image, op: tuple) -> Image:
     return image.add_file(payload[0], payload[1])
 
 
-names = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=12).filter(str.strip)
+# Remote paths are refused with NUL or line breaks, and file paths must not name a folder.
+names = st.text(st.characters(codec="utf-8", exclude_characters="\x00\n\r"), min_size=1, max_size=12).filter(
+    lambda s: s.strip() and not s.endswith("/")
+)
 env_names = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True)
 paths = names.map(lambda s: "/" + s)
 ops = st.one_of(

@@ -75,11 +75,18 @@ async def _rechunk(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(pending)
 
 
+_DELETABLE = Query(description="Absolute path inside the sandbox, other than the root folder.",
+                   json_schema_extra={"pattern": r"^/[^\x00]*[^/\x00][^\x00]*$"})
+
+
 @router.delete("", status_code=204)
-async def delete_file(sandbox_id: str, request: Request, path: str = _PATH) -> Response:
-    """Delete a file, or a folder with everything in it."""
+async def delete_file(sandbox_id: str, request: Request, path: str = _DELETABLE) -> Response:
+    """Delete a file, or a folder with everything in it (never the root folder)."""
     agent = await sandbox_agent(request, sandbox_id)
-    await agent.remove(checked(path))
+    if not checked(path).strip("/"):
+        # A recursive delete of / empties the sandbox until something busy stops it half-way.
+        raise BadPath(f"Path {path!r} is the sandbox's root folder, which cannot be deleted; delete the files inside it.")
+    await agent.remove(path)
     return Response(status_code=204)
 
 
