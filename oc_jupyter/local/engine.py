@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
 from .errors import EngineError, EngineNotFound, EngineTimeout
+from .settings import env_number
 
 __all__ = ["Engine", "Result", "SUPPORTED_ENGINES", "detect_engine"]
 
@@ -35,7 +36,7 @@ _LINE_LIMIT = 1 << 20
 
 #: Deadline for one engine command; generous, since a loaded machine can make
 #: ``run -d`` take several seconds, but far below "forever".
-DEFAULT_TIMEOUT = float(os.environ.get("OC_JUPYTER_ENGINE_TIMEOUT", "") or 120.0)
+DEFAULT_TIMEOUT = env_number("OC_JUPYTER_ENGINE_TIMEOUT", 120.0)
 #: Committing a layer copies its files, which for big layers legitimately takes minutes.
 SLOW_TIMEOUT = max(DEFAULT_TIMEOUT, 1800.0)
 

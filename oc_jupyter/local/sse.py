@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 from typing import Any, AsyncIterator
 
 from starlette.responses import StreamingResponse
+
+from .settings import env_number
 
 __all__ = ["sse_response", "format_event", "wants_event_stream", "KEEPALIVE_SECONDS"]
 
 #: A comment line goes out after this much silence, so proxies and clients keep the stream open
 #: (``OC_JUPYTER_SSE_KEEPALIVE`` changes it, for slow proxies or for tests).
-KEEPALIVE_SECONDS = float(os.environ.get("OC_JUPYTER_SSE_KEEPALIVE", "") or 15.0)
+KEEPALIVE_SECONDS = env_number("OC_JUPYTER_SSE_KEEPALIVE", 15.0)
 
 
 def format_event(event: str, data: Any) -> str:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Awaitable, Callable
+
+from .settings import env_number
 
 __all__ = ["POOL_LABEL", "Warm", "WarmPool", "pool_size", "pool_idle_seconds"]
 
@@ -37,21 +38,11 @@ POOL_LABEL = "oc-jupyter.pool"
 
 
 def pool_size(environ: dict | None = None) -> int:
-    raw = (os.environ if environ is None else environ).get("OC_JUPYTER_WARM_POOL", "").strip()
-    try:
-        return max(0, int(raw)) if raw else 2
-    except ValueError:
-        log.warning("OC_JUPYTER_WARM_POOL=%r is not a whole number; using 2", raw)
-        return 2
+    return max(0, env_number("OC_JUPYTER_WARM_POOL", 2, environ=environ))
 
 
 def pool_idle_seconds(environ: dict | None = None) -> float:
-    raw = (os.environ if environ is None else environ).get("OC_JUPYTER_WARM_POOL_IDLE", "").strip()
-    try:
-        return max(0.0, float(raw)) if raw else 600.0
-    except ValueError:
-        log.warning("OC_JUPYTER_WARM_POOL_IDLE=%r is not a number; using 600", raw)
-        return 600.0
+    return max(0.0, env_number("OC_JUPYTER_WARM_POOL_IDLE", 600.0, environ=environ))
 
 
 @dataclass(frozen=True)
