@@ -85,6 +85,8 @@ class RunResult(BaseModel):
     exitCode: int
     stdout: str
     stderr: str
+    oomKilled: bool = Field(default=False, description="The sandbox's memory limit killed the command (exit 137).")
+    error: str | None = Field(default=None, description="Why the command was killed, when it was: one sentence.")
 
 
 class SessionInfo(BaseModel):
@@ -130,7 +132,13 @@ async def run_command(sandbox_id: str, body: RunBody, request: Request) -> dict[
             with contextlib.suppress(BaseException):
                 await work
     touch(request, sandbox_id)
-    return work.result()
+    result = work.result()
+    oom = await request.app.state.oc.sandboxes.oom_report(sandbox_id, result["exitCode"], f"Command {body.cmd!r}")
+    if oom is not None:
+        result = {**result, "oomKilled": True, "error": oom,
+                  "stderr": result["stderr"] + ("" if result["stderr"].endswith("\n") or not result["stderr"] else "\n")
+                  + oom + "\n"}
+    return result
 
 
 async def _disconnected(request: Request) -> None:

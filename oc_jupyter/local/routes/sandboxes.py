@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ..builder import BuildJob
 from ..errors import ConflictError, EngineError, NotFoundError
+from ..limits import build_limits, ensure_disk_space, resolve_sandbox_limits
 from ..manifest import Manifest
 from ..models import SandboxCreate, SandboxInfo, TimeoutBody, error_responses
 from ..sse import sse_response, wants_event_stream
@@ -26,7 +27,7 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": SandboxInfo,
         "description": "The sandbox, running. (As SSE: `build_log` events, then `result` with this body, or `error`.)",
     },
-    **error_responses(400, 401, 404, 409, 500, 503),
+    **error_responses(400, 401, 404, 409, 500, 503, 507),
 }
 
 
@@ -79,8 +80,7 @@ async def _run_container(state: State, body: SandboxCreate, image: str, manifest
         envs=body.envs,
         metadata=body.metadata,
         timeout=body.timeout,
-        cpu_count=body.cpuCount,
-        memory_mb=body.memoryMB,
+        limits=resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled),
     )
     return record.to_api("running")
 
@@ -114,7 +114,10 @@ async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
                          accept: str | None = Header(default=None)) -> Any:
     """Create a sandbox; building its image first when needed (streamed as SSE on request)."""
     manifest, snapshot = _source(state, body)
-    state.engine()
+    # Refused before any build starts: nonsense limits, or an engine storage too full for more.
+    resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled)
+    build_limits(manifest.builderMemoryMB)
+    await ensure_disk_space(state.engine(), "creating a sandbox")
     job = state.builder.start(manifest)
     if wants_event_stream(accept):
         return sse_response(_events(state, body, job, manifest, snapshot))
@@ -130,7 +133,11 @@ async def list_sandboxes(state: State = Depends(get_state)) -> Any:
 @router.get("/sandboxes/{sandbox_id}", response_model=SandboxInfo, responses=error_responses(401, 404, 500, 503))
 async def get_sandbox(sandbox_id: str, state: State = Depends(get_state)) -> Any:
     record = state.sandboxes.record(sandbox_id)
-    return record.to_api(await state.sandboxes.status(sandbox_id))
+    status = await state.sandboxes.status(sandbox_id)
+    info = record.to_api(status)
+    if status == "running":
+        info["diskUsedMB"] = await state.sandboxes.disk_used_mb(sandbox_id)
+    return info
 
 
 @router.delete("/sandboxes/{sandbox_id}", status_code=204, response_class=Response,
