@@ -221,6 +221,10 @@ class Sandboxes:
         text = result.stdout.strip()
         return int(text) // (1024 * 1024) if result.ok and text.isdigit() else None
 
+    async def oom_kills(self, sandbox_id: str) -> int | None:
+        """How many processes the sandbox's memory limit has killed since it started."""
+        return await oom_kills(self._engine(), self.container_name(sandbox_id))
+
     async def oom_report(self, sandbox_id: str, exit_code: int, what: str) -> str | None:
         """The out-of-memory sentence if a command that ended with ``exit_code`` was killed by the memory limit.
 
@@ -234,7 +238,7 @@ class Sandboxes:
         record = self._store.get_sandbox(sandbox_id)
         if record is None or record.memory_mb is None:
             return None
-        count = await oom_kills(self._engine(), self.container_name(sandbox_id))
+        count = await self.oom_kills(sandbox_id)
         if count is None or count <= self._oom_seen.get(sandbox_id, 0):
             return None
         self._oom_seen[sandbox_id] = count

@@ -102,6 +102,8 @@ class SandboxInfo(WireModel):
     network_enabled: bool | None = None
     #: Megabytes written on top of its image; only in the answer for one sandbox.
     disk_used_mb: int | None = Field(default=None, alias="diskUsedMB")
+    #: Processes its memory limit killed so far; only in the answer for one sandbox.
+    oom_kills: int | None = None
 
 
 class FileInfo(WireModel):

@@ -136,7 +136,8 @@ async def get_sandbox(sandbox_id: str, state: State = Depends(get_state)) -> Any
     status = await state.sandboxes.status(sandbox_id)
     info = record.to_api(status)
     if status == "running":
-        info["diskUsedMB"] = await state.sandboxes.disk_used_mb(sandbox_id)
+        info["diskUsedMB"], info["oomKills"] = await asyncio.gather(
+            state.sandboxes.disk_used_mb(sandbox_id), state.sandboxes.oom_kills(sandbox_id))
     return info
 
 
