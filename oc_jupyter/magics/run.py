@@ -226,7 +226,7 @@ class RunMagics(Magics):
                                    filename=f"<oc_run cell {self._cells}>")
         except RemotePythonGone as exc:
             self.state.repls.pop(sandbox.id, None)
-            oom = self.state.oom_note(sandbox, None, "The sandbox's Python interpreter")
+            oom = self.state.oom_note(sandbox, None, "The Python interpreter")
             raise UsageError(f"{oom} Names defined in it are lost." if oom else str(exc)) from None
         except errors.SandboxNotFound as exc:
             raise _SandboxGone(str(exc)) from None

@@ -282,8 +282,8 @@ class NotebookState:
             return None
         self.oom_seen[sandbox.id] = count
         return (f"{what} in sandbox {sandbox.id} was killed: it ran out of memory (limit {limit} MB); "
-                f"give the cell more with %%oc_run --memory {limit * 2} (or create the sandbox with "
-                f"memory_mb={limit * 2}).")
+                f"run the cell with --memory {limit * 2} (on %oc_run or %%oc_run), or create the sandbox with "
+                f"memory_mb={limit * 2}.")
 
     def forget(self, sandbox_id: str) -> None:
         """Drop every reference to a sandbox that is gone."""
