@@ -39,11 +39,11 @@ def test_allocation_over_the_limit_is_reported_as_out_of_memory(api):
     sandbox_id = api.post("/sandboxes", json={"timeout": 0, "memoryMB": 128}).json()["sandboxID"]
     try:
         result = api.post(f"/sandboxes/{sandbox_id}/exec/run",
-                          json={"cmd": "python3", "args": ["-c", "b = bytearray(256 << 20); print('survived')"]}).json()
+                          json={"cmd": "python3", "args": ["-c", "b = bytearray(256 << 20); print(1)"]}).json()
         assert result["exitCode"] == 137 and result["oomKilled"] is True
-        assert "survived" not in result["stdout"]
+        assert result["stdout"] == ""
         assert result["error"] == (
-            "Command 'python3' was killed: it ran out of memory (limit 128 MB); create the sandbox with more "
+            "Command `python3 -c 'b = bytearray(256 << 20); print(1)'` was killed: it ran out of memory (limit 128 MB); create the sandbox with more "
             "memory (memory_mb=256, or %oc_run --memory 256)."
         )
         assert result["error"] in result["stderr"]
@@ -56,6 +56,30 @@ def test_allocation_over_the_limit_is_reported_as_out_of_memory(api):
     finally:
         api.delete(f"/sandboxes/{sandbox_id}")
     _server_and_fresh_sandbox_work(api)
+
+
+def test_sdk_result_carries_the_out_of_memory_sentence(sdk_config):
+    from oc_jupyter.sdk import Sandbox, sync
+
+    async def scenario():
+        sandbox = await Sandbox.create(config=sdk_config, memory_mb=128, cpu_count=1, network=False)
+        try:
+            info = await sandbox.info()
+            assert (info.memory_mb, info.cpu_count, info.network_enabled) == (128, 1, False)
+            result = await sandbox.commands.run("python3 -c 'b = bytearray(256 << 20)'")
+            plain = await sandbox.commands.run("exit 3")
+            return result, plain
+        finally:
+            await sandbox.kill()
+
+    result, plain = sync.run(scenario())
+    assert result.exit_code == 137 and result.oom_killed is True
+    assert result.error == (
+        "Command `python3 -c 'b = bytearray(256 << 20)'` was killed: it ran out of memory (limit 128 MB); "
+        "create the sandbox with more memory (memory_mb=256, or %oc_run --memory 256)."
+    )
+    assert "error=" in repr(result)
+    assert plain.exit_code == 3 and plain.oom_killed is False and plain.error is None
 
 
 def test_fork_bomb_meets_the_process_cap(tmp_path):

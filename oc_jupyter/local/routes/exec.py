@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import struct
 from typing import Annotated, Any
 
@@ -133,12 +134,22 @@ async def run_command(sandbox_id: str, body: RunBody, request: Request) -> dict[
                 await work
     touch(request, sandbox_id)
     result = work.result()
-    oom = await request.app.state.oc.sandboxes.oom_report(sandbox_id, result["exitCode"], f"Command {body.cmd!r}")
+    oom = await request.app.state.oc.sandboxes.oom_report(sandbox_id, result["exitCode"], f"Command `{_shown(argv)}`")
     if oom is not None:
         result = {**result, "oomKilled": True, "error": oom,
                   "stderr": result["stderr"] + ("" if result["stderr"].endswith("\n") or not result["stderr"] else "\n")
                   + oom + "\n"}
     return result
+
+
+def _shown(argv: list[str]) -> str:
+    """The command as a user wrote it (a shell's ``-c`` script is what they typed), short enough for a sentence."""
+    if len(argv) >= 3 and argv[0] in ("sh", "bash", "/bin/sh", "/bin/bash") and argv[1] == "-c":
+        text = argv[2]
+    else:
+        text = shlex.join(argv)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 async def _disconnected(request: Request) -> None:
