@@ -78,8 +78,10 @@ class SandboxCreate(BaseModel):
     timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox is reaped; 0 = never.")
     envs: Envs = Field(default_factory=dict, description="Environment variables of every command.")
     metadata: Annotated[dict[StrictStr, Any], AfterValidator(_json_text)] = Field(default_factory=dict)
-    memoryMB: Count | None = Field(default=None, description="Memory limit in MB (swap included); default min(4096, half the host's RAM).")
-    cpuCount: Count | None = Field(default=None, description="CPU cores the sandbox may use; default half the host's, at least 1.")
+    memoryMB: Count | None = Field(
+        default=None, description="Memory limit in MB (swap included); default min(4096, half the host's RAM).")
+    cpuCount: Count | None = Field(
+        default=None, description="CPU cores the sandbox may use; default half the host's, at least 1.")
     networkEnabled: StrictBool = Field(default=True, description="False starts the sandbox with no network at all.")
     image: Manifest | None = Field(default=None, description="Build this manifest (cached by content hash).")
     snapshot: SnapshotName | None = Field(default=None, description="Start from this ready snapshot.")
@@ -99,8 +101,10 @@ class SandboxInfo(BaseModel):
     cpuCount: int | None = Field(default=None, description="CPU cores it may use (enforced).")
     memoryMB: int | None = Field(default=None, description="Its memory limit in MB (enforced, swap included).")
     networkEnabled: bool = True
-    diskUsedMB: int | None = Field(default=None, description="MB written on top of its image (GET of one sandbox only).")
-    oomKills: int | None = Field(default=None, description="Processes its memory limit killed so far (GET of one sandbox only).")
+    diskUsedMB: int | None = Field(
+        default=None, description="MB written on top of its image (GET of one sandbox only).")
+    oomKills: int | None = Field(
+        default=None, description="Processes its memory limit killed so far (GET of one sandbox only).")
     startedAt: str
     lastActiveAt: str | None = None
 

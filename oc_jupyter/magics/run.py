@@ -107,7 +107,8 @@ class RunMagics(Magics):
         if len(chosen) > 1:
             raise UsageError(f"Give one of --image, --snapshot, --sandbox, not {', '.join('--' + c for c in chosen)}.")
         if args.memory is not None and args.memory < MIN_MEMORY_MB:
-            raise UsageError(f"--memory {args.memory} is too small; give at least {MIN_MEMORY_MB} (MB), e.g. --memory 512.")
+            raise UsageError(
+                f"--memory {args.memory} is too small; give at least {MIN_MEMORY_MB} (MB), e.g. --memory 512.")
         if args.cpus is not None and args.cpus < 1:
             raise UsageError(f"--cpus {args.cpus} is too small; give at least 1, e.g. --cpus 2.")
         limits = Limits(args.memory, args.cpus, args.network)

@@ -88,7 +88,8 @@ async def test_network_off_on_request(api, made):
     created = (await api.post("/sandboxes", json={"timeout": 0, "networkEnabled": False})).json()
     made.append(created["sandboxID"])
     assert created["networkEnabled"] is False
-    assert engine("inspect", "--format", "{{.HostConfig.NetworkMode}}", container_of(created["sandboxID"])).stdout.strip() == "none"
+    mode = engine("inspect", "--format", "{{.HostConfig.NetworkMode}}", container_of(created["sandboxID"])).stdout
+    assert mode.strip() == "none"
     # Only the loopback interface exists: no route out at all.
     interfaces = await _run(api, created["sandboxID"], "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
     assert interfaces["stdout"].split() == ["lo"]

@@ -43,8 +43,8 @@ def test_allocation_over_the_limit_is_reported_as_out_of_memory(api):
         assert result["exitCode"] == 137 and result["oomKilled"] is True
         assert result["stdout"] == ""
         assert result["error"] == (
-            "Command `python3 -c 'b = bytearray(256 << 20); print(1)'` was killed: it ran out of memory (limit 128 MB); create the sandbox with more "
-            "memory (memory_mb=256, or %oc_run --memory 256)."
+            "Command `python3 -c 'b = bytearray(256 << 20); print(1)'` was killed: it ran out of memory "
+            "(limit 128 MB); create the sandbox with more memory (memory_mb=256, or %oc_run --memory 256)."
         )
         assert result["error"] in result["stderr"]
         # A plain SIGKILL is not mistaken for an out-of-memory kill.
