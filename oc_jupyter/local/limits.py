@@ -36,7 +36,7 @@ from .settings import env_number
 
 __all__ = [
     "Limits", "InsufficientStorage", "host_memory_mb", "host_cores", "sandbox_defaults", "build_limits",
-    "resolve_sandbox_limits", "oom_kills", "oom_message", "OOM_PROBE", "ensure_disk_space", "disk_floor_mb",
+    "resolve_sandbox_limits", "oom_kills", "host_oom_kills", "oom_message", "OOM_PROBE", "ensure_disk_space", "disk_floor_mb",
     "MIN_MEMORY_MB",
 ]
 
@@ -135,8 +135,35 @@ def build_limits(builder_memory_mb: int | None) -> Limits:
     return Limits(builder_memory_mb or defaults.memory_mb, defaults.cpus, pids)
 
 
-async def oom_kills(engine: Engine, container: str) -> int | None:
+# Where podman (cgroupfs or systemd manager) and docker put a container's cgroup, under v1's memory
+# hierarchy or v2's single one; {id} is the full container id.
+_CGROUP_DIRS = ("libpod_parent/libpod-{id}", "machine.slice/libpod-{id}.scope", "docker/{id}",
+                "system.slice/docker-{id}.scope")
+_CGROUP_FILES = (("/sys/fs/cgroup/memory", "memory.oom_control"), ("/sys/fs/cgroup", "memory.events"))
+
+
+def host_oom_kills(container_id: str) -> int | None:
+    """The container's OOM-kill count read from the host's cgroup files (no engine call), if they are found."""
+    if not re.fullmatch(r"[0-9a-f]{12,64}", container_id or ""):
+        return None
+    for root, name in _CGROUP_FILES:
+        for folder in _CGROUP_DIRS:
+            try:
+                with open(os.path.join(root, folder.format(id=container_id), name)) as handle:
+                    text = handle.read()
+            except OSError:
+                continue
+            match = re.search(r"^oom_kill (\d+)$", text, re.MULTILINE)
+            if match:
+                return int(match.group(1))
+    return None
+
+
+async def oom_kills(engine: Engine, container: str, container_id: str = "") -> int | None:
     """How many processes the container's memory limit has killed so far (``None`` if unknown)."""
+    count = host_oom_kills(container_id)
+    if count is not None:
+        return count
     result = await engine.run("exec", container, "sh", "-c", OOM_PROBE, check=False, timeout=30)
     match = _COUNT.search(result.stdout) if result.ok else None
     return int(match.group(1)) if match else None

@@ -102,9 +102,9 @@ class SandboxInfo(BaseModel):
     memoryMB: int | None = Field(default=None, description="Its memory limit in MB (enforced, swap included).")
     networkEnabled: bool = True
     diskUsedMB: int | None = Field(
-        default=None, description="MB written on top of its image (GET of one sandbox only).")
+        default=None, description="MB written on top of its image (GET of one sandbox with `usage=true`).")
     oomKills: int | None = Field(
-        default=None, description="Processes its memory limit killed so far (GET of one sandbox only).")
+        default=None, description="Processes its memory limit killed so far (GET of one sandbox).")
     startedAt: str
     lastActiveAt: str | None = None
 

@@ -32,7 +32,7 @@ from typing import Awaitable, Callable
 from .builder import INSTANCE_LABEL
 from .engine import Engine, env_file_args
 from .errors import EngineError, NotFoundError
-from .limits import KILLED_STATUS, Limits, host_memory_mb, oom_kills, oom_message, sandbox_defaults
+from .limits import KILLED_STATUS, Limits, host_memory_mb, host_oom_kills, oom_kills, oom_message, sandbox_defaults
 from .store import SandboxRecord, Store, parse_time, utcnow
 from .warm_pool import POOL_LABEL, Warm, WarmPool
 
@@ -223,7 +223,13 @@ class Sandboxes:
 
     async def oom_kills(self, sandbox_id: str) -> int | None:
         """How many processes the sandbox's memory limit has killed since it started."""
-        return await oom_kills(self._engine(), self.container_name(sandbox_id))
+        record = self._store.get_sandbox(sandbox_id)
+        return await oom_kills(self._engine(), self.container_name(sandbox_id), record.container_id if record else "")
+
+    def cheap_oom_kills(self, sandbox_id: str) -> int | None:
+        """The same count when the host's cgroup files show it (no engine call), else ``None``."""
+        record = self._store.get_sandbox(sandbox_id)
+        return host_oom_kills(record.container_id) if record else None
 
     async def oom_report(self, sandbox_id: str, exit_code: int, what: str) -> str | None:
         """The out-of-memory sentence if a command that ended with ``exit_code`` was killed by the memory limit.

@@ -144,7 +144,7 @@ class SandboxMagics(Magics):
 
         sandbox = self.state.connect(sandbox_id)
         try:
-            info = sync.run(sandbox.info())
+            info = self.state.usage_info(sandbox)
         except errors.NotFound:
             self.state.forget(sandbox.id)
             raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None

@@ -263,6 +263,20 @@ class NotebookState:
             self.implicit[sandbox.id] = sandbox
         return sandbox
 
+    def usage_info(self, sandbox):
+        """The sandbox's record with what it costs a moment to measure (disk used, out-of-memory kills)."""
+        from urllib.parse import quote
+
+        from ..sdk import SandboxInfo, _http, errors, sync
+
+        async def fetch():
+            response = await _http.request(sandbox.config, "GET", f"/sandboxes/{quote(sandbox.id)}",
+                                           params={"usage": "true"}, not_found=errors.SandboxNotFound,
+                                           what=f"sandbox {sandbox.id}")
+            return _http.decode(response, sandbox.config, SandboxInfo, what=f"sandbox {sandbox.id}")
+
+        return sync.run(fetch())
+
     def oom_note(self, sandbox, exit_code: int | None, what: str) -> str | None:
         """The out-of-memory sentence when the sandbox's memory limit killed ``what`` (exit 137), else ``None``.
 
@@ -271,10 +285,10 @@ class NotebookState:
         """
         if exit_code is not None and exit_code != 137:
             return None
-        from ..sdk import errors, sync
+        from ..sdk import errors
 
         try:
-            info = sync.run(sandbox.info())
+            info = self.usage_info(sandbox)
         except errors.OCError:
             return None
         count, limit = info.oom_kills, info.memory_mb

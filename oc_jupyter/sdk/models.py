@@ -100,7 +100,7 @@ class SandboxInfo(WireModel):
     memory_mb: int | None = Field(default=None, alias="memoryMB")
     cpu_count: int | None = None
     network_enabled: bool | None = None
-    #: Megabytes written on top of its image; only in the answer for one sandbox.
+    #: Megabytes written on top of its image; only when one sandbox is asked for with ``usage=true``.
     disk_used_mb: int | None = Field(default=None, alias="diskUsedMB")
     #: Processes its memory limit killed so far; only in the answer for one sandbox.
     oom_kills: int | None = None

@@ -53,6 +53,7 @@ def test_allocation_over_the_limit_is_reported_as_out_of_memory(api):
         # The sandbox stays usable, and its info counts the kill.
         assert _run(api, sandbox_id, "echo still-here")["stdout"] == "still-here\n"
         assert api.get(f"/sandboxes/{sandbox_id}").json()["oomKills"] >= 1
+        assert api.get(f"/sandboxes/{sandbox_id}", params={"usage": "true"}).json()["oomKills"] >= 1
     finally:
         api.delete(f"/sandboxes/{sandbox_id}")
     _server_and_fresh_sandbox_work(api)
