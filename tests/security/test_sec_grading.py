@@ -85,8 +85,8 @@ INTACT = '''
 async with await Sandbox.create(snapshot=COURSE, timeout=120, network=False) as sandbox:
     await sandbox.files.write("/submission/answer.py", ATTACKS["rewrite"])
     await sandbox.commands.run("python3 -m pytest tests/test_fizzbuzz.py", timeout=60)
-    after = await sandbox.files.read("/course/tests/test_fizzbuzz.py")
-print("tests intact:", after == Path("course/tests/test_fizzbuzz.py").read_text())
+    after = await sandbox.files.read_bytes("/course/tests/test_fizzbuzz.py")
+print("tests intact:", after == Path("course/tests/test_fizzbuzz.py").read_bytes())
 '''
 
 
