@@ -14,7 +14,7 @@ from .builds import LogCallback, post_build
 from .config import Config
 from .errors import BackendUnavailable, NotFound, OCError, SandboxNotFound, SandboxStopped, SnapshotNotFound
 from .exec import Exec
-from .files import Files
+from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
 
@@ -41,9 +41,12 @@ class Sandbox:
         self.id = sandbox_id
         self.config = config
         self._info = info
+        # Sent once, by create(preview_auth=...): kept here because later records do not repeat it.
+        token = info.get("previewAuthToken") if info is not None else None
+        self.preview_auth_token: str = token if isinstance(token, str) else ""
         self.exec = Exec(self)
         self.commands = self.exec
-        self.files = Files(self)
+        self.files = Filesystem(self)
 
     def __repr__(self) -> str:
         status = f", status={self._info.status!r}" if self._info and self._info.status else ""
@@ -58,6 +61,17 @@ class Sandbox:
     def status(self) -> str | None:
         """The status last reported by the backend (call :meth:`info` to refresh)."""
         return self._info.status if self._info else None
+
+    @property
+    def template(self) -> str:
+        """The template the sandbox started from, as last reported."""
+        return (self._info.template_id or "") if self._info else ""
+
+    @property
+    def end_at(self) -> str | None:
+        """When the backend will destroy the sandbox's host (RFC 3339), or ``None`` when it imposes no lifetime."""
+        end = self._info.get("endAt") if self._info else None
+        return end if isinstance(end, str) else None
 
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
@@ -187,6 +201,45 @@ class Sandbox:
             return (await self.info()).status == "running"
         except SandboxNotFound:
             return False
+
+    # ── cloud-only resource controls (the local backend answers NotSupported) ──
+    async def _cloud_call(self, method: str, suffix: str, body: dict[str, Any] | None, what: str) -> dict:
+        response = await _http.request(
+            self.config,
+            method,
+            f"/sandboxes/{quote(self.id)}{suffix}",
+            json_body=body,
+            not_found=SandboxNotFound,
+            what=f"{what} of sandbox {self.id}",
+        )
+        return _http.decode(response, self.config, what=what)
+
+    async def set_autoscale(
+        self, enabled: bool, *, min_memory_mb: int | None = None, max_memory_mb: int | None = None
+    ) -> dict:
+        """Let the cloud resize the sandbox between ``min_memory_mb`` and ``max_memory_mb`` with load."""
+        body: dict[str, Any] = {"enabled": enabled}
+        if min_memory_mb is not None:
+            body["minMemoryMB"] = min_memory_mb
+        if max_memory_mb is not None:
+            body["maxMemoryMB"] = max_memory_mb
+        return await self._cloud_call("PUT", "/autoscale", body, "autoscale")
+
+    async def get_autoscale(self) -> dict:
+        """The sandbox's autoscale settings (``enabled``, ``minMemoryMB``, ``maxMemoryMB``)."""
+        return await self._cloud_call("GET", "/autoscale", None, "autoscale")
+
+    async def set_scaling_lock(self, locked: bool) -> dict:
+        """Freeze (``True``) or release the sandbox's size; locking also turns autoscale off."""
+        return await self._cloud_call("PUT", "/scaling-lock", {"locked": locked}, "scaling lock")
+
+    async def get_scaling_lock(self) -> dict:
+        """Whether the sandbox's size is locked (``{"sandboxID", "locked"}``)."""
+        return await self._cloud_call("GET", "/scaling-lock", None, "scaling lock")
+
+    async def get_allowed_hosts(self) -> dict:
+        """The egress allowlist the sandbox's secret store enforces."""
+        return await self._cloud_call("GET", "/allowed-hosts", None, "allowed hosts")
 
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.

@@ -12,9 +12,10 @@ async def test_write_read_list_remove(base_sandbox):
     await files.make_dir("/tmp/oc-files/sub")
     await files.write("/tmp/oc-files/hello.txt", "héllo\n")
     await files.write("/tmp/oc-files/blob.bin", bytes(range(256)))
-    assert await files.read("/tmp/oc-files/hello.txt") == "héllo\n".encode()
+    assert await files.read("/tmp/oc-files/hello.txt") == "héllo\n"
+    assert await files.read_bytes("/tmp/oc-files/hello.txt") == "héllo\n".encode()
     assert await files.read_text("/tmp/oc-files/hello.txt") == "héllo\n"
-    assert await files.read("/tmp/oc-files/blob.bin") == bytes(range(256))
+    assert await files.read_bytes("/tmp/oc-files/blob.bin") == bytes(range(256))
     entries = {e.name: e for e in await files.list("/tmp/oc-files")}
     assert set(entries) == {"hello.txt", "blob.bin", "sub"}
     assert entries["sub"].is_dir and entries["blob.bin"].size == 256
