@@ -17,6 +17,7 @@ from .exec import Exec
 from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
+from .pty import Pty
 
 __all__ = ["Sandbox", "resolve_config"]
 
@@ -47,6 +48,7 @@ class Sandbox:
         self.exec = Exec(self)
         self.commands = self.exec
         self.files = Filesystem(self)
+        self.pty = Pty(self)
 
     def __repr__(self) -> str:
         status = f", status={self._info.status!r}" if self._info and self._info.status else ""
@@ -170,7 +172,7 @@ class Sandbox:
 
     @classmethod
     async def connect(
-        cls, sandbox_id: str, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, sandbox_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> Sandbox:
         """Attach to an existing sandbox by id (for example after a kernel restart)."""
         config = await resolve_config(config, api_key, api_url)
@@ -180,7 +182,7 @@ class Sandbox:
 
     @classmethod
     async def list(
-        cls, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> list[SandboxInfo]:
         """Every sandbox the backend runs for this key."""
         config = await resolve_config(config, api_key, api_url)
