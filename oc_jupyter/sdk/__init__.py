@@ -41,7 +41,6 @@ from .models import (
     StepPreview,
 )
 from .preview import cache_preview
-from .pty import Pty, PtySession
 from .sandbox import Sandbox
 from .shell import Shell, ShellBusyError, ShellClosedError
 from .snapshots import Snapshots
@@ -71,8 +70,6 @@ __all__ = [
     "OCError",
     "PlanLimitError",
     "ProcessResult",
-    "Pty",
-    "PtySession",
     "RequestError",
     "Sandbox",
     "SandboxError",

@@ -17,7 +17,6 @@ from .exec import Exec
 from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
-from .pty import Pty
 
 __all__ = ["Sandbox", "resolve_config"]
 
@@ -42,13 +41,9 @@ class Sandbox:
         self.id = sandbox_id
         self.config = config
         self._info = info
-        # Sent once, by create(preview_auth=...): kept here because later records do not repeat it.
-        token = info.get("previewAuthToken") if info is not None else None
-        self.preview_auth_token: str = token if isinstance(token, str) else ""
         self.exec = Exec(self)
         self.commands = self.exec
         self.files = Filesystem(self)
-        self.pty = Pty(self)
 
     def __repr__(self) -> str:
         status = f", status={self._info.status!r}" if self._info and self._info.status else ""
