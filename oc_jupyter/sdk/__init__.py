@@ -35,6 +35,7 @@ from .models import (
     StepPreview,
 )
 from .preview import cache_preview
+from .pty import Pty, PtySession
 from .sandbox import Sandbox
 from .snapshots import Snapshots
 
@@ -58,6 +59,8 @@ __all__ = [
     "LocalFileNotFound",
     "NotFound",
     "OCError",
+    "Pty",
+    "PtySession",
     "RequestError",
     "Sandbox",
     "SandboxError",

@@ -204,3 +204,49 @@ async def test_preview_api_shapes_and_errors(api, made, local_server):
     assert (await api.delete(f"/sandboxes/{sandbox_id}/preview/3000")).status_code == 204
     assert (await api.delete(f"/sandboxes/{sandbox_id}/preview/3000")).status_code == 404
     assert (await api.get(f"/sandboxes/{sandbox_id}/preview")).json() == []
+
+
+async def test_this_sdk_manages_preview_urls(local_server, sdk_config, api, made):
+    from oc_jupyter.sdk import Sandbox
+
+    sandbox_id = await _sandbox(api, made)
+    await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
+    sandbox = await Sandbox.connect(sandbox_id, sdk_config)
+    assert sandbox.preview_auth_token == ""
+    made_url = await sandbox.create_preview_url(8000)
+    assert made_url["port"] == 8000 and made_url["sandboxId"] == sandbox_id
+    assert [p["port"] for p in await sandbox.list_preview_urls()] == [8000]
+    token = await sandbox.rotate_preview_auth_token()
+    assert token and sandbox.preview_auth_token == token and token not in repr(sandbox)
+    async with httpx.AsyncClient(timeout=30) as client:
+        page = await _until_up(client, made_url["url"], headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == 200 and "Directory listing" in page.text
+    with pytest.raises(ValueError, match="65535"):
+        await sandbox.create_preview_url(0)
+    await sandbox.delete_preview_url(8000)
+    await sandbox.delete_preview_url(8000)  # already gone: no error, as upstream
+    assert await sandbox.list_preview_urls() == []
+
+
+async def test_opencomputer_sdk_manages_a_preview_url(local_server, api, made):
+    from opencomputer import Sandbox as UpstreamSandbox
+
+    sandbox_id = await _sandbox(api, made)
+    await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
+    sandbox = await UpstreamSandbox.connect(sandbox_id, api_key=local_server.key, api_url=local_server.url)
+    try:
+        preview = await sandbox.create_preview_url(8000)
+        token = await sandbox.rotate_preview_auth_token()
+        assert sandbox.preview_auth_token == token
+        assert [p["port"] for p in await sandbox.list_preview_urls()] == [8000]
+        async with httpx.AsyncClient(timeout=30) as client:
+            # As the official docs show it: the preview's host name, the token as a bearer.
+            page = await _until_up(client, local_server.url + "/", headers={
+                "Host": preview["hostname"], "Authorization": f"Bearer {token}"})
+            assert page.status_code == 200 and "Directory listing" in page.text
+            refused = await client.get(local_server.url + "/", headers={"Host": preview["hostname"]})
+            assert refused.status_code == 401
+        await sandbox.delete_preview_url(8000)
+        assert await sandbox.list_preview_urls() == []
+    finally:
+        await sandbox.close()

@@ -127,3 +127,49 @@ async def test_terminal_with_no_client_ends_after_the_grace_period(tmp_path, bas
                 await asyncio.sleep(0.2)
             assert gone.status_code == 404
             await api.delete(f"/sandboxes/{sandbox_id}")
+
+
+async def _collect_until(session, pattern: str) -> str:
+    seen = b""
+
+    async def loop() -> str:
+        nonlocal seen
+        while not re.search(pattern, seen.decode(errors="replace")):
+            seen += await session.recv()
+        return seen.decode(errors="replace")
+
+    return await asyncio.wait_for(loop(), 30)
+
+
+async def test_this_sdk_drives_a_terminal(local_server, sdk_config, api, made):
+    from oc_jupyter.sdk import Sandbox
+
+    sandbox_id = await _sandbox(api, made)
+    sandbox = await Sandbox.connect(sandbox_id, sdk_config)
+    shown: list[bytes] = []
+    session = await sandbox.pty.create(cols=90, rows=20, on_output=shown.append)
+    await session.send("stty size; echo $((6*7))\r")
+    for _ in range(300):
+        if re.search(r"[\r\n]42\r\n", b"".join(shown).decode(errors="replace")):
+            break
+        await asyncio.sleep(0.1)
+    text = b"".join(shown).decode(errors="replace")
+    assert re.search(r"[\r\n]20 90\r\n", text) and re.search(r"[\r\n]42\r\n", text)
+    await session.resize(100, 30)
+    await session.kill()
+    await session.close()
+    assert local_server.key not in repr(session)
+
+
+async def test_opencomputer_sdk_drives_a_terminal(local_server, api, made):
+    from opencomputer import Sandbox as UpstreamSandbox
+
+    sandbox_id = await _sandbox(api, made)
+    sandbox = await UpstreamSandbox.connect(sandbox_id, api_key=local_server.key, api_url=local_server.url)
+    try:
+        session = await sandbox.pty.create(cols=80, rows=24)
+        await session.send("hostname\r")
+        assert sandbox_id in await _collect_until(session, rf"[\r\n]{sandbox_id}\r\n")
+        await session.close()
+    finally:
+        await sandbox.close()

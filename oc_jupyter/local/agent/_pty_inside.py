@@ -25,7 +25,6 @@ import selectors
 import signal
 import socket
 import struct
-import sys
 import termios
 
 HEAD = struct.Struct(">II")
@@ -100,7 +99,7 @@ class PtyAgent:
         rid = header.get("id")
         fn = getattr(self, "op_" + str(header.get("op")), None)
         if fn is None:
-            self.send({"t": "err", "id": rid, "kind": "other", "message": "unknown op %r" % header.get("op")})
+            self.send({"t": "err", "id": rid, "kind": "other", "message": "unknown op {!r}".format(header.get("op"))})
             return
         try:
             fn(rid, header, payload)
@@ -117,7 +116,7 @@ class PtyAgent:
             cwd = "/"
         if not os.access(argv[0], os.X_OK):
             self.send({"t": "err", "id": rid, "kind": "nocommand",
-                       "message": "shell %r is not an executable in the sandbox" % argv[0]})
+                       "message": f"shell {argv[0]!r} is not an executable in the sandbox"})
             return
         rows, cols = int(header.get("rows") or 24), int(header.get("cols") or 80)
         pid, master = pty.fork()
@@ -359,9 +358,8 @@ class PtyAgent:
                         self.flush(obj.master, obj.pending, key.data)
                     if events & selectors.EVENT_READ:
                         self.read_pty(obj)
-                elif kind == "tcp":
-                    if obj.rid in self.tunnels:
-                        self.on_tunnel(obj, events)
+                elif kind == "tcp" and obj.rid in self.tunnels:
+                    self.on_tunnel(obj, events)
             self.reap()
 
     def shutdown(self):

@@ -9,6 +9,7 @@ over a tunnel the same way, so no HTTP or WebSocket parsing is written here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -158,9 +159,8 @@ class UpstreamWebSocket:
         await self._flush()
 
     async def close(self) -> None:
-        try:
+        # Closing an already broken connection may fail in many ways; the tunnel goes regardless.
+        with contextlib.suppress(Exception):
             self.protocol.send_close(1000)
             await self._flush()
-        except Exception:  # noqa: BLE001 - closing an already broken connection
-            pass
         await self.tunnel.close()

@@ -12,7 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from fastapi import APIRouter, Depends, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Depends,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..agent.lookup import authorize_websocket, refuse, require_key
