@@ -41,6 +41,7 @@ from .models import (
     StepPreview,
 )
 from .preview import cache_preview
+from .pty import Pty, PtySession
 from .sandbox import Sandbox
 from .shell import Shell, ShellBusyError, ShellClosedError
 from .snapshots import Snapshots
@@ -70,6 +71,8 @@ __all__ = [
     "OCError",
     "PlanLimitError",
     "ProcessResult",
+    "Pty",
+    "PtySession",
     "RequestError",
     "Sandbox",
     "SandboxError",

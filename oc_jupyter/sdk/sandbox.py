@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 import httpx
 
-from . import _http
+from . import _http, previews
 from .builds import LogCallback, post_build
 from .config import Config
 from .errors import BackendUnavailable, NotFound, OCError, SandboxNotFound, SandboxStopped, SnapshotNotFound
@@ -17,6 +17,7 @@ from .exec import Exec
 from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
+from .pty import Pty
 
 __all__ = ["Sandbox", "resolve_config"]
 
@@ -292,3 +293,39 @@ class Sandbox:
         # Already gone (killed elsewhere or timed out) is what leaving the block wants anyway.
         with contextlib.suppress(SandboxNotFound):
             await self.kill()
+
+    # ── terminals and preview URLs ───────────────────────────────────────
+    @property
+    def pty(self) -> Pty:
+        """Terminals in the sandbox: ``await sandbox.pty.create(cols=80, rows=24)``."""
+        return Pty(self)
+
+    @property
+    def preview_auth_token(self) -> str:
+        """The preview URLs' bearer token: set by create (``previewAuthToken``) or :meth:`rotate_preview_auth_token`;
+        empty when not known to this object."""
+        token = self.__dict__.get("_preview_auth_token")
+        if token is None and self._info is not None:
+            token = (self._info.model_extra or {}).get("previewAuthToken")
+        return token or ""
+
+    @preview_auth_token.setter
+    def preview_auth_token(self, token: str) -> None:
+        self.__dict__["_preview_auth_token"] = token
+
+    async def create_preview_url(self, port: int, domain: str | None = None, auth_config: dict | None = None) -> dict:
+        """Expose ``port`` of the sandbox over HTTP and WebSocket; the answer names its ``hostname``."""
+        return await previews.create_preview_url(self, port, domain, auth_config)
+
+    async def list_preview_urls(self) -> list[dict]:
+        """Every preview URL of the sandbox."""
+        return await previews.list_preview_urls(self)
+
+    async def delete_preview_url(self, port: int) -> None:
+        """Stop exposing ``port`` (nothing happens if it was not exposed)."""
+        await previews.delete_preview_url(self, port)
+
+    async def rotate_preview_auth_token(self) -> str:
+        """Make a new preview token, retiring the old one at once; also stored in :attr:`preview_auth_token`."""
+        self.preview_auth_token = await previews.rotate_preview_auth_token(self)
+        return self.preview_auth_token

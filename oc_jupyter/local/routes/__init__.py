@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 __all__ = ["api_routers"]
 
 # Route modules for commands and files run inside sandboxes; each exposes `router`.
-_SANDBOX_WORK = ("exec", "files")
+_SANDBOX_WORK = ("exec", "files", "pty", "previews")
 
 
 def api_routers() -> list[APIRouter]:
