@@ -28,12 +28,13 @@ async def _attached(sandbox: Sandbox, session_id: str, count: int) -> bool:
 
 
 async def test_background_attach_replays_scrollback_then_streams_live(sandbox):
-    ready = asyncio.Event()
+    printed, warned = asyncio.Event(), asyncio.Event()
     first = await sandbox.exec.background(
         "sh", args=["-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; read go; echo after:$go; exit 6"],
-        on_stdout=lambda chunk: ready.set() if b"line3" in chunk else None,
+        on_stdout=lambda chunk: printed.set() if b"line3" in chunk else None,
+        on_stderr=lambda chunk: warned.set() if b"oops" in chunk else None,
     )
-    await asyncio.wait_for(ready.wait(), 60)
+    await asyncio.wait_for(asyncio.gather(printed.wait(), warned.wait()), 60)
     await first.close()
     assert await first.done == -1  # upstream's meaning of "detached before the end"
     assert await _attached(sandbox, first.session_id, 0)
