@@ -31,6 +31,18 @@ async def resolve_config(config: Config | None, api_key: str | None = None, api_
     return await asyncio.to_thread(Config.resolve, api_key, api_url)
 
 
+async def _patches(
+    method: str, checkpoint_id: str, suffix: str, body: dict | None, config: Config | None,
+    api_key: str | None, api_url: str | None,
+) -> Any:
+    config = await resolve_config(config, api_key, api_url)
+    what = f"patches of checkpoint {checkpoint_id}"
+    response = await _http.request(
+        config, method, f"/sandboxes/checkpoints/{quote(checkpoint_id)}/patches{suffix}", json_body=body, what=what
+    )
+    return None if method == "DELETE" else _http.decode(response, config, what=what)
+
+
 class Sandbox:
     """A running sandbox: ``commands``/``exec`` run programs in it, ``files`` reaches its file system.
 
@@ -238,6 +250,41 @@ class Sandbox:
     async def get_allowed_hosts(self) -> dict:
         """The egress allowlist the sandbox's secret store enforces."""
         return await self._cloud_call("GET", "/allowed-hosts", None, "allowed hosts")
+
+    @staticmethod
+    async def create_checkpoint_patch(
+        checkpoint_id: str,
+        script: str,
+        description: str = "",
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> dict:
+        """Add a bash ``script`` to run on every sandbox forked from the checkpoint (cloud only)."""
+        return await _patches(
+            "POST", checkpoint_id, "", {"script": script, "description": description}, config, api_key, api_url
+        )
+
+    @staticmethod
+    async def list_checkpoint_patches(
+        checkpoint_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
+    ) -> list[dict]:
+        """The checkpoint's patches in the order they apply (cloud only)."""
+        return await _patches("GET", checkpoint_id, "", None, config, api_key, api_url)
+
+    @staticmethod
+    async def delete_checkpoint_patch(
+        checkpoint_id: str,
+        patch_id: str,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> None:
+        """Remove one patch from the checkpoint (cloud only); an unknown patch is not an error."""
+        with contextlib.suppress(NotFound):
+            await _patches("DELETE", checkpoint_id, f"/{quote(patch_id)}", None, config, api_key, api_url)
 
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.

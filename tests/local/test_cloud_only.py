@@ -13,6 +13,8 @@ CALLS = [
     ("GET", "/sandboxes/sb-x/allowed-hosts", "Secret stores"),
     ("POST", "/sandboxes/sb-x/mounts", "Mounting remote storage"),
     ("DELETE", "/sandboxes/sb-x/mounts?path=/mnt", "Mounting remote storage"),
+    ("POST", "/sandboxes/checkpoints/cp-1/patches", "Checkpoint patches"),
+    ("DELETE", "/sandboxes/checkpoints/cp-1/patches/p-1", "Checkpoint patches"),
     ("PUT", "/sandboxes/sb-x/autoscale", "Autoscale"),
     ("GET", "/sandboxes/sb-x/scaling-lock", "The scaling lock"),
     ("GET", "/tags", "Tagging"),
@@ -50,6 +52,8 @@ async def test_a_cloud_only_route_still_needs_the_key(local_server):
 async def test_the_sdk_raises_not_supported_with_the_sentence(sdk_config):
     sandbox = Sandbox("sb-x", sdk_config)  # the answer does not depend on the sandbox
     for call in (sandbox.get_autoscale(), sandbox.set_scaling_lock(True), sandbox.get_allowed_hosts(),
-                 sandbox.set_autoscale(True, min_memory_mb=1024, max_memory_mb=4096), sandbox.get_scaling_lock()):
+                 sandbox.set_autoscale(True, min_memory_mb=1024, max_memory_mb=4096), sandbox.get_scaling_lock(),
+                 Sandbox.create_checkpoint_patch("cp-1", "echo hi", config=sdk_config),
+                 Sandbox.list_checkpoint_patches("cp-1", config=sdk_config)):
         with pytest.raises(NotSupported, match="OpenComputer cloud"):
             await call

@@ -22,6 +22,8 @@ _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 FEATURES: dict[str, list[str]] = {
     "Secret stores": ["/secret-stores", "/secret-stores/{rest:path}", "/sandboxes/{sandbox_id}/allowed-hosts"],
     "Mounting remote storage": ["/sandboxes/{sandbox_id}/mounts", "/sandboxes/{sandbox_id}/mounts/{rest:path}"],
+    "Checkpoint patches": ["/sandboxes/checkpoints/{checkpoint_id}/patches",
+                           "/sandboxes/checkpoints/{checkpoint_id}/patches/{rest:path}"],
     "Autoscale": ["/sandboxes/{sandbox_id}/autoscale"],
     "The scaling lock": ["/sandboxes/{sandbox_id}/scaling-lock"],
     "Tagging": ["/tags", "/tags/{rest:path}", "/sandboxes/{sandbox_id}/tags"],
