@@ -18,7 +18,7 @@ import concurrent.futures
 import contextlib
 import inspect
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import contextlib
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -217,9 +218,8 @@ class Shell:
         if self._state == "closed":
             return
         self._state = "closed"
-        try:
+        # A bash that is already gone is what closing wants.
+        with contextlib.suppress(Exception):
             await self._session.send_stdin("exit\n")
             await self._session.done
-        except Exception:  # already gone is what closing wants
-            pass
         await self._session.close()

@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from oc_jupyter.sdk import ExecSession, Sandbox, SandboxNotFound, ShellBusyError, ShellClosedError, sync
+from oc_jupyter.sdk import (
+    ExecSession,
+    Sandbox,
+    SandboxNotFound,
+    ShellBusyError,
+    ShellClosedError,
+    sync,
+)
 
 
 async def test_run_returns_exit_code_and_output(base_sandbox):

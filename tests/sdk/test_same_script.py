@@ -102,7 +102,7 @@ async def test_the_same_script_gives_the_same_results_through_both_sdks(local_se
     ours = await script(oc_jupyter.sdk, local_server.key, local_server.url)
     assert ours == theirs
     # And the results are the expected ones, not merely equal.
-    facts = dict((entry[0], entry[1:]) for entry in ours)
+    facts = {entry[0]: entry[1:] for entry in ours}
     assert facts["run"] == (3, "out\n", "err\n")
     assert facts["read"] == ("héllo\n",)
     assert facts["list"] == ([("blob.bin", False, "/tmp/same/blob.bin", 256), ("sub", True, "/tmp/same/sub", 0),
