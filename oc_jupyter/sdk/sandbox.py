@@ -77,12 +77,6 @@ class Sandbox:
         """The template the sandbox started from, as last reported."""
         return (self._info.template_id or "") if self._info else ""
 
-    @property
-    def end_at(self) -> str | None:
-        """When the backend will destroy the sandbox's host (RFC 3339), or ``None`` when it imposes no lifetime."""
-        end = self._info.get("endAt") if self._info else None
-        return end if isinstance(end, str) else None
-
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
     async def create(
