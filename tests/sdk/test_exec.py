@@ -154,6 +154,7 @@ async def test_background_then_attach_replays_the_scrollback_then_goes_live(base
     first = await base_sandbox.exec.background("sh", ["-c", "echo early; read go; echo late; exit 3"])
     await _until(lambda: _output_of(base_sandbox, first.session_id), "the early line to be produced")
     await first.close()  # detaching leaves the command running
+    assert await first.done == -1  # as OpenComputer's SDK: -1 once this client left before the end
     [info] = [s for s in await base_sandbox.exec.list() if s.session_id == first.session_id]
     assert info.running and info.attached_clients == 0 and info["attachedClients"] == 0
 
