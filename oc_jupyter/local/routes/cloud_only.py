@@ -36,7 +36,8 @@ FEATURES: dict[str, list[str]] = {
                    "/sandboxes/{sandbox_id}/publish/{rest:path}"],
 }
 
-router = APIRouter(tags=["cloud only"])
+# Out of the OpenAPI schema: these paths are OpenComputer's, not part of this server's API.
+router = APIRouter(tags=["cloud only"], include_in_schema=False)
 
 
 def message(feature: str) -> str:
