@@ -243,3 +243,11 @@ async def _until(check, what: str, attempts: int = 100) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+async def test_attaching_to_an_unknown_session_names_it(base_sandbox):
+    from oc_jupyter.sdk import SandboxError
+
+    with pytest.raises(SandboxError, match="'no-such-session'") as caught:
+        await base_sandbox.exec.attach("no-such-session")
+    assert base_sandbox.config.api_key not in str(caught.value)
