@@ -57,3 +57,13 @@ async def test_the_sdk_raises_not_supported_with_the_sentence(sdk_config):
                  Sandbox.list_checkpoint_patches("cp-1", config=sdk_config)):
         with pytest.raises(NotSupported, match="OpenComputer cloud"):
             await call
+
+
+async def test_a_create_naming_a_secret_store_is_refused_before_anything_starts(api, sdk_config):
+    before = (await api.get("/sandboxes")).json()
+    response = await api.post("/sandboxes", json={"templateID": "base", "secretStore": "prod-keys"})
+    assert response.status_code == 501
+    assert response.json()["error"].startswith("Secret stores are an OpenComputer cloud feature")
+    assert (await api.get("/sandboxes")).json() == before
+    with pytest.raises(NotSupported, match="Secret stores"):
+        await Sandbox.create(secret_store="prod-keys", config=sdk_config)

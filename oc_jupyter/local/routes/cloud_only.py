@@ -12,9 +12,10 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from ..errors import ApiError
 from ..models import ErrorBody
 
-__all__ = ["FEATURES", "router"]
+__all__ = ["FEATURES", "CloudOnly", "refuse_cloud_fields", "router"]
 
 _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -44,6 +45,19 @@ def message(feature: str) -> str:
     """The one sentence every route of ``feature`` answers."""
     return (f"{feature} {'are' if feature.endswith('s') else 'is'} an OpenComputer cloud feature that the local oc_jupyter server does not offer; "
             "point api_url (or OPENCOMPUTER_API_URL) at the OpenComputer cloud to use it.")
+
+
+class CloudOnly(ApiError):
+    """A request needs a feature only the OpenComputer cloud has."""
+
+    status_code = 501
+
+
+def refuse_cloud_fields(body: object) -> None:
+    """Refuse a sandbox create that names a secret store, rather than start a sandbox without its secrets."""
+    extra = getattr(body, "model_extra", None) or {}
+    if extra.get("secretStore"):
+        raise CloudOnly(message("Secret stores"))
 
 
 def _answer(feature: str) -> Callable[[], JSONResponse]:
