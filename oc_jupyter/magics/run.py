@@ -173,7 +173,7 @@ class RunMagics(Magics):
         async def run():
             session = await sandbox.exec.start(
                 "bash", args=["-c", script], env=env or None, cwd=args.cwd,
-                on_stdout=events.callback("stdout"), on_stderr=events.callback("stderr"),
+                on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
             )
             return await session.wait(timeout)
 
