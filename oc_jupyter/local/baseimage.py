@@ -171,7 +171,7 @@ async def _run(argv: list[str], progress: Progress | None, what: str) -> None:
 def find_tool(name: str) -> str | None:
     """The path of a system tool, also where ``/usr/sbin`` is not on a normal user's ``PATH``."""
     return shutil.which(name) or next(
-        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}", f"/usr/bin/{name}") if os.access(p, os.X_OK)), None
+        (p for p in (f"/usr/sbin/{name}", f"/sbin/{name}") if os.access(p, os.X_OK)), None
     )
 
 
@@ -195,8 +195,9 @@ def has_subordinate_ids(user: str, uid: int, path: Path) -> bool:
     return False
 
 
-def rootless_build_problem() -> str | None:
-    """Why the base cannot be built without root here (one sentence with the fix), or ``None``."""
+def rootless_build_problem(user: str | None = None, subid_dir: Path = Path("/etc")) -> str | None:
+    """Why ``user`` (the current one by default) cannot build the base without root: one sentence
+    with the fix, or ``None``."""
     fallback = "or set OC_JUPYTER_BASE_IMAGE to an image your engine can pull"
     missing = [tool for tool in ("mmdebstrap", "newuidmap", "newgidmap") if find_tool(tool) is None]
     if missing:
@@ -204,12 +205,17 @@ def rootless_build_problem() -> str | None:
             f"Building the base image without root needs mmdebstrap and uidmap ({', '.join(missing)} not found); "
             f"install them with `sudo apt-get install mmdebstrap uidmap`, {fallback}."
         )
-    user, uid = user_name(), os.geteuid()
-    lacking = [f"/etc/{name}" for name in ("subuid", "subgid") if not has_subordinate_ids(user, uid, Path("/etc", name))]
+    user = user or user_name()
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        uid = os.geteuid()
+    lacking = [str(subid_dir / name) for name in ("subuid", "subgid")
+               if not has_subordinate_ids(user, uid, subid_dir / name)]
     if lacking:
         return (
             f"Building the base image without root needs subordinate ids for user {user!r}, which "
-            f"{' and '.join(lacking)} do not give; add them with `sudo usermod --add-subuids 100000-165535 "
+            f"{' and '.join(lacking)} {'does' if len(lacking) == 1 else 'do'} not give; add them with `sudo usermod --add-subuids 100000-165535 "
             f"--add-subgids 100000-165535 {user}` and then run `podman system migrate`, {fallback}."
         )
     return None
