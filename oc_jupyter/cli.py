@@ -70,8 +70,9 @@ def _base_build(args: argparse.Namespace) -> int:
     from .local.daemon import home_dir
     from .local.engine import detect_engine
 
+    engine = detect_engine()
+
     async def build() -> str:
-        engine = detect_engine()
         return await ensure_base_image(
             engine, lambda line: print(line, flush=True), force=args.force, lock_dir=home_dir()
         )
@@ -79,13 +80,13 @@ def _base_build(args: argparse.Namespace) -> int:
     ref = asyncio.run(build())
     print(f"Base image ready: {ref}")
     invoker = os.environ.get("SUDO_USER", "")
-    if os.geteuid() == 0 and invoker and invoker != "root":
+    if engine.name == "podman" and os.geteuid() == 0 and invoker and invoker != "root":
         from .local.commandline import oc_jupyter_command
 
         # Rootless podman keeps one image store per user: root's copy is invisible to the notebook.
-        print(f"oc-jupyter: warning: this built the base image into root's image store; notebooks run as "
-              f"{invoker} use {invoker}'s own store, so run `{oc_jupyter_command('base', 'build')}` as "
-              f"{invoker} (no sudo) instead.", file=sys.stderr)
+        print(f"oc-jupyter: warning: the base image is in root's image store, but notebooks run as {invoker} "
+              f"use {invoker}'s own store; run `{oc_jupyter_command('base', 'build')}` as {invoker}, "
+              "without sudo, to build it there.", file=sys.stderr)
     return 0
 
 

@@ -213,10 +213,11 @@ def rootless_build_problem(user: str | None = None, subid_dir: Path = Path("/etc
     lacking = [str(subid_dir / name) for name in ("subuid", "subgid")
                if not has_subordinate_ids(user, uid, subid_dir / name)]
     if lacking:
+        verb = "does" if len(lacking) == 1 else "do"
         return (
             f"Building the base image without root needs subordinate ids for user {user!r}, which "
-            f"{' and '.join(lacking)} {'does' if len(lacking) == 1 else 'do'} not give; add them with `sudo usermod --add-subuids 100000-165535 "
-            f"--add-subgids 100000-165535 {user}` and then run `podman system migrate`, {fallback}."
+            f"{' and '.join(lacking)} {verb} not give; add them with `sudo usermod --add-subuids "
+            f"100000-165535 --add-subgids 100000-165535 {user}` and then run `podman system migrate`, {fallback}."
         )
     return None
 

@@ -13,7 +13,7 @@ from oc_jupyter.local import baseimage
 from oc_jupyter.local.baseimage import BaseImageError, has_subordinate_ids, rootless_build_problem
 from oc_jupyter.local.engine import detect_engine
 
-from .conftest import ENGINE, nonce
+from .conftest import CLI, ENGINE, nonce
 
 
 def test_subordinate_ids_are_read_by_name_or_uid_and_need_a_full_range(tmp_path):
@@ -93,3 +93,15 @@ async def test_mmdebstrap_builds_a_base_that_keeps_its_promises():
         assert out[-1] == "0", "apt lists are not kept in the image"
     finally:
         subprocess.run([ENGINE, "rmi", "-f", ref], capture_output=True)
+
+
+def test_base_build_under_sudo_says_the_image_is_not_in_the_users_store(base_image, tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("this test runs `base build` as root, the way sudo runs it")
+    env = {**os.environ, "SUDO_USER": "alice", "OC_JUPYTER_HOME": str(tmp_path)}
+    done = subprocess.run([CLI, "base", "build"], env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0 and done.stdout.splitlines()[-1] == f"Base image ready: {base_image}"
+    assert done.stderr.startswith("oc-jupyter: warning: the base image is in root's image store, but notebooks "
+                                  "run as alice use alice's own store; run `")
+    suggested = done.stderr.split("`")[1]
+    assert suggested == f"{CLI} base build" and "sudo" not in suggested
