@@ -118,7 +118,7 @@ print("    doctor --json: ok; storage driver", checks["storage"]["details"]["dri
 if grep -q "driver vfs" <<<"$doctor_out"; then
     log "As $CI_USER: the storage fix the doctor names"
     # With an image in the store the fix must ask first, and the command it suggests must work as written.
-    as_user "tar -cf - -T /dev/null | podman import - localhost/oc-ci/empty:1" >/dev/null
+    as_user "tar -cf - -T /dev/null | podman import - localhost/oc-ci/empty:1" >/dev/null 2>&1
     set +e
     refused=$(as_user "oc-jupyter doctor --fix-storage" 2>&1); refused_code=$?
     set -e
@@ -126,7 +126,7 @@ if grep -q "driver vfs" <<<"$doctor_out"; then
     [ "$refused_code" -eq 1 ] && grep -q "holds 1 image(s) and 0 container(s)" <<<"$refused" \
         || { echo "--fix-storage did not refuse a store holding an image" >&2; exit 1; }
     suggested=$(grep -o '`[^`]*--fix-storage --force`' <<<"$refused" | tr -d '`')
-    fix_out=$(as_user "$suggested" 2>&1)
+    fix_out=$(as_user "$suggested" 2>&1) || { echo "\`$suggested\` failed: $fix_out" >&2; exit 1; }
     echo "$fix_out" | sed 's/^/    /'
     grep -q "now uses the overlay storage driver" <<<"$fix_out"
     as_user "oc-jupyter doctor" | grep -q "storage .*driver overlay" \
