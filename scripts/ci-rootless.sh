@@ -115,6 +115,13 @@ assert checks["engine"]["details"]["rootless"] is True, checks["engine"]
 assert not checks["base image"]["details"]["present"], "a fresh user has no base image"
 print("    doctor --json: ok; storage driver", checks["storage"]["details"]["driver"])
 '
+# What `su` without -l leaves behind: another user's runtime folder, which rootless podman refuses.
+set +e
+stale=$(as_user "XDG_RUNTIME_DIR=/root oc-jupyter doctor" 2>&1); stale_code=$?
+set -e
+[ "$stale_code" -eq 1 ] && grep -q "PROBLEM  engine        XDG_RUNTIME_DIR is /root" <<<"$stale" \
+    || { echo "doctor did not name a foreign XDG_RUNTIME_DIR: $stale" >&2; exit 1; }
+echo "    a foreign XDG_RUNTIME_DIR: doctor exits 1 and says: $(grep -m1 'fix:' <<<"$stale" | sed 's/^ *//')"
 if grep -q "driver vfs" <<<"$doctor_out"; then
     log "As $CI_USER: the storage fix the doctor names"
     # With an image in the store the fix must ask first, and the command it suggests must work as written.

@@ -148,6 +148,15 @@ def _check_engine(environ: dict | None) -> tuple[Check, Engine | None, EngineFac
         engine = detect_engine(environ)
     except EngineNotFound as exc:
         return Check("engine", PROBLEM, "no container engine found", str(exc)), None, None
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "").strip()
+    if engine.name == "podman" and os.geteuid() != 0 and runtime_dir and not _owned(Path(runtime_dir)):
+        # Left over from `su` without -l or `sudo -u`: rootless podman refuses to start.
+        return Check(
+            "engine", PROBLEM, f"XDG_RUNTIME_DIR is {runtime_dir}, which does not exist or belongs to another user, "
+                               "so rootless podman cannot start",
+            "run `unset XDG_RUNTIME_DIR` (podman then uses /tmp/podman-run-$UID) or log in as this user with "
+            "`su -l` or ssh, which sets it to your own /run/user/$UID", {"xdg_runtime_dir": runtime_dir},
+        ), engine, None
     try:
         facts = _engine_info(engine)
     except (RuntimeError, ValueError) as exc:
@@ -161,6 +170,13 @@ def _check_engine(environ: dict | None) -> tuple[Check, Engine | None, EngineFac
     found = f"{facts.name} {facts.version} at {facts.binary} ({mode}); runtime {facts.runtime}"
     return Check("engine", OK, found, details={"name": facts.name, "version": facts.version,
                                                 "rootless": facts.rootless, "runtime": facts.runtime}), engine, facts
+
+
+def _owned(folder: Path) -> bool:
+    try:
+        return folder.stat().st_uid == os.geteuid()
+    except OSError:
+        return False
 
 
 def native_overlay_supported() -> bool:
