@@ -154,8 +154,8 @@ def _check_engine(environ: dict | None) -> tuple[Check, Engine | None, EngineFac
         return Check(
             "engine", PROBLEM, f"XDG_RUNTIME_DIR is {runtime_dir}, which does not exist or belongs to another user, "
                                "so rootless podman cannot start",
-            "run `unset XDG_RUNTIME_DIR` (podman then uses /tmp/podman-run-$UID) or log in as this user with "
-            "`su -l` or ssh, which sets it to your own /run/user/$UID", {"xdg_runtime_dir": runtime_dir},
+            "run `unset XDG_RUNTIME_DIR` (podman then uses /tmp/podman-run-$UID), or log in as this user with "
+            "`su -l` or ssh, which do not pass another user's folder on", {"xdg_runtime_dir": runtime_dir},
         ), engine, None
     try:
         facts = _engine_info(engine)
