@@ -1,0 +1,339 @@
+"""Output from a sandbox: nothing in it can run in the notebook page or take over a terminal.
+
+Each payload goes through ``safe_bundle``/``clean_terminal`` and the result is
+parsed the way a browser would: HTML may only be one sandboxed iframe without
+``allow-same-origin``; markdown, LaTeX and text may contain no tag, no
+script-running link and no escape sequence other than colours.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from oc_jupyter.untrusted import (
+    FRAME_MAX_HEIGHT,
+    MAX_VALUE_CHARS,
+    clean_terminal,
+    escape_html,
+    frame_html,
+    safe_bundle,
+    safe_markdown,
+)
+
+HTML_PAYLOADS = {
+    "script": "<script>parent.document.title='owned'</script>",
+    "script mixed case": "<ScRiPt>alert(1)</sCrIpT>",
+    "onerror": "<img src=x onerror=\"alert(document.cookie)\">",
+    "onerror entities": "<img src=x o&#110;error=alert(1)>",
+    "javascript url": "<a href=\"javascript:alert(1)\">click</a>",
+    "javascript url entities": "<a href=\"&#106;avascript&colon;alert(1)\">click</a>",
+    "svg onload": "<svg onload=alert(1)><circle r=5 /></svg>",
+    "svg script": "<svg><script>alert(1)</script></svg>",
+    "svg foreignObject": "<svg><foreignObject><iframe src=javascript:alert(1)></iframe></foreignObject></svg>",
+    "meta refresh": "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
+    "base": "<base href=\"javascript:alert(1)//\"><a href=x>x</a>",
+    "form": "<form action=\"/api/contents\" method=post><input name=a><button>go</button></form>",
+    "nested srcdoc": "<iframe srcdoc=\"&lt;script&gt;parent.alert(1)&lt;/script&gt;\"></iframe>",
+    "css expression": "<div style=\"width:expression(alert(1))\">x</div>",
+    "data url": "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">x</a>",
+    "attribute breakout": "\"></iframe><script>alert(1)</script>",
+    "srcdoc breakout": "' \" &quot; &#34; </iframe><img src=x onerror=alert(1)>",
+    "unclosed": "<img src=x onerror=alert(1)",
+    "comment": "<!--><script>alert(1)</script>-->",
+}
+
+
+class _Elements(HTMLParser):
+    """Every start tag with its attributes, as a browser would tokenise them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_startendtag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _elements(markup: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(markup)
+    parser.close()
+    return parser
+
+
+def assert_only_sandboxed_frame(markup: str) -> str:
+    """The markup is a single sandboxed iframe without same-origin; returns its document."""
+    parsed = _elements(markup)
+    assert [t for t, _ in parsed.tags] == ["iframe"], parsed.tags
+    attrs = parsed.tags[0][1]
+    assert attrs["sandbox"] == "allow-scripts"
+    assert set(attrs) <= {"sandbox", "srcdoc", "style", "title", "class", "referrerpolicy", "loading"}
+    assert "".join(parsed.text).strip() == ""
+    doc = attrs["srcdoc"]
+    assert "Content-Security-Policy" in doc and "connect-src 'none'" in doc
+    return doc
+
+
+def assert_no_markup(text: str) -> None:
+    """No tag can start and no script-running link survives in markdown or LaTeX."""
+    assert "<" not in text
+    assert not re.search(r"(?i)(java|vb)\s*script\s*\\?:", text)
+
+
+def png() -> str:
+    from PIL import Image  # matplotlib brings Pillow
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2, 2), "red").save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+# ----------------------------------------------------------------- html
+
+@pytest.mark.parametrize("payload", HTML_PAYLOADS.values(), ids=HTML_PAYLOADS.keys())
+def test_html_only_ever_inside_a_sandboxed_frame(payload):
+    data, meta, notes = safe_bundle({"text/html": payload, "text/plain": "x"})
+    doc = assert_only_sandboxed_frame(data["text/html"])
+    assert payload in doc  # what is inside the frame is the sandbox's own markup, unchanged
+    assert data["text/plain"] == "x"
+    assert meta == {} and notes == []
+
+
+@pytest.mark.parametrize("payload", HTML_PAYLOADS.values(), ids=HTML_PAYLOADS.keys())
+def test_svg_is_framed_not_inlined(payload):
+    svg = f"<svg xmlns='http://www.w3.org/2000/svg'>{payload}</svg>"
+    data, _, _ = safe_bundle({"image/svg+xml": svg})
+    assert "image/svg+xml" not in data
+    assert svg in assert_only_sandboxed_frame(data["text/html"])
+
+
+def test_html_list_form_and_mime_case():
+    data, _, _ = safe_bundle({"TEXT/HTML": ["<b>a</b>", "<script>x()</script>"]})
+    assert "<b>a</b><script>x()</script>" in assert_only_sandboxed_frame(data["text/html"])
+
+
+def test_frame_height_fits_short_tables_and_caps_plots():
+    short = _elements(frame_html("<table><tr><td>1</td></tr></table>")).tags[0][1]["style"]
+    plot = _elements(frame_html("<div id=p></div><script>plot()</script>")).tags[0][1]["style"]
+    tall = _elements(frame_html("<p>x</p>" * 500)).tags[0][1]["style"]
+    assert int(re.search(r"height:(\d+)px", short).group(1)) < FRAME_MAX_HEIGHT
+    assert f"height:{FRAME_MAX_HEIGHT}px" in plot
+    assert f"height:{FRAME_MAX_HEIGHT}px" in tall
+
+
+# ----------------------------------------------------------------- dropped types
+
+@pytest.mark.parametrize("mime", [
+    "application/javascript",
+    "text/javascript",
+    "application/vnd.jupyter.widget-view+json",
+    "application/vnd.bokehjs_exec.v0+json",
+    "application/vnd.bokehjs_load.v0+json",
+    "application/vnd.plotly.v1+json",
+    "application/x-shockwave-flash",
+    "text/x-unknown",
+])
+def test_executable_and_unknown_types_are_dropped_with_a_note(mime):
+    data, meta, notes = safe_bundle({mime: "alert(1)", "text/plain": "fig"}, {mime: {"a": 1}})
+    assert data == {"text/plain": "fig"}
+    assert meta == {}
+    assert len(notes) == 1 and mime in notes[0] and notes[0].endswith(".")
+
+
+def test_everything_dropped_still_explains_itself():
+    data, _, notes = safe_bundle({"application/javascript": "x", "application/vnd.jupyter.widget-view+json": {}})
+    assert data == {}
+    assert "application/javascript" in notes[0] and "widget-view" in notes[0]
+
+
+def test_not_a_bundle():
+    assert safe_bundle(["<script>"])[0] == {}  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------- images
+
+def test_real_png_passes_with_its_size_metadata_only():
+    b64 = png()
+    wrapped = "\n".join(b64[i:i + 76] for i in range(0, len(b64), 76))
+    data, meta, notes = safe_bundle({"image/png": wrapped},
+                                    {"image/png": {"width": 200, "height": 100, "isolated": True,
+                                                   "onload": "x"}, "isolated": True})
+    assert data == {"image/png": b64}
+    assert meta == {"image/png": {"width": 200, "height": 100}}
+    assert notes == []
+
+
+@pytest.mark.parametrize("mime,payload", [
+    ("image/png", base64.b64encode(b"<script>alert(1)</script>").decode()),
+    ("image/png", "not base64 at all <svg onload=alert(1)>"),
+    ("image/jpeg", base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 10).decode()),
+    ("image/gif", base64.b64encode(b"<svg/onload=alert(1)>").decode()),
+    ("image/png", {"src": "javascript:alert(1)"}),
+])
+def test_non_images_declared_as_images_are_dropped(mime, payload):
+    data, meta, notes = safe_bundle({mime: payload}, {mime: {"width": 10}})
+    assert data == {} and meta == {}
+    assert len(notes) == 1 and mime in notes[0]
+
+
+def test_image_metadata_values_must_be_sizes():
+    data, meta, _ = safe_bundle({"image/png": png()}, {"image/png": {"width": "100px\" onload=\"x", "height": True}})
+    assert "image/png" in data and meta == {}
+
+
+# ----------------------------------------------------------------- markdown, latex, json, plain
+
+MARKDOWN_PAYLOADS = [
+    "<script>alert(1)</script>",
+    "hi <img src=x onerror=alert(1)>",
+    "<iframe srcdoc='<script>alert(1)</script>'></iframe>",
+    "[x](javascript:alert(1))",
+    "[x](JaVaScRiPt:alert(1))",
+    "[x](java&#115;cript:alert(1))",
+    "[x](&#106;avascript&colon;alert(1))",
+    "[x](javascript\\:alert(1))",
+    "[x]: vbscript:msgbox(1)\n\n[x]",
+    "<javascript:alert(1)>",
+    "[x](data:text/html;base64,PHNjcmlwdD4=)",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&amp;lt;script&amp;gt;",
+    "<div>\n```\n<img src=x onerror=alert(1)>\n```\n</div>",
+    "- a\n\n  ```\n<img src=x onerror=alert(1)>\n",
+    "$\\href{javascript:alert(1)}{x}$ $\\style{position:fixed}{x}$",
+]
+
+
+_MARKDOWN_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "strong", "em", "a", "img", "code", "pre",
+                  "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "del", "div"}
+
+
+def _rendered(markdown: str) -> list[str]:
+    """The HTML two real renderers make of the markdown: CommonMark (markdown-it) and nbconvert's mistune."""
+    import markdown_it
+    import mistune
+
+    return [markdown_it.MarkdownIt("commonmark", {"html": True}).render(markdown),
+            mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])(markdown)]
+
+
+def assert_harmless_html(markup: str) -> None:
+    for tag, attrs in _elements(markup).tags:
+        assert tag in _MARKDOWN_TAGS, (tag, markup)
+        for name, value in attrs.items():
+            assert not name.startswith("on"), (name, markup)
+            assert name in {"href", "src", "alt", "title", "class", "align", "style"}, (name, markup)
+            if name in {"href", "src"}:
+                assert not re.match(r"(?i)\s*(java|vb)script:|\s*data:text", value or ""), markup
+
+
+@pytest.mark.parametrize("payload", MARKDOWN_PAYLOADS)
+def test_markdown_keeps_no_html_and_no_script_links(payload):
+    data, _, notes = safe_bundle({"text/markdown": payload})
+    for markup in _rendered(data["text/markdown"]):
+        assert_harmless_html(markup)
+    assert not re.search(r"(?<!\\)\\(href|style)", data["text/markdown"])
+    assert notes == []
+
+
+def test_markdown_stays_markdown():
+    source = ("# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png;base64,AA==)\n\n"
+              "```python\nif a < b and c > d: print('<b>')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    out = safe_markdown(source)
+    assert out.startswith("# Title\n\n> quoted &amp; **bold** [link](https://example.org) ![i](data:image/png")
+    assert "```python\nif a < b and c > d: print('<b>')\n```\n" in out  # code fences verbatim
+    assert "| 1 | 2 |" in out
+
+
+def test_latex_commands_that_reach_the_page_are_shown_as_text():
+    data, _, _ = safe_bundle({"text/latex": r"$\href{javascript:alert(1)}{x} \class{a}{b} \frac{1}{2}$"})
+    latex = data["text/latex"]
+    assert r"\frac{1}{2}" in latex
+    assert not re.search(r"(?<!\\)\\(href|class)\b", latex)
+    assert not re.search(r"(?i)javascript:", latex)
+
+
+def test_json_passes_as_data():
+    data, _, notes = safe_bundle({"application/json": {"a": [1, "<script>"]}})
+    assert data == {"application/json": {"a": [1, "<script>"]}} and notes == []
+    data, _, notes = safe_bundle({"application/json": {"a": float("nan")}})
+    assert data == {} and "application/json" in notes[0]
+
+
+def test_plain_text_is_cleaned_of_terminal_escapes():
+    data, _, _ = safe_bundle({"text/plain": "\x1b]0;owned\x07\x1b[31mred\x1b[0m\x1b[2J"})
+    assert data == {"text/plain": "\x1b[31mred\x1b[0m"}
+
+
+def test_non_text_values_for_text_types_are_dropped():
+    data, _, notes = safe_bundle({"text/html": {"x": 1}, "text/plain": 5})
+    assert data == {} and len(notes) == 2
+
+
+def test_huge_values_are_dropped_not_shown():
+    huge = "<b>x</b>" * (MAX_VALUE_CHARS // 8 + 1)
+    data, _, notes = safe_bundle({"text/html": huge, "text/plain": "big"})
+    assert data == {"text/plain": "big"}
+    assert "text/html" in notes[0] and "MiB" in notes[0]
+
+
+def test_long_but_allowed_html_is_still_framed_quickly():
+    # Regex-based parts must stay linear: a large adversarial input is still handled.
+    payload = "<" * 200_000 + "javascript" * 20_000 + "\x1b]" * 50_000
+    data, _, _ = safe_bundle({"text/html": payload, "text/markdown": payload, "text/plain": payload})
+    assert_only_sandboxed_frame(data["text/html"])
+    assert_no_markup(data["text/markdown"])  # no fence in it, so no '<' may remain
+    assert "\x1b" not in data["text/plain"]
+
+
+# ----------------------------------------------------------------- terminal
+
+@pytest.mark.parametrize("raw,shown", [
+    ("\x1b]0;pwned title\x07ok", "ok"),
+    ("\x1b]2;title\x1b\\ok", "ok"),
+    ("\x1b]52;c;cm0gLXJmIH4=\x07ok", "ok"),                       # OSC 52 clipboard write
+    ("\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\", "click"),  # OSC 8 hyperlink
+    ("\x1bP+q544e\x1b\\ok", "ok"),                                # DCS
+    ("\x1b_payload\x1b\\ok", "ok"),                               # APC
+    ("\x1b^privacy\x1b\\ok", "ok"),                               # PM
+    ("\x1bXsos\x1b\\ok", "ok"),                                   # SOS
+    ("\x9d0;title\x9cok", "ok"),                                  # 8-bit OSC
+    ("\x9b2Jok", "ok"),                                           # 8-bit CSI
+    ("secret\x1b[2K\x1b[1Gshown", "secretshown"),                 # erase line + cursor column
+    ("a\x1b[1A\x1b[2Jb\x1b[Hc\x1b[10;10fd", "abcd"),              # cursor moves, clear screen
+    ("\x1b[?1049h\x1b[?25lalt", "alt"),                           # alternate screen, hide cursor
+    ("\x1b[8mhidden\x1b[28m", "\x1b[8mhidden\x1b[28m"),           # SGR is kept (conceal included)
+    ("\x1bcreset\x1b7save\x1b8\x1b(0box\x1b=", "resetsavebox"),
+    ("bell\x07back\x08\x08space\x00nul\x7fdel\x0bvt\x0cff", "bellbackspacenuldelvtff"),
+    ("tab\tnew\nline\r\nbar 50%\rbar 100%", "tab\tnew\nline\r\nbar 50%\rbar 100%"),
+    ("\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m", "\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m"),
+    ("cut at the end \x1b]0;unterminated title", "cut at the end "),
+    ("cut at the end \x1b[1", "cut at the end "),
+    ("cut at the end \x1b", "cut at the end "),
+    ("\x1b[31;\x01mx", "31;mx"),
+])
+def test_clean_terminal(raw, shown):
+    assert clean_terminal(raw) == shown
+
+
+def test_clean_terminal_leaves_only_sgr_escapes():
+    noisy = "".join(chr(c) for c in range(0, 0xA0)) * 3 + "\x1b[1;2H\x1b[31m\x1b]0;t\x07"
+    cleaned = clean_terminal(noisy)
+    for seq in re.findall(r"\x1b.{0,20}", cleaned, re.S):
+        assert re.match(r"\x1b\[[0-9;:]*m", seq), repr(seq)
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]", cleaned)
+
+
+def test_escape_html():
+    assert escape_html("<b onclick=\"x\">\x1b]0;t\x07'&") == "&lt;b onclick=&quot;x&quot;&gt;&#x27;&amp;"
