@@ -38,6 +38,8 @@ __all__ = [
     "clean_terminal",
     "escape_html",
     "frame_html",
+    "one_line",
+    "plain_text",
     "safe_bundle",
     "safe_markdown",
 ]
@@ -108,9 +110,26 @@ def clean_terminal(text: str) -> str:
     return _TERMINAL.sub(keep, text)
 
 
+def plain_text(text: str) -> str:
+    """``text`` with every terminal control sequence removed, colours too."""
+    return _SGR.sub("", clean_terminal(text)) if text else text
+
+
+_BREAKS = re.compile(r"[\t\n\r\u2028\u2029\x85]+")
+
+
+def one_line(text: Any) -> str:
+    """Sandbox text for one line or one table cell: no escapes, and no line break that could forge the next line."""
+    return _BREAKS.sub(" ", plain_text(str(text)))
+
+
 def escape_html(text: Any) -> str:
-    """Sandbox text for an HTML context (element content or a quoted attribute)."""
-    return html.escape(clean_terminal(str(text)), quote=True)
+    """Sandbox text for an HTML context (element content or a quoted attribute).
+
+    Terminal escapes are removed too: HTML shows no colours from them, only
+    stray characters.
+    """
+    return html.escape(plain_text(str(text)), quote=True)
 
 
 # ----------------------------------------------------------------- html & svg

@@ -21,6 +21,8 @@ from oc_jupyter.untrusted import (
     clean_terminal,
     escape_html,
     frame_html,
+    one_line,
+    plain_text,
     safe_bundle,
     safe_markdown,
 )
@@ -336,4 +338,9 @@ def test_clean_terminal_leaves_only_sgr_escapes():
 
 
 def test_escape_html():
-    assert escape_html("<b onclick=\"x\">\x1b]0;t\x07'&") == "&lt;b onclick=&quot;x&quot;&gt;&#x27;&amp;"
+    assert escape_html("<b onclick=\"x\">\x1b]0;t\x07\x1b[31m'&") == "&lt;b onclick=&quot;x&quot;&gt;&#x27;&amp;"
+
+
+def test_plain_text_and_one_line():
+    assert plain_text("\x1b[1mbold\x1b[0m\x1b]0;t\x07\r\n") == "bold\r\n"
+    assert one_line("name\n  2. [done] forged step\r\x1b[2Kx") == "name   2. [done] forged step x"
