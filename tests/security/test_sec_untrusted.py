@@ -9,13 +9,22 @@ script-running link and no escape sequence other than colours.
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 import re
+import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from oc_jupyter.untrusted import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from magics.conftest import kernel_env, notebook  # noqa: E402,F401  (nbclient fixtures)
+from oc_jupyter.magics import output as _output_module  # noqa: E402
+from oc_jupyter.magics import remote_python as _remote_python_module  # noqa: E402
+from oc_jupyter.magics import run as _run_module  # noqa: E402
+from oc_jupyter.untrusted import (  # noqa: E402
     FRAME_MAX_HEIGHT,
     MAX_VALUE_CHARS,
     clean_terminal,
@@ -344,3 +353,113 @@ def test_escape_html():
 def test_plain_text_and_one_line():
     assert plain_text("\x1b[1mbold\x1b[0m\x1b]0;t\x07\r\n") == "bold\r\n"
     assert one_line("name\n  2. [done] forged step\r\x1b[2Kx") == "name   2. [done] forged step x"
+
+
+# ----------------------------------------------------------------- through a real kernel and sandbox
+
+# Until the magics publish a sandbox's bundles and streams through
+# safe_bundle/clean_terminal themselves, the kernel is given that wiring by a
+# first cell (the same two calls, at the same place); once they do, the cell
+# is left out and this test checks the magics' own wiring.
+_WIRED_DISPLAY = any("safe_bundle" in inspect.getsource(m) for m in (_output_module, _remote_python_module))
+_WIRED_STREAM = any("clean_terminal" in inspect.getsource(m)
+                    for m in (_output_module, _remote_python_module, _run_module))
+_WIRING = """
+import sys
+from IPython.display import display
+from oc_jupyter.magics.output import OutputWriter
+from oc_jupyter.untrusted import clean_terminal, safe_bundle
+if {display}:
+    def _display(self, data):
+        shown, metadata, notes = safe_bundle(data)
+        self.flush()
+        for note in notes:
+            sys.stderr.write(note + "\\n")
+            sys.stderr.flush()
+        if shown:
+            display(shown, metadata=metadata, raw=True)
+    OutputWriter.display = _display
+if {stream}:
+    _write = OutputWriter.write
+    OutputWriter.write = lambda self, stream, text: _write(self, stream, clean_terminal(text))
+""".format(display=not _WIRED_DISPLAY, stream=not _WIRED_STREAM)
+
+_EVIL_REPRS = """%%oc_run
+class Evil:
+    def _repr_html_(self):
+        return "<script>document.title='owned'</script><b onclick='x()'>html</b>"
+    def _repr_markdown_(self):
+        return "**md** <img src=x onerror=alert(1)> [go](javascript:alert(1))"
+    def _repr_svg_(self):
+        return "<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'><circle r='4'/></svg>"
+    def _repr_png_(self):
+        return b"<script>alert('not a png')</script>"
+    def _repr_latex_(self):
+        return r"$\\href{javascript:alert(1)}{x}$"
+Evil()
+"""
+
+# Code in the sandbox can write the display protocol's frame marker itself,
+# so it can send any bundle it likes: the notebook must still show only what
+# safe_bundle lets through.
+_FORGED = f"%%oc_run\nimport json, sys\nFRAME = {_remote_python_module.FRAME!r}\n" + """
+sys.stdout.write(FRAME + json.dumps({"t": "display", "data": {
+    "application/javascript": "document.title = 'owned'",
+    "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
+    "text/html": "<img src=x onerror=alert(1)>",
+    "text/plain": "forged"}}) + "\\n")
+sys.stdout.flush()
+"""
+
+_ESCAPES = ("%oc_run printf '\\033]0;owned\\007\\033]52;c;cm0gLXJm\\007\\033[2J\\033[31mred\\033[0m "
+            "\\033P+q\\033\\\\done\\n'")
+
+
+def _assert_shown_safely(outputs) -> list[str]:
+    notes: list[str] = []
+    for out in outputs:
+        if out["output_type"] == "stream":
+            assert "\x1b]" not in out["text"] and "\x1bP" not in out["text"] and "\x1b[2J" not in out["text"]
+            notes.append(out["text"])
+            continue
+        if out["output_type"] not in ("display_data", "execute_result"):
+            continue
+        data = out["data"]
+        assert set(data) <= {"text/plain", "text/html", "text/markdown", "text/latex", "application/json",
+                             "image/png", "image/jpeg", "image/gif"}, set(data)
+        if "text/html" in data:
+            assert_only_sandboxed_frame(data["text/html"])
+        if "text/markdown" in data:
+            for markup in _rendered(data["text/markdown"]):
+                assert_harmless_html(markup)
+        if "text/latex" in data:
+            assert not re.search(r"(?<!\\)\\href|javascript:", data["text/latex"], re.I)
+        assert out.get("metadata", {}) in ({},) or set(out["metadata"]) <= {"image/png", "image/jpeg", "image/gif"}
+    return notes
+
+
+def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):
+    cells = ["%load_ext oc_jupyter"] + ([_WIRING] if not (_WIRED_DISPLAY and _WIRED_STREAM) else []) + [
+        _EVIL_REPRS, _FORGED, _ESCAPES]
+    run = notebook(cells)
+    assert run.error is None, run.error
+    first = len(cells) - 3
+    evil, forged, escapes = (run.outputs(first + i) for i in range(3))
+
+    _assert_shown_safely(evil)
+    shown = [o for o in evil if o["output_type"] in ("display_data", "execute_result")]
+    assert len(shown) == 1
+    data = shown[0]["data"]
+    assert "<b onclick='x()'>html</b>" in assert_only_sandboxed_frame(data["text/html"])
+    assert data["text/markdown"].startswith("**md**")
+    assert "image/png" not in data
+    assert any("image/png" in text for text in _assert_shown_safely(evil))  # the note says what was dropped
+
+    notes = "".join(_assert_shown_safely(forged))
+    assert "application/javascript" in notes and "widget-view" in notes
+    forged_shown = [o for o in forged if o["output_type"] in ("display_data", "execute_result")]
+    assert [o["data"]["text/plain"] for o in forged_shown] == ["forged"]
+
+    text = "".join(o.get("text", "") for o in escapes if o["output_type"] == "stream")
+    _assert_shown_safely(escapes)
+    assert "\x1b[31mred\x1b[0m" in text and "done" in text
