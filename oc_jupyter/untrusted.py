@@ -11,8 +11,9 @@ rewritten before it is published:
   work) but in an opaque origin, so they cannot reach the notebook page, its
   cookies or the Jupyter API; a Content-Security-Policy in the frame also
   forbids it to connect anywhere.
-- ``text/markdown`` and ``text/latex`` stay what they are, with embedded HTML
-  shown as text and ``javascript:``-like links broken.
+- ``text/markdown`` stays markdown, its embedded HTML sanitized with nh3 and
+  ``javascript:``-like links broken; ``text/latex`` loses the MathJax
+  commands that reach the page (``\\href``, ``\\style``, ``\\class`` ...).
 - images pass only when their bytes really are the image they claim to be.
 - ``text/plain`` passes with terminal escapes other than colours removed.
 - everything else (``application/javascript``, widget views, bokeh/plotly
@@ -32,8 +33,11 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import nh3
+
 __all__ = [
     "FRAME_MAX_HEIGHT",
+    "MAX_MARKDOWN_TAGS",
     "MAX_VALUE_CHARS",
     "clean_terminal",
     "escape_html",
@@ -47,6 +51,10 @@ __all__ = [
 #: Largest value (characters of text or base64) shown from one MIME type; a
 #: bigger one is dropped so a runaway repr cannot freeze the page.
 MAX_VALUE_CHARS = 20 * 1024 * 1024
+
+#: Most HTML tags sanitized in one stretch of markdown; past it they are all
+#: shown as text (the sanitizer's time grows with the square of the nesting).
+MAX_MARKDOWN_TAGS = 2000
 
 #: Height in CSS pixels above which a framed output scrolls inside its frame.
 FRAME_MAX_HEIGHT = 480
@@ -178,23 +186,58 @@ def _break_schemes(text: str) -> str:
     return _BAD_SCHEME.sub(lambda m: f"{m.group(1)}\u200b{m.group(2)}", text)
 
 
-def _neutralise_markdown_text(text: str) -> str:
-    # Entities are decoded first so that none survives to be decoded again by
-    # the renderer (``&#106;avascript:``), then ``&`` and ``<`` are escaped:
-    # no HTML tag, HTML block, comment or ``<autolink>`` can start.
-    text = html.unescape(text)
-    text = text.replace("&", "&amp;").replace("<", "&lt;")
+# Tags kept in markdown: nh3's defaults (formatting, lists, tables, details,
+# images, links) without image maps, whose areas are links of their own.
+_MARKDOWN_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"area", "map"}
+_MARKDOWN_SCHEMES = frozenset({"http", "https", "mailto", "data"})
+_DATA_IMAGE = re.compile(r"(?i)data:image/(?:png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=\s]*\Z")
+# Something that may be an HTML tag; any other "<" is plain text and is
+# escaped before sanitizing, so that ``a<b`` in prose or a code span is not
+# taken for the start of a tag that swallows the text after it.
+_TAG_LIKE = re.compile(r"<(?=/?[A-Za-z][A-Za-z0-9-]*(?:[\s/>]|\Z))")
+# After sanitizing: "&" and "<" that cannot start an entity, a tag or an
+# autolink are shown as written (readable in code spans, where markdown does
+# not decode entities); ">" never starts anything.
+_SPARE_AMP = re.compile(r"&amp;(?![#A-Za-z0-9])")
+_SPARE_LT = re.compile(r"&lt;(?![A-Za-z/!?])")
+
+
+def _markdown_attribute(tag: str, attribute: str, value: str) -> str | None:
+    if attribute in ("href", "src") and value.strip().lower().startswith("data:"):
+        return value if tag == "img" and attribute == "src" and _DATA_IMAGE.match(value.strip()) else None
+    return value
+
+
+def _sanitise_markdown_text(text: str) -> str:
+    text = text.replace("\x00", "\ufffd")  # as CommonMark does; NUL marks tags just below
+    if len(_TAG_LIKE.findall(text)) > MAX_MARKDOWN_TAGS:
+        # The HTML parser's time grows with the square of the nesting depth,
+        # so past this many tags every one is shown as text instead; entities
+        # are decoded first so that none is decoded into a scheme later.
+        text = html.unescape(text).replace("&", "&amp;").replace("<", "&lt;")
+        return _safe_latex(_SPARE_LT.sub("<", _SPARE_AMP.sub("&", text)))
+    if "<" in text:
+        text = _TAG_LIKE.sub("\x00", text).replace("<", "&lt;").replace("\x00", "<")
+    if "<" in text or "&" in text:
+        # nh3 decodes every entity and re-escapes "&", "<" and ">", so no
+        # entity survives to be decoded into a scheme by the renderer.
+        text = nh3.clean(text, tags=set(_MARKDOWN_TAGS), url_schemes=set(_MARKDOWN_SCHEMES),
+                         attribute_filter=_markdown_attribute, strip_comments=True)
+        text = _SPARE_LT.sub("<", _SPARE_AMP.sub("&", text.replace("&gt;", ">")))
     return _safe_latex(text)  # math in markdown goes to MathJax too
 
 
 def safe_markdown(source: str) -> str:
-    """Markdown from a sandbox with its embedded HTML shown as text.
+    """Markdown from a sandbox, its embedded HTML sanitized with nh3.
 
+    Harmless HTML (formatting, tables, ``<details>``, http(s) images and
+    links) stays; scripts, event handlers, frames, forms, styles and
+    script-running link schemes go, in HTML and in markdown links alike.
     Fenced code blocks that start in the first column are kept verbatim (the
-    renderer shows them as text anyway); everywhere else ``<`` and ``&`` are
-    escaped, entities decoded, and script-running link schemes broken. Inline
-    code spans that contain ``<`` or ``&`` therefore show the escape; that is
-    the price of not guessing where a span ends differently from the renderer.
+    renderer shows them as text); a blank line is put before each so that no
+    HTML block above can swallow it. Elsewhere a code span that contains a
+    ``<`` followed by a letter shows ``&lt;``: the price of not guessing
+    where a span ends differently from the renderer.
     """
     lines = source.splitlines(keepends=True)
     out: list[str] = []
@@ -204,8 +247,13 @@ def safe_markdown(source: str) -> str:
         if fence is None:
             m = _FENCE_OPEN.match(line)
             if m:
-                out.append(_neutralise_markdown_text("".join(plain)))
+                text = _sanitise_markdown_text("".join(plain))
                 plain = []
+                if text and not text.endswith("\n"):
+                    text += "\n"
+                out.append(text)
+                if "".join(out).strip() and not "".join(out).endswith("\n\n"):
+                    out.append("\n")
                 fence = m.group(1) or m.group(2)
                 out.append(line)
             else:
@@ -218,7 +266,7 @@ def safe_markdown(source: str) -> str:
             if (len(line) - len(line.lstrip(" ")) <= 3 and stripped.startswith(fence)
                     and set(stripped) <= {"`", "~"}):
                 fence = None
-    out.append(_neutralise_markdown_text("".join(plain)))
+    out.append(_sanitise_markdown_text("".join(plain)))
     return "".join(out)
 
 

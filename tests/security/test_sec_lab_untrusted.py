@@ -155,7 +155,8 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
         # Markdown rendered, its HTML shown as text; the SVG framed; the JS bundle dropped with a note.
         markdown = cells.nth(2).locator(".jp-OutputArea")
         expect(markdown.locator("strong")).to_have_text(f"md-{marker}")
-        assert markdown.locator("img").count() == 0
+        assert markdown.locator("img").count() == 1  # kept, without its handler
+        assert markdown.locator("img[onerror]").count() == 0
         assert markdown.locator("a[href^='javascript' i]").count() == 0
         svg_output = cells.nth(3).locator(".jp-OutputArea")
         expect(svg_output.locator("iframe.oc-untrusted-frame")).to_have_count(1)

@@ -26,6 +26,7 @@ from oc_jupyter.magics import remote_python as _remote_python_module  # noqa: E4
 from oc_jupyter.magics import run as _run_module  # noqa: E402
 from oc_jupyter.untrusted import (  # noqa: E402
     FRAME_MAX_HEIGHT,
+    MAX_MARKDOWN_TAGS,
     MAX_VALUE_CHARS,
     clean_terminal,
     escape_html,
@@ -223,11 +224,30 @@ MARKDOWN_PAYLOADS = [
     "<div>\n```\n<img src=x onerror=alert(1)>\n```\n</div>",
     "- a\n\n  ```\n<img src=x onerror=alert(1)>\n",
     "$\\href{javascript:alert(1)}{x}$ $\\style{position:fixed}{x}$",
+    "<b onmouseover=alert(1)>b</b> <a href='javascript:alert(1)' title='t'>a</a> <a href=' JaVa&#x09;script:x'>t</a>",
+    "<details open ontoggle=alert(1)><summary>s</summary>x</details>",
+    "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
+    "<a href=\"data:text/html,<script>alert(1)</script>\">x</a> <img src=\"data:image/svg+xml,<svg onload=alert(1)>\">",
+    "<form action=/api/contents><button>x</button></form><input autofocus onfocus=alert(1)>",
+    "<iframe src=/api/contents></iframe><object data=x></object><embed src=x><base href=//evil>",
+    "<meta http-equiv=refresh content='0;url=javascript:alert(1)'><link rel=import href=x>",
+    "<div style=\"background:url(javascript:alert(1));width:expression(alert(1))\">x</div>",
+    "a `code <img src=x onerror=alert(1)>` b",
+    "``<img src=x onerror=alert(1)>`",
+    "<!-- <img src=x onerror=alert(1)> -->",
+    "<![CDATA[<img src=x onerror=alert(1)>]]>",
+    "<div>\n~~~\n<img src=x onerror=alert(1)>\n~~~\n</div>",
+    "```\n<img src=x onerror=alert(1)>\n``",
+    "x\x00<img src=x onerror=alert(1)>",
 ]
 
 
 _MARKDOWN_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "strong", "em", "a", "img", "code", "pre",
-                  "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "del", "div"}
+                  "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "del", "div", "b", "i",
+                  "details", "summary", "span", "sub", "sup", "kbd"}
+_MARKDOWN_ATTRIBUTES = {"href", "src", "alt", "title", "class", "align", "style", "rel", "width", "height", "lang"}
 
 
 def _rendered(markdown: str) -> list[str]:
@@ -244,7 +264,7 @@ def assert_harmless_html(markup: str) -> None:
         assert tag in _MARKDOWN_TAGS, (tag, markup)
         for name, value in attrs.items():
             assert not name.startswith("on"), (name, markup)
-            assert name in {"href", "src", "alt", "title", "class", "align", "style"}, (name, markup)
+            assert name in _MARKDOWN_ATTRIBUTES, (name, markup)
             if name in {"href", "src"}:
                 assert not re.match(r"(?i)\s*(java|vb)script:|\s*data:text", value or ""), markup
 
@@ -260,11 +280,29 @@ def test_markdown_keeps_no_html_and_no_script_links(payload):
 
 def test_markdown_stays_markdown():
     source = ("# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png;base64,AA==)\n\n"
+              "x < y && y > z, `a && b`, &copy; <b>b</b><br><sub>2</sub>\n\n"
+              "<details><summary>more</summary>\n\n*inside*\n\n</details>\n\n"
               "```python\nif a < b and c > d: print('<b>')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
     out = safe_markdown(source)
-    assert out.startswith("# Title\n\n> quoted &amp; **bold** [link](https://example.org) ![i](data:image/png")
+    assert out.startswith("# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png")
+    assert "x < y && y > z, `a && b`, \u00a9 <b>b</b><br><sub>2</sub>" in out
+    assert "<details><summary>more</summary>\n\n*inside*\n\n</details>" in out
     assert "```python\nif a < b and c > d: print('<b>')\n```\n" in out  # code fences verbatim
     assert "| 1 | 2 |" in out
+
+
+@pytest.mark.parametrize("payload", ["<div>", "<img src=x onerror=alert(1)>", "[x](&#106;avascript:alert(1)) <b>"])
+def test_markdown_with_too_many_tags_shows_them_all_as_text(payload):
+    # Deeply nested tags would cost the sanitizer time with the square of the depth.
+    out = safe_markdown(payload * (MAX_MARKDOWN_TAGS + 1))
+    assert "<" not in out
+    assert not re.search(r"(?i)javascript:", out)
+    assert safe_markdown("<b>b</b>" * (MAX_MARKDOWN_TAGS // 2)).count("<b>") == MAX_MARKDOWN_TAGS // 2
+
+
+def test_markdown_fence_after_html_cannot_be_swallowed():
+    out = safe_markdown("<div>\n```\n<img src=x onerror=alert(1)>\n```\n")
+    assert "\n\n```\n<img src=x onerror=alert(1)>\n```\n" in out  # a blank line ends any HTML block
 
 
 def test_latex_commands_that_reach_the_page_are_shown_as_text():
@@ -304,7 +342,8 @@ def test_long_but_allowed_html_is_still_framed_quickly():
     payload = "<" * 200_000 + "javascript" * 20_000 + "\x1b]" * 50_000
     data, _, _ = safe_bundle({"text/html": payload, "text/markdown": payload, "text/plain": payload})
     assert_only_sandboxed_frame(data["text/html"])
-    assert_no_markup(data["text/markdown"])  # no fence in it, so no '<' may remain
+    for markup in _rendered(data["text/markdown"]):
+        assert_harmless_html(markup)
     assert "\x1b" not in data["text/plain"]
 
 
