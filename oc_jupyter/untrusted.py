@@ -37,7 +37,8 @@ import nh3
 
 __all__ = [
     "FRAME_MAX_HEIGHT",
-    "MAX_MARKDOWN_TAGS",
+    "MAX_SANITIZED_TAGS",
+    "MAX_STATIC_COPY_CHARS",
     "MAX_VALUE_CHARS",
     "clean_terminal",
     "escape_html",
@@ -52,9 +53,13 @@ __all__ = [
 #: bigger one is dropped so a runaway repr cannot freeze the page.
 MAX_VALUE_CHARS = 20 * 1024 * 1024
 
-#: Most HTML tags sanitized in one stretch of markdown; past it they are all
-#: shown as text (the sanitizer's time grows with the square of the nesting).
-MAX_MARKDOWN_TAGS = 2000
+#: Most HTML tags sanitized in one go (a stretch of markdown, the static copy
+#: of an HTML output); past it markdown shows them as text and HTML gets no
+#: static copy, because the sanitizer's time grows with the square of the nesting.
+MAX_SANITIZED_TAGS = 2000
+
+#: Largest HTML output that also carries a sanitized static copy of itself.
+MAX_STATIC_COPY_CHARS = 1024 * 1024
 
 #: Height in CSS pixels above which a framed output scrolls inside its frame.
 FRAME_MAX_HEIGHT = 480
@@ -168,7 +173,26 @@ def frame_html(markup: str, *, height: int | None = None) -> str:
     return (f'<iframe sandbox="allow-scripts" referrerpolicy="no-referrer" loading="lazy" '
             f'title="Output from the sandbox" class="oc-untrusted-frame" '
             f'style="width:100%;height:{int(h)}px;border:0;display:block;overflow:auto;resize:vertical" '
-            f'srcdoc="{html.escape(doc, quote=True)}"></iframe>')
+            f'srcdoc="{html.escape(doc, quote=True)}">{_static_copy(markup)}</iframe>')
+
+
+_FRAME_END = re.compile(r"(?i)</(iframe)")
+
+
+def _static_copy(markup: str) -> str:
+    """A sanitized, script-free copy of ``markup`` for the inside of its frame.
+
+    A browser never shows an iframe's content (it is raw text to the HTML
+    parser), but a sanitizer that drops the iframe, as JupyterLab's does for
+    a notebook that is not trusted, keeps it: the reopened notebook shows the
+    table or text instead of nothing. ``</iframe`` can only remain inside an
+    attribute value, where it would end the frame early, so it is escaped.
+    """
+    if len(markup) > MAX_STATIC_COPY_CHARS or len(_TAG_LIKE.findall(markup)) > MAX_SANITIZED_TAGS:
+        return ""
+    clean = nh3.clean(markup, tags=set(_SAFE_TAGS), url_schemes=set(_SAFE_SCHEMES),
+                      attribute_filter=_safe_attribute, strip_comments=True)
+    return _FRAME_END.sub(r"&lt;/\1", clean)
 
 
 # ----------------------------------------------------------------- markdown & latex
@@ -188,8 +212,8 @@ def _break_schemes(text: str) -> str:
 
 # Tags kept in markdown: nh3's defaults (formatting, lists, tables, details,
 # images, links) without image maps, whose areas are links of their own.
-_MARKDOWN_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"area", "map"}
-_MARKDOWN_SCHEMES = frozenset({"http", "https", "mailto", "data"})
+_SAFE_TAGS = frozenset(nh3.ALLOWED_TAGS) - {"area", "map"}
+_SAFE_SCHEMES = frozenset({"http", "https", "mailto", "data"})
 _DATA_IMAGE = re.compile(r"(?i)data:image/(?:png|jpe?g|gif|webp);base64,[A-Za-z0-9+/=\s]*\Z")
 # Something that may be an HTML tag; any other "<" is plain text and is
 # escaped before sanitizing, so that ``a<b`` in prose or a code span is not
@@ -202,7 +226,7 @@ _SPARE_AMP = re.compile(r"&amp;(?![#A-Za-z0-9])")
 _SPARE_LT = re.compile(r"&lt;(?![A-Za-z/!?])")
 
 
-def _markdown_attribute(tag: str, attribute: str, value: str) -> str | None:
+def _safe_attribute(tag: str, attribute: str, value: str) -> str | None:
     if attribute in ("href", "src") and value.strip().lower().startswith("data:"):
         return value if tag == "img" and attribute == "src" and _DATA_IMAGE.match(value.strip()) else None
     return value
@@ -210,7 +234,7 @@ def _markdown_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 def _sanitise_markdown_text(text: str) -> str:
     text = text.replace("\x00", "\ufffd")  # as CommonMark does; NUL marks tags just below
-    if len(_TAG_LIKE.findall(text)) > MAX_MARKDOWN_TAGS:
+    if len(_TAG_LIKE.findall(text)) > MAX_SANITIZED_TAGS:
         # The HTML parser's time grows with the square of the nesting depth,
         # so past this many tags every one is shown as text instead; entities
         # are decoded first so that none is decoded into a scheme later.
@@ -221,8 +245,8 @@ def _sanitise_markdown_text(text: str) -> str:
     if "<" in text or "&" in text:
         # nh3 decodes every entity and re-escapes "&", "<" and ">", so no
         # entity survives to be decoded into a scheme by the renderer.
-        text = nh3.clean(text, tags=set(_MARKDOWN_TAGS), url_schemes=set(_MARKDOWN_SCHEMES),
-                         attribute_filter=_markdown_attribute, strip_comments=True)
+        text = nh3.clean(text, tags=set(_SAFE_TAGS), url_schemes=set(_SAFE_SCHEMES),
+                         attribute_filter=_safe_attribute, strip_comments=True)
         text = _SPARE_LT.sub("<", _SPARE_AMP.sub("&", text.replace("&gt;", ">")))
     return _safe_latex(text)  # math in markdown goes to MathJax too
 

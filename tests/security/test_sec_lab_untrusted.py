@@ -151,6 +151,8 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
         attrs = page.locator(".jp-OutputArea iframe.oc-untrusted-frame").first.evaluate(
             "f => [f.getAttribute('sandbox'), f.sandbox.contains('allow-same-origin')]")
         assert attrs == ["allow-scripts", False]
+        # Its static copy (for a sanitizer that drops the frame) is not shown beside it.
+        assert "pending" not in cells.nth(1).locator(".jp-OutputArea").inner_text()
 
         # Markdown rendered, its HTML shown as text; the SVG framed; the JS bundle dropped with a note.
         markdown = cells.nth(2).locator(".jp-OutputArea")
@@ -170,6 +172,38 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
         assert page.evaluate("document.body.dataset.owned") is None
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         cells.nth(1).screenshot(path=str(ARTIFACTS / "untrusted-html-frame.png"))
+    finally:
+        context.close()
+        (lab.root / name).unlink(missing_ok=True)
+
+
+def test_a_reopened_notebook_shows_the_static_copy_and_runs_nothing(lab, browser):
+    from oc_jupyter.untrusted import safe_bundle
+
+    marker = uuid.uuid4().hex[:8]
+    data, metadata, _ = safe_bundle({
+        "text/html": (f"<table><tr><td>static-{marker}</td></tr></table>"
+                      f"<script>parent.document.title = 'owned-{marker}'</script>"
+                      f"<img src=x onerror=\"document.title = 'img-owned-{marker}'\">"),
+        "text/plain": "table"})
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("show(table)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]
+    notebook.cells = [cell]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    name = f"reopened-{marker}.ipynb"
+    nbformat.write(notebook, lab.root / name)  # not signed: JupyterLab opens it untrusted
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        open_lab(page, lab, name)
+        output = page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-OutputArea")
+        expect(output.locator("td")).to_have_text(f"static-{marker}")
+        assert output.locator("iframe").count() == 0  # JupyterLab's sanitizer dropped the frame
+        assert output.locator("img[onerror]").count() == 0
+        page.wait_for_timeout(1000)  # let any handler that could still fire do so before the final look
+        assert marker not in page.title(), page.title()
     finally:
         context.close()
         (lab.root / name).unlink(missing_ok=True)

@@ -26,7 +26,7 @@ from oc_jupyter.magics import remote_python as _remote_python_module  # noqa: E4
 from oc_jupyter.magics import run as _run_module  # noqa: E402
 from oc_jupyter.untrusted import (  # noqa: E402
     FRAME_MAX_HEIGHT,
-    MAX_MARKDOWN_TAGS,
+    MAX_SANITIZED_TAGS,
     MAX_VALUE_CHARS,
     clean_terminal,
     escape_html,
@@ -85,17 +85,33 @@ def _elements(markup: str) -> _Elements:
     return parser
 
 
+_FRAME = re.compile(r"\A(<iframe\s[^<>]*>)(.*)</iframe>\Z", re.S)
+
+
 def assert_only_sandboxed_frame(markup: str) -> str:
-    """The markup is a single sandboxed iframe without same-origin; returns its document."""
-    parsed = _elements(markup)
+    """The markup is a single sandboxed iframe without same-origin; returns its document.
+
+    A browser reads an iframe's content as raw text up to the first
+    ``</iframe``, so what is inside (the static copy) can only end it there;
+    a sanitizer that drops the iframe shows that copy, so it must be harmless.
+    """
+    match = _FRAME.match(markup)
+    assert match, markup[:300]
+    opening, inside = match.groups()
+    assert "</iframe" not in inside.lower()
+    parsed = _elements(opening)
     assert [t for t, _ in parsed.tags] == ["iframe"], parsed.tags
     attrs = parsed.tags[0][1]
     assert attrs["sandbox"] == "allow-scripts"
     assert set(attrs) <= {"sandbox", "srcdoc", "style", "title", "class", "referrerpolicy", "loading"}
-    assert "".join(parsed.text).strip() == ""
+    assert_harmless_html(inside)
     doc = attrs["srcdoc"]
     assert "Content-Security-Policy" in doc and "connect-src 'none'" in doc
     return doc
+
+
+def static_copy(markup: str) -> str:
+    return _FRAME.match(markup).group(2)
 
 
 def assert_no_markup(text: str) -> None:
@@ -129,6 +145,15 @@ def test_svg_is_framed_not_inlined(payload):
     data, _, _ = safe_bundle({"image/svg+xml": svg})
     assert "image/svg+xml" not in data
     assert svg in assert_only_sandboxed_frame(data["text/html"])
+
+
+def test_the_static_copy_keeps_tables_and_text_without_scripts():
+    data, _, _ = safe_bundle({"text/html": "<table><tr><td>1</td></tr></table><script>x()</script>"
+                                           "<b onclick=x() title=\"</iframe><img src=x onerror=alert(1)>\">b</b>"})
+    copy = static_copy(data["text/html"])
+    assert "<td>1</td>" in copy and "<b" in copy and "script" not in copy and "onclick" not in copy
+    huge = "<b>x</b>" * (MAX_SANITIZED_TAGS + 1)
+    assert static_copy(frame_html(huge)) == ""  # too many tags to sanitize quickly: the frame alone
 
 
 def test_html_list_form_and_mime_case():
@@ -294,10 +319,10 @@ def test_markdown_stays_markdown():
 @pytest.mark.parametrize("payload", ["<div>", "<img src=x onerror=alert(1)>", "[x](&#106;avascript:alert(1)) <b>"])
 def test_markdown_with_too_many_tags_shows_them_all_as_text(payload):
     # Deeply nested tags would cost the sanitizer time with the square of the depth.
-    out = safe_markdown(payload * (MAX_MARKDOWN_TAGS + 1))
+    out = safe_markdown(payload * (MAX_SANITIZED_TAGS + 1))
     assert "<" not in out
     assert not re.search(r"(?i)javascript:", out)
-    assert safe_markdown("<b>b</b>" * (MAX_MARKDOWN_TAGS // 2)).count("<b>") == MAX_MARKDOWN_TAGS // 2
+    assert safe_markdown("<b>b</b>" * (MAX_SANITIZED_TAGS // 2)).count("<b>") == MAX_SANITIZED_TAGS // 2
 
 
 def test_markdown_fence_after_html_cannot_be_swallowed():
