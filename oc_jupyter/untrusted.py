@@ -83,8 +83,15 @@ _FRAME_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' http
               "frame-src 'none'; child-src 'none'; worker-src blob:; form-action 'none'; base-uri 'none'")
 _FRAME_HEAD = (f'<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{_FRAME_CSP}">'
                '<meta name="referrer" content="no-referrer">'
-               '<style>html,body{margin:0;padding:0;background:transparent;'
-               'font-family:sans-serif;font-size:13px}</style>')
+               # The notebook's styles do not reach into the frame: tables get
+               # a look close to JupyterLab's, on a background of their own so
+               # text stays readable under a dark theme too.
+               '<style>html,body{margin:0;padding:0;background:#fff;color:#212121;'
+               'font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:13px;line-height:1.4}'
+               'body{padding:2px 4px}table{border-collapse:collapse;border:none;font-size:12px;margin:2px 0}'
+               'th,td{padding:4px 8px;text-align:right;vertical-align:middle;border:none}'
+               'thead{border-bottom:1px solid #000}tbody tr:nth-child(odd){background:#f5f5f5}'
+               'tbody tr:hover{background:#e3f2fd}pre{white-space:pre-wrap}</style>')
 
 # ----------------------------------------------------------------- terminal text
 
@@ -148,15 +155,22 @@ def escape_html(text: Any) -> str:
 # ----------------------------------------------------------------- html & svg
 
 _TALL = re.compile(r"<(?:svg|canvas|img|video|iframe|script|object|embed)\b", re.I)
-_LINES = re.compile(r"<(?:tr|br|p|li|div|h[1-6]|dt|dd|hr|table)\b|\n", re.I)
+_LINES = re.compile(r"<(?:tr|br|p|li|h[1-6]|dt|dd|hr|pre)\b", re.I)
 
 
 def _frame_height(markup: str) -> int:
-    """A height that fits short tables and text and caps plots; more scrolls."""
+    """A height that fits short tables and text and caps plots; more scrolls.
+
+    The frame cannot tell the page its height without a script of ours in
+    the page, so it is estimated from the rows and lines the markup holds.
+    """
     if _TALL.search(markup):
         return FRAME_MAX_HEIGHT
-    lines = len(_LINES.findall(markup)) + 1
-    return max(40, min(FRAME_MAX_HEIGHT, 16 + 22 * lines))
+    if "<" not in markup or "<pre" in markup.lower():
+        lines = markup.count("\n") + 1  # text whose line breaks show
+    else:
+        lines = len(_LINES.findall(markup)) + 1
+    return max(32, min(FRAME_MAX_HEIGHT, 12 + 24 * lines))
 
 
 def frame_html(markup: str, *, height: int | None = None) -> str:

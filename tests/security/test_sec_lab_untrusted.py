@@ -95,14 +95,18 @@ def _notebook(marker: str) -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell(f"show({{'text/markdown': {sub(MARKDOWN)!r}}})"),
         nbformat.v4.new_code_cell(f"show({{'image/svg+xml': {sub(SVG)!r}}})"),
         nbformat.v4.new_code_cell(f"show({{'application/javascript': {sub(JS)!r}, 'text/plain': 'js-{marker}'}})"),
+        nbformat.v4.new_code_cell(
+            "import pandas as pd\n"
+            f"frame = pd.DataFrame({{'city': ['Lyon', 'Oslo', 'df-{marker}'], 'temp': [12.5, 3.0, 21.25]}})\n"
+            "show({'text/html': frame._repr_html_(), 'text/plain': repr(frame)})"),
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook
 
 
-def _run_all(page) -> None:
+def _run_all(page, cells: int) -> None:
     page.locator(".jp-Notebook .jp-CodeCell").first.locator(".jp-InputPrompt").click()
-    for _ in range(5):
+    for _ in range(cells):
         page.locator('.jp-NotebookPanel-toolbar [data-command="notebook:run-cell-and-select-next"]').click()
         page.wait_for_timeout(300)
 
@@ -123,9 +127,9 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
         assert page_cookies, "JupyterLab set no cookie; the test would prove nothing"
         assert page.evaluate("document.cookie")
 
-        _run_all(page)
+        _run_all(page, 6)
         cells = page.locator(".jp-Notebook .jp-CodeCell")
-        expect(cells.nth(4).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=120_000)
+        expect(cells.nth(5).locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=120_000)
 
         frame = page.frame_locator(".jp-OutputArea iframe.oc-untrusted-frame").first
         result = frame.locator("#result")
@@ -170,8 +174,12 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
         page.wait_for_timeout(1000)  # let any handler that could still fire do so before the final look
         assert marker not in page.title(), page.title()
         assert page.evaluate("document.body.dataset.owned") is None
+        # A table from the sandbox (a DataFrame's HTML) shows in its frame.
+        table = cells.nth(5).frame_locator("iframe.oc-untrusted-frame").locator("table")
+        expect(table.locator("td", has_text=f"df-{marker}")).to_have_count(1)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         cells.nth(1).screenshot(path=str(ARTIFACTS / "untrusted-html-frame.png"))
+        cells.nth(5).screenshot(path=str(ARTIFACTS / "untrusted-dataframe-frame.png"))
     finally:
         context.close()
         (lab.root / name).unlink(missing_ok=True)
