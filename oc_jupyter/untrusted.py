@@ -40,6 +40,7 @@ __all__ = [
     "MAX_SANITIZED_TAGS",
     "MAX_STATIC_COPY_CHARS",
     "MAX_VALUE_CHARS",
+    "TerminalStream",
     "clean_terminal",
     "escape_html",
     "frame_html",
@@ -98,10 +99,10 @@ _FRAME_HEAD = (f'<meta charset="utf-8"><meta http-equiv="Content-Security-Policy
 # ESC [ params intermediates final, and its 8-bit form; an unfinished one at
 # the end of the text is matched too so a chunk boundary never leaves half a
 # sequence behind.
-_CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*(?:[\x40-\x7e]|$)"
+_CSI = r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*(?:[\x40-\x7e]|\Z)"
 # OSC (titles, OSC 52 clipboard, OSC 8 links), DCS, SOS, PM and APC run to a
 # string terminator (ST, or BEL for OSC); unterminated ones run to the end.
-_STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|$)"
+_STRING = r"(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c|\Z)"
 # Any other escape: ESC, intermediates, final (charset switch, reset, save).
 _OTHER_ESC = r"\x1b[\x20-\x2f]*[\x30-\x7e]?"
 # C0 controls other than \t \n \r, DEL and the C1 range.
@@ -128,6 +129,46 @@ def clean_terminal(text: str) -> str:
         return seq if _SGR.fullmatch(seq) else ""
 
     return _TERMINAL.sub(keep, text)
+
+
+# The same sequences, complete: a match of _TERMINAL at the very end of a
+# chunk that is not one of these was cut by the chunk boundary.
+_COMPLETE = re.compile(r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
+                       r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c)"
+                       # ESC [, ESC ], P, X, ^ and _ open the longer forms above.
+                       r"|\x1b[\x20-\x2f]*[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e]"
+                       # C1 controls other than the introducers of those forms.
+                       r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x8f\x91-\x97\x99\x9a\x9c]")
+
+
+class TerminalStream:
+    """``clean_terminal`` for text that arrives in chunks (a command's stdout).
+
+    A sequence cut by a chunk boundary is held back until the next chunk
+    completes it, so colours survive and no fragment of a removed sequence
+    shows as text. At most ``limit`` characters are held: a longer unfinished
+    sequence is removed like any other.
+    """
+
+    def __init__(self, limit: int = 4096) -> None:
+        self.limit = limit
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        """The cleaned text that can be shown now."""
+        text, self._held = self._held + text, ""
+        last = None
+        for last in _TERMINAL.finditer(text):
+            pass
+        if (last is not None and last.end() == len(text) and len(last.group(0)) <= self.limit
+                and not _COMPLETE.fullmatch(last.group(0))):
+            self._held, text = last.group(0), text[:last.start()]
+        return clean_terminal(text)
+
+    def flush(self) -> str:
+        """What was held back, cleaned (at the end of the stream)."""
+        held, self._held = self._held, ""
+        return clean_terminal(held)
 
 
 def plain_text(text: str) -> str:

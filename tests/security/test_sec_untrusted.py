@@ -28,6 +28,7 @@ from oc_jupyter.untrusted import (  # noqa: E402
     FRAME_MAX_HEIGHT,
     MAX_SANITIZED_TAGS,
     MAX_VALUE_CHARS,
+    TerminalStream,
     clean_terminal,
     escape_html,
     frame_html,
@@ -408,6 +409,26 @@ def test_clean_terminal_leaves_only_sgr_escapes():
     for seq in re.findall(r"\x1b.{0,20}", cleaned, re.S):
         assert re.match(r"\x1b\[[0-9;:]*m", seq), repr(seq)
     assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]", cleaned)
+
+
+@pytest.mark.parametrize("text", [
+    "a\x1b[31mred\x1b[0m b\x1b]0;title\x07c\x1b]52;c;eA==\x1b\\d\x1bP+q\x1b\\e\x9b2Jf\x1b(0g\x1b",
+    "\x1b[38;5;196mx\x1b[1;2Hy\x1b[?1049h\r\n\x1b]8;;https://e.org\x1b\\link\x1b]8;;\x1b\\",
+    "line\x1b]0;title\nstill title\x07\n\x1b[1\n",
+])
+def test_terminal_stream_cleans_sequences_cut_at_any_chunk_boundary(text):
+    whole = clean_terminal(text)
+    for cut in range(len(text) + 1):
+        stream = TerminalStream()
+        assert stream.feed(text[:cut]) + stream.feed(text[cut:]) + stream.flush() == whole, cut
+    stream = TerminalStream()
+    assert "".join(stream.feed(ch) for ch in text) + stream.flush() == whole
+
+
+def test_terminal_stream_holds_back_only_so_much():
+    stream = TerminalStream(limit=16)
+    assert stream.feed("ok\x1b]0;" + "t" * 100) == "ok"  # too long to hold: removed like an unfinished one
+    assert "\x1b" not in stream.feed("more\x07after") + stream.flush()
 
 
 def test_escape_html():
