@@ -390,8 +390,8 @@ def _size(value: Any) -> int:
         return sum(map(len, value))
     try:
         return len(json.dumps(value))
-    except (TypeError, ValueError):
-        return MAX_VALUE_CHARS + 1
+    except (TypeError, ValueError, RecursionError):
+        return 0  # not JSON: the check of its type says so
 
 
 def _image_metadata(meta: Any) -> dict[str, Any]:
@@ -444,7 +444,7 @@ def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = No
         if key == "application/json":
             try:
                 out[key] = json.loads(json.dumps(value, allow_nan=False))
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 notes.append("Dropped application/json from the sandbox's output: it is not valid JSON.")
             continue
         text = _as_text(value)

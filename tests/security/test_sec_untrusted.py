@@ -346,6 +346,14 @@ def test_json_passes_as_data():
     assert data == {} and "application/json" in notes[0]
 
 
+def test_json_nested_too_deep_is_dropped_not_raised():
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    data, _, notes = safe_bundle({"application/json": deep, "text/plain": "deep"})
+    assert data == {"text/plain": "deep"} and len(notes) == 1 and "not valid JSON" in notes[0]
+
+
 def test_plain_text_is_cleaned_of_terminal_escapes():
     data, _, _ = safe_bundle({"text/plain": "\x1b]0;owned\x07\x1b[31mred\x1b[0m\x1b[2J"})
     assert data == {"text/plain": "\x1b[31mred\x1b[0m"}
