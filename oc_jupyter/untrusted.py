@@ -10,7 +10,9 @@ rewritten before it is published:
   without ``allow-same-origin``: scripts in it still run (interactive plots
   work) but in an opaque origin, so they cannot reach the notebook page, its
   cookies or the Jupyter API; a Content-Security-Policy in the frame also
-  forbids it to connect anywhere.
+  forbids it to connect anywhere. Inside the iframe element sits a
+  sanitized, script-free copy, which only a sanitizer that drops the frame
+  shows (JupyterLab, for a notebook that is not trusted).
 - ``text/markdown`` stays markdown, its embedded HTML sanitized with nh3 and
   ``javascript:``-like links broken; ``text/latex`` loses the MathJax
   commands that reach the page (``\\href``, ``\\style``, ``\\class`` ...).
@@ -19,8 +21,9 @@ rewritten before it is published:
 - everything else (``application/javascript``, widget views, bokeh/plotly
   exec bundles, unknown types) is dropped, with a one-line note saying so.
 
-Pure functions, no IPython: the magics and widgets import them, tests call
-them directly.
+Pure functions (and :class:`TerminalStream`, for text that arrives in
+chunks), no IPython: the magics and widgets import them, tests call them
+directly.
 """
 
 from __future__ import annotations
