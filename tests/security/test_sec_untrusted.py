@@ -561,3 +561,19 @@ def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(noteb
     text = "".join(o.get("text", "") for o in escapes if o["output_type"] == "stream")
     _assert_shown_safely(escapes)
     assert "\x1b[31mred\x1b[0m" in text and "done" in text
+
+
+# ----------------------------------------------------------------- the JupyterLab panel
+
+_HTML_SINKS = re.compile(r"dangerouslySetInnerHTML|\.innerHTML\b|\.outerHTML\b|insertAdjacentHTML|document\.write"
+                         r"|\beval\s*\(|new\s+Function\s*\(|\.srcdoc\b|javascript:")
+
+
+def test_the_panel_renders_backend_text_only_as_react_text():
+    # React escapes text and attribute values; these are the ways around that.
+    sources = [p for p in (Path(__file__).resolve().parents[2] / "labextension" / "src").rglob("*.ts*")
+               if "__tests__" not in p.parts]
+    assert sources
+    for path in sources:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            assert not _HTML_SINKS.search(line), f"{path.name}:{number}: {line.strip()}"
