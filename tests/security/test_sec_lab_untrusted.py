@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import uuid
 from pathlib import Path
@@ -24,7 +25,7 @@ from playwright.sync_api import expect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lab.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_lab, start_lab, stop_lab  # noqa: E402
+from lab.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, open_lab, open_panel, start_lab, stop_lab  # noqa: E402
 
 PROBE = """
 <div id="result">pending</div>
@@ -215,3 +216,34 @@ def test_a_reopened_notebook_shows_the_static_copy_and_runs_nothing(lab, browser
     finally:
         context.close()
         (lab.root / name).unlink(missing_ok=True)
+
+
+def test_the_panel_shows_a_failed_build_s_hostile_output_as_text(lab, browser, sdk_config):
+    from oc_jupyter.sdk import Image, Snapshots, errors, sync
+
+    marker = uuid.uuid4().hex[:8]
+    payload = f"<img src=x onerror=\"document.title='panel-owned-{marker}'\"><b>bold-{marker}</b>"
+    name = f"hostile-{marker}"
+    snaps = Snapshots(config=sdk_config)
+    try:
+        sync.run(snaps.create(name, Image.base().run_commands(f"echo {shlex.quote(payload)} && exit 3")))
+    except errors.BuildFailed:
+        pass
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    try:
+        open_lab(page, lab)
+        panel = open_panel(page)
+        row = panel.locator(f'.oc-SnapshotRow[data-name="{name}"]')
+        expect(row.locator(".oc-Badge")).to_have_text("failed", timeout=60_000)
+        expect(row.locator(".oc-Row-error")).to_contain_text(f"<b>bold-{marker}</b>")  # the markup, as text
+        assert panel.locator("img").count() == 0 and panel.locator("b", has_text=f"bold-{marker}").count() == 0
+        page.wait_for_timeout(1000)  # let any handler that could still fire do so before the final look
+        assert marker not in page.title(), page.title()
+    finally:
+        context.close()
+        try:
+            sync.run(snaps.delete(name))
+        except errors.SnapshotNotFound:
+            pass
