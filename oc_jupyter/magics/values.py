@@ -248,7 +248,7 @@ def _decode(node, depth: int):
 
         values = _decode_column(_dict(node, "values"), d)
         index = _decode_index(_dict(node, "index"), d)
-        return pd.Series(values, index=index, name=_decode(node.get("name"), d))
+        return pd.Series(values, index=index, name=_decode(node.get("name"), d), dtype=_object_or_none(values))
     if kind == "arrow":
         return _from_arrow(_bytes(node, "ipc"))
     raise BadValue(f"unknown kind {kind[:40]!r}")
@@ -295,7 +295,8 @@ def _frame(node: dict, depth: int):
         raise BadValue(f"{len(data)} columns of data for {len(columns)} column labels")
     if any(len(values) != len(index) for values in data):
         raise BadValue("a column's length differs from the index's")
-    frame = pd.DataFrame({i: pd.Series(values, index=index) for i, values in enumerate(data)}, index=index)
+    frame = pd.DataFrame({i: pd.Series(values, index=index, dtype=_object_or_none(values))
+                          for i, values in enumerate(data)}, index=index)
     frame.columns = columns
     return frame
 
@@ -335,6 +336,11 @@ def _decode_column(node: dict, depth: int):
     raise BadValue(f"unknown column kind {str(kind)[:40]!r}")
 
 
+def _object_or_none(values):
+    # pandas would infer a string dtype from an object array of strings; the sandbox had object.
+    return object if getattr(values, "dtype", None) == object else None
+
+
 def _decode_index(node: dict, depth: int):
     import pandas as pd
 
@@ -347,8 +353,9 @@ def _decode_index(node: dict, depth: int):
         names = [_decode(n, depth) for n in _list(node, "names")]
         return pd.MultiIndex.from_arrays(levels, names=names)
     if kind == "index":
-        return pd.Index(_decode_column(_dict(node, "values"), depth), name=_decode(node.get("name"), depth),
-                        tupleize_cols=False)
+        values = _decode_column(_dict(node, "values"), depth)
+        return pd.Index(values, name=_decode(node.get("name"), depth), tupleize_cols=False,
+                        dtype=_object_or_none(values))
     raise BadValue(f"unknown index kind {str(kind)[:40]!r}")
 
 

@@ -52,7 +52,10 @@ class Repl:
                 self._cond.notify_all()
             self.consumed += len(data)
             if self.ack:
-                self.send(op="ack", n=self.consumed)
+                try:
+                    self.send(op="ack", n=self.consumed)
+                except (BrokenPipeError, ValueError):
+                    return  # the interpreter was closed
 
     def _read_err(self):
         self.stderr = self.proc.stderr.read()
