@@ -18,8 +18,10 @@ from __future__ import annotations
 import collections
 import gzip
 import os
+import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -27,15 +29,34 @@ __all__ = ["DEFAULT_HEAD", "DEFAULT_TAIL", "OutputWriter", "spool_dir"]
 
 DEFAULT_HEAD = 1 << 20
 DEFAULT_TAIL = 256 << 10
+SPOOL_DAYS = 7
 
 
 def spool_dir() -> Path:
-    """A folder private to this user for the full output of cells that printed too much."""
+    """A folder private to this user for the full output of cells that printed too much.
+
+    Files older than ``SPOOL_DAYS`` are removed as new ones are made. A folder
+    at the usual place that is not this user's own real folder (a symlink, or
+    made by someone else in the shared temp folder) is never used.
+    """
     path = Path(tempfile.gettempdir()) / f"oc-jupyter-{os.getuid()}" / "outputs"
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    for folder in (path.parent, path):
-        if folder.stat().st_uid != os.getuid() or folder.stat().st_mode & 0o077:
-            os.chmod(folder, 0o700)
+    try:
+        for folder in (path.parent, path):
+            folder.mkdir(mode=0o700, exist_ok=True)
+            info = os.lstat(folder)
+            if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+                raise PermissionError(f"{folder} is not this user's folder")
+            if info.st_mode & 0o077:
+                os.chmod(folder, 0o700)
+    except OSError:
+        return Path(tempfile.mkdtemp(prefix="oc-jupyter-outputs-"))
+    cutoff = time.time() - SPOOL_DAYS * 86400
+    for old in path.glob("oc-run-*.txt.gz"):
+        try:
+            if old.stat().st_mtime < cutoff:
+                old.unlink()
+        except OSError:
+            pass
     return path
 
 
