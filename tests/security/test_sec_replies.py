@@ -5,6 +5,7 @@ Real kernel (nbclient), real local server, real podman sandbox of the base image
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import importlib.util
@@ -22,7 +23,7 @@ _spec = importlib.util.spec_from_file_location(
     "_magics_fixtures", Path(__file__).resolve().parents[1] / "magics" / "conftest.py")
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)
-kernel_env, notebook = _fixtures.kernel_env, _fixtures.notebook
+kernel_env, notebook, interrupt_when = _fixtures.kernel_env, _fixtures.notebook, _fixtures.interrupt_when
 
 LOAD = "%load_ext oc_jupyter"
 GIB = 1 << 30
@@ -154,5 +155,32 @@ def test_a_gigabyte_of_output_keeps_the_kernel_and_notebook_small(notebook, cell
     shown = "".join(o.get("text", "") for o in outputs)
     assert shown.startswith("x" * 1000 if "head" in cell else "y" * 1000)
     assert shown.rstrip("\n").endswith(tail.decode().rstrip("\n"))
+    assert run.text(5).strip() == "still-ok"
+    assert run.text(6).strip() == "python 42"
+
+
+@pytest.mark.parametrize("cell", [
+    "%%oc_run\nimport sys\nkept = 'yes'\nprint('started')\nwhile True:\n    sys.stdout.write('z' * 65536)",
+    "%%oc_run --shell\necho started; yes zzzzzzzzzzzzzzzz",
+], ids=["python", "shell"])
+def test_an_endless_flood_stops_on_interrupt_and_leaves_the_sandbox_usable(notebook, cell):
+    async def interrupt_past_the_head(client, index=3):
+        # Once the cell has shown its whole head the rest is being cut: interrupt then, a little later.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 300
+        while sum(len(o.get("text", "")) for o in client.nb.cells[index].get("outputs", [])) < 1_000_000:
+            assert loop.time() < deadline, "the cell never filled its head"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(3)
+        await client.km.interrupt_kernel()
+
+    run = notebook([LOAD, "%oc_run true", RSS_MARK, cell, RSS_GROWTH, "%oc_run echo still-ok",
+                    "%%oc_run\nprint('python', 6 * 7)"],
+                   allow_errors=True, actions={3: interrupt_past_the_head})
+    assert [e["ename"] for e in run.errors(3)] == ["KeyboardInterrupt"]
+    (note,) = re.findall(r"\[oc_jupyter: .* characters of output cut here.*zcat (\S+)\]", run.text(3))
+    os.unlink(note)
+    assert int(run.text(4).split()[1]) < 100 * 1024 * 1024
+    assert len(json.dumps(run.outputs(3))) < 3 * 1024 * 1024
     assert run.text(5).strip() == "still-ok"
     assert run.text(6).strip() == "python 42"
