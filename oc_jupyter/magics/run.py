@@ -68,6 +68,15 @@ class RunMagics(Magics):
         exception fails the cell (so Run All stops) unless
         ``--no-raise-error``. The stop button stops the remote work and keeps
         the sandbox usable.
+
+        ``--pull`` brings values back only in forms that cannot carry code
+        (JSON values, bytes, numpy arrays, pandas DataFrames and Series, and
+        containers of these); ``--pull-pickle`` (or ``%config
+        OCJupyter.allow_pickle = True``) also accepts pickles, which lets the
+        sandbox run code in this kernel. Output beyond
+        ``OCJupyter.output_head`` characters is cut: the cell shows its start
+        and its last ``OCJupyter.output_tail`` characters, and a note gives
+        the private file that holds all of it.
         """
         parser = self.oc_run.parser
         tokens, command = split_command(line, parser)

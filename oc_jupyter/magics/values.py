@@ -154,7 +154,8 @@ def _column(values, arrow: bool, depth: int) -> dict:
         return {"kind": "category", "codes": _npy(codes), "ordered": bool(dtype.ordered),
                 "categories": _column(pd.Index(dtype.categories), arrow, depth + 1)}
     if isinstance(dtype, pd.DatetimeTZDtype):
-        return {"kind": "datetimetz", "i8": _npy(np.asarray(values.array.asi8)), "unit": dtype.unit,
+        # pandas before 2.0 had nanoseconds only, and no ``unit``.
+        return {"kind": "datetimetz", "i8": _npy(np.asarray(values.array.asi8)), "unit": getattr(dtype, "unit", "ns"),
                 "tz": str(dtype.tz)}
     if isinstance(dtype, np.dtype) and dtype.kind in "biufcmM":
         return {"kind": "numpy", "npy": _npy(np.asarray(values.to_numpy()))}
