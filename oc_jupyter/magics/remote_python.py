@@ -225,7 +225,10 @@ class RemotePython:
                                      "the image needs python3, or use %%oc_run --shell.")
                 if value.get("t") == "ready":
                     return True
-                notes.add(_frame_kind(value))
+                if value.get("t") == "stream" and value.get("id") is None:
+                    out.write("stderr" if value.get("name") == "stderr" else "stdout", _text(value.get("text")))
+                else:
+                    notes.add(_frame_kind(value))
             return False
 
         try:

@@ -122,7 +122,7 @@ def encode(value, arrow: bool = False, _depth: int = 0):
     pd = sys.modules.get("pandas")
     if pd is not None:
         if type(value) is pd.DataFrame:
-            if arrow:
+            if arrow and arrow_ok():
                 return {"$": "arrow", "ipc": _arrow_ipc(value)}
             return {"$": "dataframe", "columns": _index(value.columns, arrow, d),
                     "data": [_column(value.iloc[:, i], arrow, d) for i in range(value.shape[1])],
