@@ -178,7 +178,8 @@ class OutputWriter:
         sys.stderr.write(
             f"\n[oc_jupyter: {cut:,} characters of output cut here (the first {self._shown:,} "
             f"and the last {self._tail_size:,} are shown); the whole output, {_size(self.total_bytes)}, "
-            f"is saved compressed: zcat {self.spool_path}]\n"
+            # less shows the sandbox's terminal escapes as text instead of obeying them.
+            f"is saved compressed; read it with: zcat {self.spool_path} | less]\n"
         )
         sys.stderr.flush()
         for stream, text in self._tail:

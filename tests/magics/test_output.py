@@ -32,7 +32,7 @@ def test_a_flood_shows_head_note_and_tail_and_saves_everything(capsys):
     whole = "".join(written)
     assert captured.out.startswith(whole[:100].replace("\x1b", ""))
     assert captured.out.endswith(whole[-30:].replace("\x1b", ""))
-    (note,) = re.findall(r"\[oc_jupyter: ([\d,]+) characters of output cut here.*zcat (\S+)\]", captured.err)
+    (note,) = re.findall(r"\[oc_jupyter: ([\d,]+) characters of output cut here.*zcat (\S+) \| less\]", captured.err)
     assert int(note[0].replace(",", "")) == len(whole) - 100 - 30
     path = note[1]
     try:
