@@ -27,7 +27,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..untrusted import safe_bundle
+from ..untrusted import clean_terminal, safe_bundle
 from . import bridge, values
 from .errors import CommandTimedOut, RemotePythonError
 from .output import OutputWriter
@@ -280,8 +280,8 @@ class RemotePython:
                 if data:
                     out.display(data, metadata)
             elif t == "error":
-                fail(RemotePythonError(_text(frame.get("ename"), "Error"), _text(frame.get("evalue")),
-                                       [_text(line) for line in _listed(frame.get("traceback"))]))
+                fail(RemotePythonError(_clean(frame.get("ename"), 80) or "Error", _clean(frame.get("evalue")),
+                                       [_clean(line) for line in _listed(frame.get("traceback"))]))
             elif t == "push_error":
                 fail(_push_error(frame))
             elif t == "pull":
@@ -384,7 +384,7 @@ class RemotePython:
                 return True
             elif t == "sh_err":
                 state["error"] = UsageError(f"Could not run the command in sandbox {self.sandbox.id}: "
-                                            f"{_text(frame.get('error'))[:200]}.")
+                                            f"{_clean(frame.get('error'), 200)}.")
                 return True
             else:
                 notes.add(_frame_kind(frame))
@@ -514,6 +514,12 @@ def _text(value: Any, default: str = "") -> str:
     return value if isinstance(value, str) else default
 
 
+def _clean(value: Any, limit: int | None = None) -> str:
+    """Sandbox text for one of our messages: a string, without terminal controls, not too long."""
+    text = clean_terminal(_text(value))
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _listed(value: Any) -> list:
     return value if isinstance(value, list) else []
 
@@ -540,22 +546,22 @@ def _pickle_all(values_: dict[str, Any]) -> dict[str, str]:
 def _push_error(frame: dict) -> UsageError:
     name, module = frame.get("name"), frame.get("module")
     if isinstance(module, str) and module:
-        top = module.split(".")[0][:60]
+        top = _clean(module.split(".")[0], 60)
         return UsageError(f"Cannot push {_shown(name)}: the sandbox has no module {top!r} to rebuild it; "
                           f"add `pip {top}` to the image recipe.")
     return UsageError(f"Cannot push {_shown(name)}: the sandbox could not unpickle it "
-                      f"({_text(frame.get('ename'))[:80]}: {_text(frame.get('evalue'))[:200]}).")
+                      f"({_clean(frame.get('ename'), 80)}: {_clean(frame.get('evalue'), 200)}).")
 
 
 def _pull_error(name: str, frame: dict) -> UsageError:
     if frame.get("ename") == "Unsupported":
-        kind = _text(frame.get("type"), "?")[:80]
+        kind = _clean(frame.get("type"), 80) or "?"
         return UsageError(
             f"Cannot pull {name!r}: a value of type {kind!r} has no safe form (pull supports {values.FORMATS}); "
             f"add --pull-pickle {name} to the %%oc_run line to pull it pickled, which lets the sandbox run code "
             "in this kernel, or convert it in the sandbox first.")
-    return UsageError(f"Cannot pull {name!r} from the sandbox: {_text(frame.get('ename'))[:80]}: "
-                      f"{_text(frame.get('evalue'))[:200]}.")
+    return UsageError(f"Cannot pull {name!r} from the sandbox: {_clean(frame.get('ename'), 80)}: "
+                      f"{_clean(frame.get('evalue'), 200)}.")
 
 
 def _pulled(name: str, frame: dict, may_pickle: bool) -> Any:
@@ -565,7 +571,7 @@ def _pulled(name: str, frame: dict, may_pickle: bool) -> Any:
             return values.decode(frame.get("v"))
         except values.BadValue as exc:
             raise UsageError(f"Cannot pull {name!r}: the sandbox sent a value this kernel cannot read safely "
-                             f"({str(exc)[:200]}).") from None
+                             f"({clean_terminal(str(exc))[:200]}).") from None
     if fmt == "pickle":
         if not may_pickle:
             raise UsageError(f"Cannot pull {name!r}: the sandbox sent a pickle, which this kernel only reads with "

@@ -184,3 +184,19 @@ def test_an_endless_flood_stops_on_interrupt_and_leaves_the_sandbox_usable(noteb
     assert len(json.dumps(run.outputs(3))) < 3 * 1024 * 1024
     assert run.text(5).strip() == "still-ok"
     assert run.text(6).strip() == "python 42"
+
+
+def test_terminal_escapes_from_the_sandbox_never_reach_the_notebook(notebook):
+    osc52 = "\\x1b]52;c;ZXZpbA==\\x07"  # a clipboard write, as the cell's code spells it
+    run = notebook([
+        LOAD,
+        f"%%oc_run\nprint('out{osc52}put')\nraise ValueError('bo{osc52}om')",
+        "%%oc_run\nprint(6 * 7)",
+    ], allow_errors=True)
+    saved = json.dumps(run.outputs(1))
+    assert "\\u001b]52" not in saved and "\\u0007" not in saved
+    assert "output" in run.text(1, "stdout")
+    (error,) = run.errors(1)
+    assert error["ename"] == "RemotePythonError" or "ValueError" in "".join(error["traceback"])
+    assert "boom" in "".join(error["traceback"]) + error.get("evalue", "")
+    assert run.text(2).strip() == "42"
