@@ -88,7 +88,7 @@ class SandboxInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     sandboxID: str
-    status: Literal["running", "stopped"]
+    status: Literal["running", "hibernated", "stopped"]
     templateID: str
     snapshot: str | None = None
     contentHash: str | None = None
