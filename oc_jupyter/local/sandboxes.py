@@ -203,8 +203,8 @@ class Sandboxes:
         record = self._store.get_sandbox(sandbox_id)
         if record is None:
             raise NotFoundError(
-                f"Sandbox {sandbox_id!r} not found; it may have been killed or reaped after its idle "
-                "timeout (list sandboxes with GET /sandboxes)."
+                f"Sandbox {sandbox_id!r} not found; it was killed or never existed "
+                "(list sandboxes with GET /sandboxes)."
             )
         return record
 
@@ -232,9 +232,6 @@ class Sandboxes:
         """``running``, ``hibernated`` or ``stopped``, without waking the sandbox."""
         if sandbox_id in self._hibernated:
             return "hibernated"
-        checked = self._alive_checked.get(sandbox_id)
-        if checked is not None and time.monotonic() - checked <= ALIVE_TRUST_SECONDS:
-            return "running"
         state = await self._engine().container_state(self.container_name(sandbox_id))
         if state == "paused":
             self._hibernated.add(sandbox_id)
