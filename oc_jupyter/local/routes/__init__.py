@@ -9,16 +9,18 @@ from fastapi import APIRouter
 
 log = logging.getLogger(__name__)
 
-__all__ = ["api_routers"]
+__all__ = ["api_routers", "public_api_routers"]
 
 # Route modules for commands and files run inside sandboxes; each exposes `router`.
 _SANDBOX_WORK = ("exec", "files")
 
 
 def api_routers() -> list[APIRouter]:
-    from . import extension, sandboxes, snapshots
+    from . import checkpoints, extension, lifecycle, sandboxes, signed_files, snapshots
 
-    routers = [sandboxes.router, snapshots.router, extension.router]
+    # Checkpoints first: /sandboxes/from-checkpoint/… must not be read as a sandbox id.
+    routers = [checkpoints.router, sandboxes.router, lifecycle.router, signed_files.router, snapshots.router,
+               extension.router]
     for name in _SANDBOX_WORK:
         try:
             module = importlib.import_module(f"{__name__}.{name}")
@@ -27,3 +29,10 @@ def api_routers() -> list[APIRouter]:
             continue
         routers.append(module.router)
     return routers
+
+
+def public_api_routers() -> list[APIRouter]:
+    """Routes under ``/api`` that carry their own credential (a signed URL) instead of the API key."""
+    from . import signed_files
+
+    return [signed_files.public_router]
