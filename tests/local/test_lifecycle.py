@@ -148,3 +148,9 @@ async def test_lifecycle_routes_name_an_unknown_sandbox(api):
     for route in ("hibernate", "wake", "reboot", "power-cycle"):
         answer = await api.post(f"/sandboxes/sb-0000000000000000/{route}")
         assert answer.status_code == 404 and "sb-0000000000000000" in answer.json()["error"]
+
+
+async def test_scale_refuses_more_than_the_host_has(api, made):
+    sandbox_id = await new_sandbox(api, made)
+    answer = await api.post(f"/sandboxes/{sandbox_id}/scale", json={"memoryMB": 1 << 20})
+    assert answer.status_code == 400 and "this host's" in answer.json()["error"]

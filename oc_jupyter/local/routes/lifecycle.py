@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..errors import BadRequest
 from ..models import JsonInt, SandboxInfo, error_responses
 from ..state import State, get_state
 
@@ -83,6 +84,11 @@ async def power_cycle(sandbox_id: str, state: State = Depends(get_state)) -> dic
 @router.post("/scale", response_model=Scaled)
 async def scale(sandbox_id: str, body: ScaleBody, state: State = Depends(get_state)) -> dict[str, Any]:
     """Change the sandbox's memory limit while it runs (its CPU share is unchanged)."""
+    host_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
+    if body.memoryMB > host_mb:
+        raise BadRequest(
+            f"memoryMB {body.memoryMB} is more than this host's {host_mb} MB of memory; ask for at most {host_mb}."
+        )
     record = await state.sandboxes.scale(sandbox_id, body.memoryMB)
     cpus = record.cpu_count or os.cpu_count() or 1
     return {"sandboxID": sandbox_id, "memoryMB": body.memoryMB, "cpuPercent": cpus * 100}
