@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import websockets
 
 from .conftest import container_of, containers, engine, private_server
 
@@ -154,3 +155,31 @@ async def test_scale_refuses_more_than_the_host_has(api, made):
     sandbox_id = await new_sandbox(api, made)
     answer = await api.post(f"/sandboxes/{sandbox_id}/scale", json={"memoryMB": 1 << 20})
     assert answer.status_code == 400 and "this host's" in answer.json()["error"]
+
+
+async def start_session(api, sandbox_id: str, command: str, env: dict | None = None) -> str:
+    body = {"cmd": "bash", "args": ["-c", command], **({"envs": env} if env else {})}
+    started = await api.post(f"/sandboxes/{sandbox_id}/exec", json=body)
+    assert started.status_code == 201, started.text
+    return started.json()["sessionID"]
+
+
+async def test_a_running_session_keeps_its_sandbox_awake(api, made):
+    sandbox_id = await new_sandbox(api, made, timeout=2)
+    await start_session(api, sandbox_id, "sleep 30")
+    await asyncio.sleep(9)  # the timeout and a reaper pass, twice over
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
+
+
+async def test_an_interpreter_waiting_for_input_lets_its_sandbox_hibernate_and_input_wakes_it(api, made, local_server):
+    sandbox_id = await new_sandbox(api, made, timeout=2)
+    session = await start_session(api, sandbox_id, "while read line; do echo got:$line; done",
+                                  env={"OC_JUPYTER_IDLE_SESSION": "1"})
+    url = (local_server.url.replace("http", "ws", 1) + f"/api/sandboxes/{sandbox_id}/exec/{session}"
+           + f"?api_key={local_server.key}")
+    async with websockets.connect(url) as ws:
+        assert await ws.recv() == bytes([0x04])
+        await wait_for_status(api, sandbox_id, "hibernated")
+        await ws.send(b"\x00hello\n")
+        assert await asyncio.wait_for(ws.recv(), 30) == b"\x01got:hello\n"
+    assert container_status(sandbox_id) == "running"
