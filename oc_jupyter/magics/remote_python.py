@@ -5,6 +5,12 @@ SDK exec session, so names defined in one cell are there in the next. Its
 stdout carries both the cell's own output and framed replies; a
 :class:`FrameSplitter` separates them as chunks arrive, holding back only
 what could be the start of a frame marker, so output still streams live.
+
+The interpreter waits for requests, so it does not by itself keep its
+sandbox awake (``IDLE_SESSION_ENV``): between cells the sandbox hibernates
+after its idle timeout with every name kept, and while a cell runs the kernel
+marks the sandbox active every ``keep_awake_every`` seconds so a long silent
+cell is never frozen.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ SOURCE = (Path(__file__).with_name("_repl_server.py")).read_text(encoding="utf-8
 PICKLE_PROTOCOL = 4
 START_TIMEOUT = 60.0
 INTERRUPT_GRACE = 2.0
+# Tells the server this session waits for input: only its I/O counts as activity.
+IDLE_SESSION_ENV = "OC_JUPYTER_IDLE_SESSION"
 
 
 class RemotePythonGone(Exception):
@@ -100,6 +108,9 @@ class RemotePython:
         self.exit_code: int | None = None
         self._splitter = FrameSplitter()
         self._ids = itertools.count(1)
+        #: Seconds between "still busy" marks while a request runs (0: the sandbox never idles out).
+        self.keep_awake_every = 0.0
+        self._kept_awake_at = 0.0
 
     @property
     def alive(self) -> bool:
@@ -115,7 +126,7 @@ class RemotePython:
 
         async def _start():
             return await self.sandbox.exec.start(
-                "python3", args=["-u", "-c", SOURCE],
+                "python3", args=["-u", "-c", SOURCE], env={IDLE_SESSION_ENV: "1"},
                 on_stdout=events.callback("stdout"), on_stderr=events.callback("stderr"),
                 on_exit=events.callback("exit"),
             )
@@ -173,6 +184,7 @@ class RemotePython:
 
         def handle(event):
             if event is None:
+                self._keep_awake()
                 if deadline is not None and not state["timed_out"] and time.monotonic() > deadline:
                     state["timed_out"] = True
                     self._interrupt()
@@ -249,6 +261,7 @@ class RemotePython:
 
         def handle(event):
             if event is None:
+                self._keep_awake()
                 if deadline is not None and not state["timed_out"] and time.monotonic() > deadline:
                     state["timed_out"] = True
                     self._send({"op": "shell_kill", "id": rid})
@@ -269,7 +282,7 @@ class RemotePython:
             return False
 
         try:
-            bridge.wait(self.events, handle, tick=0.2 if deadline else None,
+            bridge.wait(self.events, handle, tick=0.2 if deadline or self.keep_awake_every else None,
                         on_interrupt=lambda: self._send({"op": "shell_kill", "id": rid}), grace=INTERRUPT_GRACE)
         finally:
             out.flush()
@@ -302,9 +315,17 @@ class RemotePython:
                 result.append((item_kind, item))
         return result
 
+    def _keep_awake(self) -> None:
+        """While a request runs, mark the sandbox active now and then (a cheap request the server counts)."""
+        now = time.monotonic()
+        if self.keep_awake_every and now - self._kept_awake_at >= self.keep_awake_every:
+            self._kept_awake_at = now
+            bridge.submit(self.sandbox.exec.list())
+
     def _send(self, request: dict) -> None:
         from ..sdk import errors as sdk_errors
 
+        self._kept_awake_at = time.monotonic()
         line = json.dumps(request) + "\n"
         try:
             bridge.run(self.session.send_stdin(line))
