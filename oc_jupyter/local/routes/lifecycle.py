@@ -47,10 +47,6 @@ class Scaled(BaseModel):
     cpuPercent: int
 
 
-async def _info(state: State, sandbox_id: str) -> dict[str, Any]:
-    return state.sandboxes.record(sandbox_id).to_api(await state.sandboxes.status(sandbox_id))
-
-
 @router.post("/hibernate", response_model=Hibernated)
 async def hibernate(sandbox_id: str, state: State = Depends(get_state)) -> dict[str, Any]:
     """Pause the sandbox with its memory; the next command or file call (or ``/wake``) resumes it."""
@@ -64,21 +60,22 @@ async def wake(sandbox_id: str, body: WakeBody | None = None, state: State = Dep
     await state.sandboxes.get(sandbox_id)
     if body is not None and body.timeout is not None:
         state.sandboxes.set_timeout(sandbox_id, body.timeout)
-    return await _info(state, sandbox_id)
+    # get() just woke it or saw it run: no need to ask the engine again.
+    return state.sandboxes.record(sandbox_id).to_api("running")
 
 
 @router.post("/reboot", response_model=SandboxInfo)
 async def reboot(sandbox_id: str, state: State = Depends(get_state)) -> dict[str, Any]:
     """Restart the sandbox: its processes get SIGTERM (then SIGKILL) and start afresh; the disk stays."""
     await state.sandboxes.restart(sandbox_id)
-    return await _info(state, sandbox_id)
+    return state.sandboxes.record(sandbox_id).to_api("running")
 
 
 @router.post("/power-cycle", response_model=SandboxInfo)
 async def power_cycle(sandbox_id: str, state: State = Depends(get_state)) -> dict[str, Any]:
     """Restart the sandbox at once: every process is killed; the disk stays."""
     await state.sandboxes.restart(sandbox_id, grace=0)
-    return await _info(state, sandbox_id)
+    return state.sandboxes.record(sandbox_id).to_api("running")
 
 
 @router.post("/scale", response_model=Scaled)
