@@ -410,9 +410,9 @@ class Sandboxes:
         )
         if not result.ok:
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise EngineError(
-                f"The container engine could not change the memory of sandbox {sandbox_id!r} to {memory_mb} MB "
-                f"({detail}); this host's engine may not support live limits, so create a new sandbox with memory_mb."
+            raise ConflictError(
+                f"The container engine refused to change the memory of sandbox {sandbox_id!r} to {memory_mb} MB "
+                f"({detail}); ask for more than the sandbox uses now, or create a new sandbox with memory_mb."
             )
         self._store.set_sandbox_memory(sandbox_id, memory_mb)
         self.touch(sandbox_id)

@@ -20,7 +20,7 @@ from ..state import State, get_state
 __all__ = ["router"]
 
 router = APIRouter(prefix="/sandboxes/{sandbox_id}", tags=["lifecycle"],
-                   responses=error_responses(400, 401, 404, 500, 503))
+                   responses=error_responses(400, 401, 404, 409, 500, 503))
 
 
 class Hibernated(BaseModel):
