@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from urllib.parse import urlencode
 
@@ -116,6 +117,7 @@ async def signed_download(sandbox_id: str, request: Request, path: str = _SIGNED
     _verify(state, "GET", sandbox_id, path, expires, signature)
     agent = await sandbox_agent(request, sandbox_id)
     _, chunks = await agent.open_read(checked(path))
+    chunks = _touching(state, sandbox_id, chunks)
     filename = path.rstrip("/").rsplit("/", 1)[-1] or "download"
     return StreamingResponse(chunks, media_type="application/octet-stream",
                              headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"})
@@ -128,9 +130,16 @@ async def signed_upload(sandbox_id: str, request: Request, path: str = _SIGNED["
     """Write the request body (streamed) to the signed path (no API key)."""
     _verify(state, "PUT", sandbox_id, path, expires, signature)
     agent = await sandbox_agent(request, sandbox_id)
-    await agent.write(checked(path), _rechunk(request.stream()))
+    await agent.write(checked(path), _touching(state, sandbox_id, _rechunk(request.stream())))
     state.touch(sandbox_id)
     return Response(status_code=204)
+
+
+async def _touching(state: State, sandbox_id: str, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """``chunks``, marking the sandbox active with each, so a long transfer is never frozen by the idle timeout."""
+    async for chunk in chunks:
+        state.touch(sandbox_id)
+        yield chunk
 
 
 def _quote(name: str) -> str:
