@@ -85,14 +85,14 @@ def st_run(bad_server, tmp_path_factory):
 def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(st_run, bad_server):
     output, failures, errors, sandbox_id = st_run
     assert bad_server.key not in output
-    assert re.search(r"Selected: 18/\d+", output), output[-3000:]
+    assert re.search(r"Selected: 31/\d+", output), output[-3000:]
     assert int(re.search(r"(\d+) generated", output).group(1)) >= 300, output[-3000:]
     serious = {code: n for code, n in failures.items() if code not in PRECISION}
     assert serious == {}, output[-8000:]
     assert errors == 0, output[-8000:]
-    # The pinned sandbox lived through it all.
+    # The pinned sandbox lived through it all (fuzzed hibernate calls may leave it asleep).
     with httpx.Client(base_url=bad_server.url + "/api", headers=bad_server.headers, trust_env=False) as api:
-        assert api.get(f"/sandboxes/{sandbox_id}").json()["status"] == "running"
+        assert api.get(f"/sandboxes/{sandbox_id}").json()["status"] in {"running", "hibernated"}
 
 
 def test_the_schema_says_what_the_server_accepts(st_run):

@@ -9,14 +9,15 @@ still runs from it and is removed with the last such fork.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator
 
 from ..errors import ApiError
-from ..models import JsonInt, SandboxInfo, error_responses
+from ..models import Envs, JsonInt, SandboxInfo, _integral, error_responses
 from ..state import State, get_state
+from .lifecycle import HOST_MB
 
 __all__ = ["router"]
 
@@ -51,11 +52,19 @@ class CheckpointInfo(BaseModel):
 class ForkBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    envs: dict[str, str] = Field(default_factory=dict)
+    envs: Envs = Field(default_factory=dict, description="Variables over the source sandbox's.")
     metadata: dict[str, str] = Field(default_factory=dict)
-    memoryMB: JsonInt | None = Field(default=None, ge=64, le=1 << 20)
+    memoryMB: Annotated[StrictInt, Field(ge=64, le=HOST_MB), BeforeValidator(_integral)] | None = None
     timeout: JsonInt = Field(default=0, ge=0, le=30 * 24 * 3600, description="Idle seconds before it hibernates; 0 = never.")
-    secretStore: str | None = None
+    secretStore: None = Field(default=None, description="Cloud only: a local server refuses any value.")
+
+    @field_validator("secretStore", mode="before")
+    @classmethod
+    def _cloud_only(cls, value: Any) -> Any:
+        if value is not None:
+            raise ValueError(f"secret stores ({str(value)[:60]!r}) need the OpenComputer cloud; "
+                             "pass the values as envs instead")
+        return value
 
 
 FULL_REFUSED = (
@@ -95,16 +104,10 @@ async def delete_checkpoint(sandbox_id: str, checkpoint_id: str, state: State = 
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/from-checkpoint/{checkpoint_id}", status_code=201, response_model=SandboxInfo,
-             responses=error_responses(501))
+@router.post("/sandboxes/from-checkpoint/{checkpoint_id}", status_code=201, response_model=SandboxInfo)
 async def fork(checkpoint_id: str, body: ForkBody | None = None, state: State = Depends(get_state)) -> dict:
     """A new sandbox whose files start as the checkpoint's (a fork); the source sandbox is untouched."""
     body = body or ForkBody()
-    if body.secretStore:
-        raise NotSupported(
-            f"Secret stores (secretStore {body.secretStore!r}) need the OpenComputer cloud; "
-            "pass the values as envs instead."
-        )
     state.engine()
     record = await state.sandboxes.fork(checkpoint_id, envs=body.envs, metadata=body.metadata,
                                         timeout=body.timeout, memory_mb=body.memoryMB)

@@ -8,13 +8,12 @@ while ``GET /sandboxes/:id`` reports ``hibernated`` without waking it.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
-from ..errors import BadRequest
-from ..models import JsonInt, SandboxInfo, error_responses
+from ..models import JsonInt, SandboxInfo, _integral, error_responses
 from ..state import State, get_state
 
 __all__ = ["router"]
@@ -31,14 +30,18 @@ class Hibernated(BaseModel):
 class WakeBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    timeout: JsonInt | None = Field(default=None, ge=0, le=30 * 24 * 3600,
-                                    description="New idle timeout in seconds; 0 = never hibernate.")
+    timeout: Annotated[StrictInt, Field(ge=0, le=30 * 24 * 3600), BeforeValidator(_integral)] | None = Field(
+        default=None, description="New idle timeout in seconds; 0 = never hibernate.")
+
+
+# The schema states the upper bound too, so a client learns it before asking.
+HOST_MB = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
 
 
 class ScaleBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    memoryMB: JsonInt = Field(ge=64, le=1 << 20, description="The new memory limit in MB.")
+    memoryMB: JsonInt = Field(ge=64, le=HOST_MB, description="The new memory limit in MB (at most the host's memory).")
 
 
 class Scaled(BaseModel):
@@ -81,11 +84,6 @@ async def power_cycle(sandbox_id: str, state: State = Depends(get_state)) -> dic
 @router.post("/scale", response_model=Scaled)
 async def scale(sandbox_id: str, body: ScaleBody, state: State = Depends(get_state)) -> dict[str, Any]:
     """Change the sandbox's memory limit while it runs (its CPU share is unchanged)."""
-    host_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1 << 20)
-    if body.memoryMB > host_mb:
-        raise BadRequest(
-            f"memoryMB {body.memoryMB} is more than this host's {host_mb} MB of memory; ask for at most {host_mb}."
-        )
     record = await state.sandboxes.scale(sandbox_id, body.memoryMB)
     cpus = record.cpu_count or os.cpu_count() or 1
     return {"sandboxID": sandbox_id, "memoryMB": body.memoryMB, "cpuPercent": cpus * 100}

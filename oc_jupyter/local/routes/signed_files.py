@@ -45,7 +45,8 @@ class Forbidden(ApiError):
 class UrlRequest(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    path: str = Field(description="Absolute path inside the sandbox.")
+    # The pattern documents the rule for schema-driven clients; checked() enforces it with a friendlier sentence.
+    path: str = Field(description="Absolute path inside the sandbox.", json_schema_extra={"pattern": r"^/[^\x00]*$"})
     expiresIn: JsonInt = Field(default=3600, ge=1, le=MAX_EXPIRES_IN, description="Seconds the URL stays valid.")
 
 
