@@ -302,6 +302,9 @@ class Sandboxes:
                     await self.hibernate(record.id)
                 except SandboxStopped:
                     await self._remove(record.id)
+                except Exception:  # noqa: BLE001 - one sandbox the engine fails to pause must not spare the rest
+                    log.exception("could not hibernate idle sandbox %s", record.id)
+                    continue
                 reaped.append(record.id)
         self._flush_activity()
         return reaped
