@@ -28,6 +28,7 @@ from .errors import ApiError
 from .manifest import STEP_TYPES
 from .models import ErrorBody
 from .routes import api_routers, public_api_routers
+from .routes import doors as sandbox_doors
 from .routes import health as health_routes
 from .state import State
 
@@ -141,11 +142,13 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
         state = State(home, key)
         app.state.oc = state
         await state.startup()
+        state.on_sandbox_removed.extend(sandbox_doors.on_removed)
         if on_started is not None:
             on_started(state)
         try:
             yield
         finally:
+            await sandbox_doors.close_all()
             await state.shutdown()
 
     app = FastAPI(
@@ -161,6 +164,9 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(health_routes.router)
+    for router in sandbox_doors.routers():
+        app.include_router(router)
+    app.add_middleware(sandbox_doors.PreviewHosts)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_key)])
     for router in public_api_routers():

@@ -127,7 +127,7 @@ class RemotePython:
         async def _start():
             return await self.sandbox.exec.start(
                 "python3", args=["-u", "-c", SOURCE], env={IDLE_SESSION_ENV: "1"},
-                on_stdout=events.callback("stdout"), on_stderr=events.callback("stderr"),
+                on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
                 on_exit=events.callback("exit"),
             )
 

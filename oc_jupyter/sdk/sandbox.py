@@ -9,14 +9,15 @@ from urllib.parse import quote
 
 import httpx
 
-from . import _http
+from . import _http, previews
 from .builds import LogCallback, post_build
 from .config import Config
 from .errors import BackendUnavailable, NotFound, OCError, SandboxNotFound, SandboxStopped, SnapshotNotFound
 from .exec import Exec
-from .files import Files
+from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
+from .pty import Pty
 
 __all__ = ["Sandbox", "resolve_config"]
 
@@ -28,6 +29,18 @@ async def resolve_config(config: Config | None, api_key: str | None = None, api_
     if config is not None:
         return config
     return await asyncio.to_thread(Config.resolve, api_key, api_url)
+
+
+async def _patches(
+    method: str, checkpoint_id: str, suffix: str, body: dict | None, config: Config | None,
+    api_key: str | None, api_url: str | None,
+) -> Any:
+    config = await resolve_config(config, api_key, api_url)
+    what = f"patches of checkpoint {checkpoint_id}"
+    response = await _http.request(
+        config, method, f"/sandboxes/checkpoints/{quote(checkpoint_id)}/patches{suffix}", json_body=body, what=what
+    )
+    return None if method == "DELETE" else _http.decode(response, config, what=what)
 
 
 class Sandbox:
@@ -43,7 +56,7 @@ class Sandbox:
         self._info = info
         self.exec = Exec(self)
         self.commands = self.exec
-        self.files = Files(self)
+        self.files = Filesystem(self)
 
     def __repr__(self) -> str:
         status = f", status={self._info.status!r}" if self._info and self._info.status else ""
@@ -59,29 +72,44 @@ class Sandbox:
         """The status last reported by the backend (call :meth:`info` to refresh)."""
         return self._info.status if self._info else None
 
+    @property
+    def template(self) -> str:
+        """The template the sandbox started from, as last reported."""
+        return (self._info.template_id or "") if self._info else ""
+
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
     async def create(
         cls,
-        image: Image | None = None,
-        snapshot: str | None = None,
-        template: str | None = None,
-        timeout: int = 300,
-        envs: dict[str, str] | None = None,
-        metadata: dict[str, str] | None = None,
-        on_build_log: LogCallback | None = None,
-        config: Config | None = None,
-        *,
+        template: str = "base",
+        timeout: int = 0,
         api_key: str | None = None,
         api_url: str | None = None,
+        envs: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        burst: bool | None = None,
+        sandbox_family: str | None = None,
+        disk_mb: int | None = None,
         memory_mb: int | None = None,
+        secret_store: str | None = None,
+        image: Image | None = None,
+        snapshot: str | None = None,
+        on_build_log: LogCallback | None = None,
+        preview_auth: dict[str, str] | None = None,
+        *,
+        config: Config | None = None,
         cpu_count: int | None = None,
+        network: bool = True,
     ) -> Sandbox:
-        """Create a sandbox from ``image`` (built or taken from cache), a ready ``snapshot``, or a ``template``.
+        """Create a sandbox from a ``template``, an ``image`` (built or taken from cache) or a ready ``snapshot``.
 
+        The positional parameters and their defaults are OpenComputer's own
+        SDK's, so code moves between the two by changing the import.
         ``timeout`` is the idle time in seconds after which the backend stops
-        it (0: never). ``on_build_log`` receives each :class:`BuildLog` while
-        an image builds.
+        the sandbox (0, the default: never). ``on_build_log`` receives each
+        :class:`BuildLog` while an image builds. Keyword-only extras:
+        ``config`` (a resolved :class:`Config`), ``cpu_count``, and
+        ``network=False`` for a sandbox without network access.
         """
         given = [name for name, value in (("image", image), ("snapshot", snapshot)) if value is not None]
         if len(given) > 1:
@@ -98,14 +126,29 @@ class Sandbox:
             body["envs"] = dict(envs)
         if metadata:
             body["metadata"] = dict(metadata)
+        if burst is not None:
+            body["burst"] = burst
+        if sandbox_family:
+            body["sandboxFamily"] = sandbox_family
+        if disk_mb is not None:
+            body["diskMB"] = disk_mb
         if memory_mb is not None:
             body["memoryMB"] = memory_mb
         if cpu_count is not None:
             body["cpuCount"] = cpu_count
+        if not network:
+            body["networkEnabled"] = False
+        if secret_store:
+            body["secretStore"] = secret_store
         if image is not None:
             body["image"] = image
         if snapshot is not None:
             body["snapshot"] = snapshot
+        if preview_auth is not None:
+            body["previewAuth"] = {
+                "scheme": preview_auth.get("scheme", "bearer"),
+                "token": preview_auth.get("token", "auto"),
+            }
         if given:
             outcome = await post_build(
                 config,
@@ -131,7 +174,7 @@ class Sandbox:
 
     @classmethod
     async def connect(
-        cls, sandbox_id: str, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, sandbox_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> Sandbox:
         """Attach to an existing sandbox by id (for example after a kernel restart)."""
         config = await resolve_config(config, api_key, api_url)
@@ -141,7 +184,7 @@ class Sandbox:
 
     @classmethod
     async def list(
-        cls, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> list[SandboxInfo]:
         """Every sandbox the backend runs for this key."""
         config = await resolve_config(config, api_key, api_url)
@@ -162,6 +205,80 @@ class Sandbox:
             return (await self.info()).status == "running"
         except SandboxNotFound:
             return False
+
+    # ── cloud-only resource controls (the local backend answers NotSupported) ──
+    async def _cloud_call(self, method: str, suffix: str, body: dict[str, Any] | None, what: str) -> dict:
+        response = await _http.request(
+            self.config,
+            method,
+            f"/sandboxes/{quote(self.id)}{suffix}",
+            json_body=body,
+            not_found=SandboxNotFound,
+            what=f"{what} of sandbox {self.id}",
+        )
+        return _http.decode(response, self.config, what=what)
+
+    async def set_autoscale(
+        self, enabled: bool, *, min_memory_mb: int | None = None, max_memory_mb: int | None = None
+    ) -> dict:
+        """Let the cloud resize the sandbox between ``min_memory_mb`` and ``max_memory_mb`` with load."""
+        body: dict[str, Any] = {"enabled": enabled}
+        if min_memory_mb is not None:
+            body["minMemoryMB"] = min_memory_mb
+        if max_memory_mb is not None:
+            body["maxMemoryMB"] = max_memory_mb
+        return await self._cloud_call("PUT", "/autoscale", body, "autoscale")
+
+    async def get_autoscale(self) -> dict:
+        """The sandbox's autoscale settings (``enabled``, ``minMemoryMB``, ``maxMemoryMB``)."""
+        return await self._cloud_call("GET", "/autoscale", None, "autoscale")
+
+    async def set_scaling_lock(self, locked: bool) -> dict:
+        """Freeze (``True``) or release the sandbox's size; locking also turns autoscale off."""
+        return await self._cloud_call("PUT", "/scaling-lock", {"locked": locked}, "scaling lock")
+
+    async def get_scaling_lock(self) -> dict:
+        """Whether the sandbox's size is locked (``{"sandboxID", "locked"}``)."""
+        return await self._cloud_call("GET", "/scaling-lock", None, "scaling lock")
+
+    async def get_allowed_hosts(self) -> dict:
+        """The egress allowlist the sandbox's secret store enforces."""
+        return await self._cloud_call("GET", "/allowed-hosts", None, "allowed hosts")
+
+    @staticmethod
+    async def create_checkpoint_patch(
+        checkpoint_id: str,
+        script: str,
+        description: str = "",
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> dict:
+        """Add a bash ``script`` to run on every sandbox forked from the checkpoint (cloud only)."""
+        return await _patches(
+            "POST", checkpoint_id, "", {"script": script, "description": description}, config, api_key, api_url
+        )
+
+    @staticmethod
+    async def list_checkpoint_patches(
+        checkpoint_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
+    ) -> list[dict]:
+        """The checkpoint's patches in the order they apply (cloud only)."""
+        return await _patches("GET", checkpoint_id, "", None, config, api_key, api_url)
+
+    @staticmethod
+    async def delete_checkpoint_patch(
+        checkpoint_id: str,
+        patch_id: str,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> None:
+        """Remove one patch from the checkpoint (cloud only); an unknown patch is not an error."""
+        with contextlib.suppress(NotFound):
+            await _patches("DELETE", checkpoint_id, f"/{quote(patch_id)}", None, config, api_key, api_url)
 
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.
@@ -194,10 +311,15 @@ class Sandbox:
             what=f"sandbox {self.id}",
         )
 
-    async def kill(self) -> None:
-        """Stop and remove the sandbox."""
+    async def kill(self, delete_secret_store: bool = False) -> None:
+        """Stop and remove the sandbox; ``delete_secret_store`` also deletes its secret store (cloud only)."""
         await _http.request(
-            self.config, "DELETE", f"/sandboxes/{quote(self.id)}", not_found=SandboxNotFound, what=f"sandbox {self.id}"
+            self.config,
+            "DELETE",
+            f"/sandboxes/{quote(self.id)}",
+            params={"deleteSecretStore": "true"} if delete_secret_store else None,
+            not_found=SandboxNotFound,
+            what=f"sandbox {self.id}",
         )
         if self._info is not None:
             self._info = self._info.model_copy(update={"status": "stopped"})
@@ -212,6 +334,42 @@ class Sandbox:
         # Already gone (killed elsewhere or timed out) is what leaving the block wants anyway.
         with contextlib.suppress(SandboxNotFound):
             await self.kill()
+
+    # ── terminals and preview URLs ───────────────────────────────────────
+    @property
+    def pty(self) -> Pty:
+        """Terminals in the sandbox: ``await sandbox.pty.create(cols=80, rows=24)``."""
+        return Pty(self)
+
+    @property
+    def preview_auth_token(self) -> str:
+        """The preview URLs' bearer token: set by create (``previewAuthToken``) or :meth:`rotate_preview_auth_token`;
+        empty when not known to this object."""
+        token = self.__dict__.get("_preview_auth_token")
+        if token is None and self._info is not None:
+            token = (self._info.model_extra or {}).get("previewAuthToken")
+        return token or ""
+
+    @preview_auth_token.setter
+    def preview_auth_token(self, token: str) -> None:
+        self.__dict__["_preview_auth_token"] = token
+
+    async def create_preview_url(self, port: int, domain: str | None = None, auth_config: dict | None = None) -> dict:
+        """Expose ``port`` of the sandbox over HTTP and WebSocket; the answer names its ``hostname``."""
+        return await previews.create_preview_url(self, port, domain, auth_config)
+
+    async def list_preview_urls(self) -> list[dict]:
+        """Every preview URL of the sandbox."""
+        return await previews.list_preview_urls(self)
+
+    async def delete_preview_url(self, port: int) -> None:
+        """Stop exposing ``port`` (nothing happens if it was not exposed)."""
+        await previews.delete_preview_url(self, port)
+
+    async def rotate_preview_auth_token(self) -> str:
+        """Make a new preview token, retiring the old one at once; also stored in :attr:`preview_auth_token`."""
+        self.preview_auth_token = await previews.rotate_preview_auth_token(self)
+        return self.preview_auth_token
 
     # ── hibernation, restarts, resizing, signed URLs and checkpoints (OpenComputer's surface) ──
     @property

@@ -385,7 +385,7 @@ def sandboxes_text(infos, mark: dict | None = None) -> str:
 
 
 def command_result_html(result) -> str:
-    """A ``CommandResult``: exit code badge, then stdout and stderr (the last 20,000 characters of each)."""
+    """A ``ProcessResult``: exit code badge, then stdout and stderr (the last 20,000 characters of each)."""
     code = getattr(result, "exit_code", None)
     parts = [f'<div style="{_BOX}">{badge("done" if code == 0 else "failed")} exit code {escape(str(code))}']
     for name in ("stdout", "stderr"):

@@ -31,7 +31,7 @@ def _routes(anonymous) -> list[tuple[str, str]]:
         for method in operations:
             if (method.upper(), path) in SIGNED:
                 continue
-            found.append((method.upper(), re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)))
+            found.append((method.upper(), re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "x-0"), path)))
     return found
 
 

@@ -67,9 +67,11 @@ class NoAgent(Exception):
 class AgentConnection:
     """One running agent inside one container."""
 
-    def __init__(self, engine: Engine, container: str) -> None:
+    def __init__(self, engine: Engine, container: str, source: str | None = None) -> None:
         self.engine = engine
         self.container = container
+        # Another in-sandbox program speaking the same frames (the terminal agent).
+        self.source = source
         self.cwd = "/"
         self._proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task | None = None
@@ -84,7 +86,7 @@ class AgentConnection:
     async def start(self) -> None:
         """Start the agent and wait for its hello; raise :class:`NoAgent` if it cannot run."""
         self._proc = await asyncio.create_subprocess_exec(
-            self.engine.binary, "exec", "-i", self.container, "python3", "-u", "-c", agent_source(),
+            self.engine.binary, "exec", "-i", self.container, "python3", "-u", "-c", self.source or agent_source(),
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env=self.engine.env,
         )

@@ -12,11 +12,11 @@ log = logging.getLogger(__name__)
 __all__ = ["api_routers", "public_api_routers"]
 
 # Route modules for commands and files run inside sandboxes; each exposes `router`.
-_SANDBOX_WORK = ("exec", "files")
+_SANDBOX_WORK = ("exec", "files", "pty", "previews")
 
 
 def api_routers() -> list[APIRouter]:
-    from . import checkpoints, extension, lifecycle, sandboxes, signed_files, snapshots
+    from . import checkpoints, cloud_only, extension, lifecycle, sandboxes, signed_files, snapshots
 
     # Checkpoints first: /sandboxes/from-checkpoint/… must not be read as a sandbox id.
     routers = [checkpoints.router, sandboxes.router, lifecycle.router, signed_files.router, snapshots.router,
@@ -28,6 +28,8 @@ def api_routers() -> list[APIRouter]:
             log.warning("routes %r unavailable: %s", name, exc)
             continue
         routers.append(module.router)
+    # Last, so a feature served for real is never shadowed by its "cloud only" answer.
+    routers.append(cloud_only.router)
     return routers
 
 

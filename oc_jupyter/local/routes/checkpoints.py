@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt
 
 from ..errors import ApiError
 from ..models import Envs, JsonInt, SandboxInfo, _integral, error_responses
 from ..state import State, get_state
+from .cloud_only import refuse_cloud_fields
 from .lifecycle import HOST_MB
 
 __all__ = ["router"]
@@ -56,15 +57,6 @@ class ForkBody(BaseModel):
     metadata: dict[str, str] = Field(default_factory=dict)
     memoryMB: Annotated[StrictInt, Field(ge=64, le=HOST_MB), BeforeValidator(_integral)] | None = None
     timeout: JsonInt = Field(default=0, ge=0, le=30 * 24 * 3600, description="Idle seconds before it hibernates; 0 = never.")
-    secretStore: None = Field(default=None, description="Cloud only: a local server refuses any value.")
-
-    @field_validator("secretStore", mode="before")
-    @classmethod
-    def _cloud_only(cls, value: Any) -> Any:
-        if value is not None:
-            raise ValueError(f"secret stores ({str(value)[:60]!r}) need the OpenComputer cloud; "
-                             "pass the values as envs instead")
-        return value
 
 
 FULL_REFUSED = (
@@ -104,10 +96,13 @@ async def delete_checkpoint(sandbox_id: str, checkpoint_id: str, state: State = 
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/from-checkpoint/{checkpoint_id}", status_code=201, response_model=SandboxInfo)
+@router.post("/sandboxes/from-checkpoint/{checkpoint_id}", status_code=201, response_model=SandboxInfo,
+             responses=error_responses(501))
 async def fork(checkpoint_id: str, body: ForkBody | None = None, state: State = Depends(get_state)) -> dict:
     """A new sandbox whose files start as the checkpoint's (a fork); the source sandbox is untouched."""
     body = body or ForkBody()
+    # A fork that names a secret store is refused, rather than started without its secrets.
+    refuse_cloud_fields(body)
     state.engine()
     record = await state.sandboxes.fork(checkpoint_id, envs=body.envs, metadata=body.metadata,
                                         timeout=body.timeout, memory_mb=body.memoryMB)
