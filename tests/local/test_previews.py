@@ -250,3 +250,19 @@ async def test_opencomputer_sdk_manages_a_preview_url(local_server, api, made):
         assert await sandbox.list_preview_urls() == []
     finally:
         await sandbox.close()
+
+
+async def test_a_hit_without_the_token_does_not_wake_a_hibernated_sandbox(page, api, local_server):
+    # Needs hibernation (POST /sandboxes/:id/hibernate), which another branch adds: this test is meant
+    # to run once both are merged, and fails with a 404 on hibernate before that.
+    sandbox_id, _, token = page
+    url = f"{local_server.url}/preview/{sandbox_id}/8000/"
+    async with httpx.AsyncClient(timeout=30) as client:
+        assert (await _until_up(client, url, headers={"X-OC-Preview-Token": token})).status_code == 200
+        slept = await api.post(f"/sandboxes/{sandbox_id}/hibernate")
+        assert slept.status_code == 200, slept.text
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"X-OC-Preview-Token": token[:-1]}):
+            assert (await client.get(url, headers=headers)).status_code == 401
+        by_host = await client.get(local_server.url + "/", headers={"Host": f"{sandbox_id}-p8000.localhost"})
+        assert by_host.status_code == 401
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "hibernated"

@@ -46,7 +46,7 @@ from ..models import error_responses
 from ..previews import peek, previews_of
 from ..state import get_state
 
-__all__ = ["PreviewHosts", "proxy_router", "router"]
+__all__ = ["PreviewHosts", "forget_pool", "proxy_router", "router"]
 
 router = APIRouter(prefix="/sandboxes/{sandbox_id}/preview", tags=["previews"],
                    responses=error_responses(400, 401, 404, 500, 503))
@@ -139,15 +139,21 @@ async def _agent(conn: Request | WebSocket, sandbox_id: str) -> TerminalAgent:
     return terminals_for(record.id, record.container_id, state.engine())
 
 
-_pools: dict[int, TunnelPool] = {}
+_pools: dict[str, TunnelPool] = {}
 
 
 def _pool(agent: TerminalAgent) -> TunnelPool:
-    # One pool per terminal agent process: a new process (after a restart) gets fresh connections.
-    pool = _pools.get(id(agent.conn))
+    pool = _pools.get(agent.sandbox_id)
     if pool is None or pool.agent is not agent:
-        pool = _pools[id(agent.conn)] = TunnelPool(agent)
+        pool = _pools[agent.sandbox_id] = TunnelPool(agent)
     return pool
+
+
+async def forget_pool(sandbox_id: str) -> None:
+    """Call when a sandbox is removed: closes its kept-alive connections."""
+    pool = _pools.pop(sandbox_id, None)
+    if pool is not None:
+        await pool.aclose()
 
 
 def _target(scope: Scope) -> bytes:
