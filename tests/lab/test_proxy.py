@@ -116,3 +116,50 @@ async def test_websocket_through_the_jupyter_server(lab, api, sandbox):
     # Refused: a 403, or (websockets follows redirects) the redirect to Jupyter's login page.
     response = refused.value.response
     assert response.status_code in (302, 403) or b"login" in response.body.lower()
+
+
+async def _execute(lab, kernel_id: str, code: str) -> str:
+    """Run ``code`` in a kernel of the Jupyter server over its channels socket; its text output."""
+    import json
+    import uuid
+
+    url = lab.url.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels"
+    msg_id = uuid.uuid4().hex
+    request = {"header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex, "msg_type": "execute_request",
+                          "version": "5.3"},
+               "parent_header": {}, "metadata": {}, "channel": "shell",
+               "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                           "allow_stdin": False, "stop_on_error": True}}
+    out: list[str] = []
+    async with websockets.connect(url, additional_headers=lab.auth, max_size=None) as ws:
+        await ws.send(json.dumps(request))
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.recv(), 600))
+            if message.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            kind, content = message["msg_type"], message["content"]
+            if kind == "stream":
+                out.append(content["text"])
+            elif kind in ("display_data", "execute_result"):
+                out.append(content["data"].get("text/plain", ""))
+            elif kind == "error":
+                out.append("\n".join(content["traceback"]))
+            elif kind == "status" and content["execution_state"] == "idle":
+                return "".join(out)
+
+
+async def test_oc_expose_in_a_lab_kernel_prints_a_working_link(lab):
+    import re
+
+    async with httpx.AsyncClient(timeout=60, headers=lab.auth) as client:
+        kernel = (await client.post(f"{lab.url}/api/kernels", json={"name": "python3"})).json()
+        try:
+            await _execute(lab, kernel["id"], "%load_ext oc_jupyter")
+            await _execute(lab, kernel["id"], "%oc_run python3 -m http.server 8000 --bind 127.0.0.1 > /dev/null 2>&1 &")
+            shown = await _execute(lab, kernel["id"], "%oc_expose 8000")
+            match = re.search(r": (/oc-jupyter/proxy/sb-[0-9a-f]+/8000/) ", shown)
+            assert match, shown
+            page = await _until_up(client, lab.url + match.group(1))
+            assert page.status_code == 200 and "Directory listing" in page.text
+        finally:
+            await client.delete(f"{lab.url}/api/kernels/{kernel['id']}")
