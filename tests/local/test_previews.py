@@ -266,3 +266,33 @@ async def test_a_hit_without_the_token_does_not_wake_a_hibernated_sandbox(page, 
         by_host = await client.get(local_server.url + "/", headers={"Host": f"{sandbox_id}-p8000.localhost"})
         assert by_host.status_code == 401
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "hibernated"
+
+
+async def test_preview_auth_at_create_with_opencomputer_sdk(local_server, api, made):
+    from opencomputer import Sandbox as UpstreamSandbox
+
+    sandbox = await UpstreamSandbox.create(template="base", api_key=local_server.key, api_url=local_server.url,
+                                           preview_auth={"token": "auto"})
+    made.append(sandbox.sandbox_id)
+    try:
+        token = sandbox.preview_auth_token
+        assert len(token) >= 32
+        # Shown once: reading the sandbox again does not tell it.
+        assert token not in (await api.get(f"/sandboxes/{sandbox.sandbox_id}")).text
+        await _serve(api, sandbox.sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
+        await sandbox.create_preview_url(8000)
+        url = f"{local_server.url}/preview/{sandbox.sandbox_id}/8000/"
+        async with httpx.AsyncClient(timeout=30) as client:
+            page = await _until_up(client, url, headers={"Authorization": f"Bearer {token}"})
+        assert page.status_code == 200 and "Directory listing" in page.text
+    finally:
+        await sandbox.close()
+
+
+async def test_bad_preview_auth_at_create_is_one_sentence(api):
+    short = await api.post("/sandboxes", json={"previewAuth": {"scheme": "bearer", "token": "short"}})
+    assert short.status_code == 400 and "at least 16 characters" in short.json()["error"]
+    scheme = await api.post("/sandboxes", json={"previewAuth": {"scheme": "basic"}})
+    assert scheme.status_code == 400 and "'basic'" in scheme.json()["error"]
+    shape = await api.post("/sandboxes", json={"previewAuth": "yes"})
+    assert shape.status_code == 400 and "previewAuth must be an object" in shape.json()["error"]

@@ -107,7 +107,7 @@ async def test_bad_sizes_and_shells_are_one_sentence(api, made):
     relative = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "bash"})
     assert relative.status_code == 400 and "'bash'" in relative.json()["error"]
     missing = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "/bin/nosuchshell"})
-    assert missing.status_code == 400 and "/bin/nosuchshell" in missing.json()["error"]
+    assert missing.status_code == 400 and "'/bin/nosuchshell' does not exist in sandbox" in missing.json()["error"]
 
 
 async def test_terminal_with_no_client_ends_after_the_grace_period(tmp_path, base_image):

@@ -114,7 +114,11 @@ class PtyAgent:
         cwd = header.get("cwd") or "/"
         if not os.path.isdir(cwd):
             cwd = "/"
-        if not os.access(argv[0], os.X_OK):
+        try:
+            runnable = os.access(argv[0], os.X_OK) and not os.path.isdir(argv[0])
+        except (ValueError, UnicodeError):
+            runnable = False  # a name no file can have
+        if not runnable:
             self.send({"t": "err", "id": rid, "kind": "nocommand",
                        "message": f"shell {argv[0]!r} is not an executable in the sandbox"})
             return

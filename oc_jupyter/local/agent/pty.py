@@ -221,8 +221,11 @@ class TerminalAgent:
             raise
         if header["t"] == "err":
             conn.release(rid)
-            raise BadRequest(f"Cannot start a terminal: {header.get('message')}; pass an existing shell such as "
-                             "\"/bin/bash\" or \"/bin/sh\".")
+            if header.get("kind") == "nocommand":
+                raise BadRequest(f"Shell {shell!r} does not exist in sandbox {self.sandbox_id!r} or is not executable; "
+                                 "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
+            raise BadRequest(f"Cannot start a terminal with shell {shell!r}: {header.get('message')}; "
+                             "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
         session_id = "pty-" + secrets.token_hex(8)
         terminal = self.terminals[session_id] = Terminal(self, session_id, rid)
         return terminal
@@ -232,7 +235,7 @@ class TerminalAgent:
         if terminal is None:
             raise NotFoundError(
                 f"No terminal {session_id!r} in sandbox {self.sandbox_id!r} (it ended, or never existed); "
-                "create one with POST /sandboxes/{id}/pty."
+                f"create one with POST /api/sandboxes/{self.sandbox_id}/pty."
             )
         return terminal
 

@@ -42,7 +42,7 @@ from ..agent.lookup import refuse, require_key
 from ..agent.pty import TerminalAgent, terminals_for
 from ..agent.tunnel import TunnelPool, UpstreamWebSocket
 from ..errors import ApiError, NotFoundError
-from ..models import error_responses
+from ..models import JsonInt, error_responses
 from ..previews import peek, previews_of
 from ..state import get_state
 
@@ -62,7 +62,7 @@ _NOT_BACK = {"connection", "keep-alive", "proxy-connection", "transfer-encoding"
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    port: int = Field(ge=1, le=65535)
+    port: JsonInt = Field(ge=1, le=65535)
     domain: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")
     authConfig: dict[str, Any] | None = None
 
@@ -102,7 +102,7 @@ async def delete_preview(sandbox_id: str, port: int, request: Request) -> Respon
     entry = peek(record.id)
     if entry is None or entry.ports.pop(port, None) is None:
         raise NotFoundError(f"Sandbox {sandbox_id!r} has no preview URL for port {port}; "
-                            "list them with GET /sandboxes/{id}/preview.")
+                            f"list them with GET /api/sandboxes/{sandbox_id}/preview.")
     return Response(status_code=204)
 
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..agent.lookup import authorize_websocket, refuse, require_key
 from ..agent.pty import Terminal, TerminalAgent, terminals_for
 from ..errors import ApiError, BadRequest
-from ..models import error_responses
+from ..models import JsonInt, error_responses
 from ..state import get_state
 
 __all__ = ["bare_router", "router"]
@@ -43,16 +43,17 @@ _TOUCH_EVERY = 30.0
 class PtyBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    cols: int = Field(default=80, ge=1, le=_MAX_SIDE)
-    rows: int = Field(default=24, ge=1, le=_MAX_SIDE)
-    shell: str = Field(default="/bin/bash", min_length=1)
+    cols: JsonInt = Field(default=80, ge=1, le=_MAX_SIDE)
+    rows: JsonInt = Field(default=24, ge=1, le=_MAX_SIDE)
+    # The pattern documents the rule for schema-driven clients; the route says it in a sentence.
+    shell: str = Field(default="/bin/bash", min_length=1, json_schema_extra={"pattern": r"^/[^\x00]*$"})
 
 
 class ResizeBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    cols: int = Field(ge=1, le=_MAX_SIDE)
-    rows: int = Field(ge=1, le=_MAX_SIDE)
+    cols: JsonInt = Field(ge=1, le=_MAX_SIDE)
+    rows: JsonInt = Field(ge=1, le=_MAX_SIDE)
 
 
 class PtyInfo(BaseModel):

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, Header, Response
 from fastapi.responses import JSONResponse
 
 from ..builder import BuildJob
-from ..errors import ConflictError, EngineError, NotFoundError
+from ..errors import BadRequest, ConflictError, EngineError, NotFoundError
 from ..manifest import Manifest
 from ..models import SandboxCreate, SandboxInfo, TimeoutBody, error_responses
+from ..previews import check_preview_auth, issue_token
 from ..sse import sse_response, wants_event_stream
 from ..state import State, get_state
 
@@ -82,7 +83,12 @@ async def _run_container(state: State, body: SandboxCreate, image: str, manifest
         cpu_count=body.cpuCount,
         memory_mb=body.memoryMB,
     )
-    return record.to_api("running")
+    info = record.to_api("running")
+    preview_auth = (body.model_extra or {}).get("previewAuth")
+    if preview_auth is not None:
+        # Shown this once; only its hash is kept.
+        info["previewAuthToken"] = issue_token(record.id, preview_auth)
+    return info
 
 
 async def _events(state: State, body: SandboxCreate, job: BuildJob, manifest: Manifest,
@@ -109,11 +115,24 @@ def _kill_abandoned(state: State, task: asyncio.Task) -> None:
         state.spawn(state.sandboxes.kill(task.result()["sandboxID"]), "kill abandoned sandbox")
 
 
+def _check_preview_auth(body: SandboxCreate) -> None:
+    preview_auth = (body.model_extra or {}).get("previewAuth")
+    if preview_auth is None:
+        return
+    if not isinstance(preview_auth, dict):
+        raise BadRequest('previewAuth must be an object such as {"scheme": "bearer", "token": "auto"}.')
+    try:
+        check_preview_auth(preview_auth)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
 @router.post("/sandboxes", status_code=201, response_model=SandboxInfo, responses=_CREATE_RESPONSES)
 async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
                          accept: str | None = Header(default=None)) -> Any:
     """Create a sandbox; building its image first when needed (streamed as SSE on request)."""
     manifest, snapshot = _source(state, body)
+    _check_preview_auth(body)
     state.engine()
     job = state.builder.start(manifest)
     if wants_event_stream(accept):
