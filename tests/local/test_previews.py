@@ -296,3 +296,27 @@ async def test_bad_preview_auth_at_create_is_one_sentence(api):
     assert scheme.status_code == 400 and "'basic'" in scheme.json()["error"]
     shape = await api.post("/sandboxes", json={"previewAuth": "yes"})
     assert shape.status_code == 400 and "previewAuth must be an object" in shape.json()["error"]
+
+
+async def test_a_large_download_arrives_whole_and_secrets_stay_out_of_the_log(api, made, local_server):
+    import hashlib
+    import os
+
+    sandbox_id = await _sandbox(api, made)
+    blob = os.urandom(3 * 1024 * 1024 + 17)
+    put = await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/big.bin"}, content=blob)
+    assert put.status_code == 204
+    await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
+    await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 8000})
+    token = (await api.post(f"/sandboxes/{sandbox_id}/preview/rotate")).json()["previewAuthToken"]
+    url = f"{local_server.url}/preview/{sandbox_id}/8000/big.bin"
+    async with httpx.AsyncClient(timeout=60) as client:
+        got = await _until_up(client, url, headers={"X-OC-Preview-Token": token})
+        ws_url = local_server.url.replace("http://", "ws://") + f"/preview/{sandbox_id}/8000/x?api_key={local_server.key}"
+        with pytest.raises(websockets.InvalidStatus):
+            await websockets.connect(ws_url)  # http.server refuses the upgrade; the URL still reaches the log
+    assert got.status_code == 200
+    assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(blob).hexdigest()
+    log = (local_server.home / "server.log").read_text(errors="replace")
+    assert f"/preview/{sandbox_id}/8000/big.bin" in log
+    assert token not in log and local_server.key not in log
