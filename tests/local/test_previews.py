@@ -303,6 +303,7 @@ async def test_a_large_download_arrives_whole_and_secrets_stay_out_of_the_log(ap
     import os
 
     sandbox_id = await _sandbox(api, made)
+    # Larger than the terminal agent's 1 MiB window: it arrives only if the host's acknowledgements flow.
     blob = os.urandom(3 * 1024 * 1024 + 17)
     put = await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/big.bin"}, content=blob)
     assert put.status_code == 204

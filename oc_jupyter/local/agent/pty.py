@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Output kept for a client that attaches later: a screenful many times over.
 _SCROLLBACK = 64 * 1024
+# How often a tunnel tells the agent what it consumed: a fraction of the agent's window.
+_ACK_EVERY = 256 * 1024
 
 
 def grace_seconds() -> float:
@@ -74,6 +76,7 @@ class Terminal:
         self.clients: set[asyncio.Queue] = set()
         self.exit_code: int | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task | None = None
         self._pump = asyncio.create_task(self._read())
         self._arm_grace()
 
@@ -124,7 +127,12 @@ class Terminal:
     def _arm_grace(self) -> None:
         if self.exit_code is None and self._grace is None:
             loop = asyncio.get_running_loop()
-            self._grace = loop.call_later(grace_seconds(), lambda: loop.create_task(self.close()))
+            self._grace = loop.call_later(grace_seconds(), self._expire)
+
+    def _expire(self) -> None:
+        self._grace = None
+        # Kept until done: the loop holds tasks only weakly.
+        self._closing = asyncio.get_running_loop().create_task(self.close())
 
     async def send(self, data: bytes) -> None:
         if data and self.exit_code is None:
@@ -152,6 +160,7 @@ class Tunnel:
         self.conn = conn
         self.rid = rid
         self.closed = False
+        self._consumed = 0
 
     async def read(self) -> bytes:
         if self.closed:
@@ -161,6 +170,11 @@ class Tunnel:
         except AgentLost:
             header, payload = {"t": "eof"}, b""
         if header["t"] == "data":
+            self._consumed += len(payload)
+            if self._consumed >= _ACK_EVERY:
+                # Lets the agent read on past its window (see WINDOW in _pty_inside.py).
+                await self.conn.send({"op": "tcp_ack", "id": self.rid, "n": self._consumed})
+                self._consumed = 0
             return payload
         self._forget()
         return b""
@@ -193,13 +207,15 @@ class TerminalAgent:
         self.conn = AgentConnection(engine, container, source=pty_source())
         self.terminals: dict[str, Terminal] = {}
         self._starting: asyncio.Lock = asyncio.Lock()
+        self._started = False
 
     async def _ready(self) -> AgentConnection:
         async with self._starting:
             if not self.conn.alive:
-                if self.conn._proc is not None:
+                if self._started:
                     # It died (the container restarted): start a fresh one.
                     self.conn = AgentConnection(self.conn.engine, self.container, source=pty_source())
+                self._started = True
                 try:
                     await self.conn.start()
                 except NoAgent as exc:
