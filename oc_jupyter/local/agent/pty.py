@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 # Output kept for a client that attaches later: a screenful many times over.
 _SCROLLBACK = 64 * 1024
+# Output chunks queued for one client before it counts as gone (each at most 64 KiB).
+_CLIENT_BACKLOG = 256
 # How often a tunnel tells the agent what it consumed: a fraction of the agent's window.
 _ACK_EVERY = 256 * 1024
 
@@ -95,8 +97,13 @@ class Terminal:
                 if header["t"] == "out":
                     self.scrollback += payload
                     del self.scrollback[:-_SCROLLBACK]
-                    for queue in self.clients:
-                        queue.put_nowait(payload)
+                    for queue in list(self.clients):
+                        if queue.qsize() >= _CLIENT_BACKLOG:
+                            # Too slow to keep up: let it go (it can attach again and get the scrollback).
+                            self.clients.discard(queue)
+                            queue.put_nowait(None)
+                        else:
+                            queue.put_nowait(payload)
                 elif header["t"] == "exit":
                     self.exit_code = int(header.get("code", 0))
                     return
