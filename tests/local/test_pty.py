@@ -93,11 +93,13 @@ async def test_exit_in_the_shell_closes_the_socket(api, made, local_server):
 async def test_socket_without_key_is_refused(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    url = local_server.url.replace("http://", "ws://") + f"/api/sandboxes/{sandbox_id}/pty/{session_id}"
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(url):
-            pass
-    assert refused.value.response.status_code == 401
+    for prefix in ("/api", ""):
+        url = local_server.url.replace("http://", "ws://") + f"{prefix}/sandboxes/{sandbox_id}/pty/{session_id}"
+        for query in ("", "?api_key=not-the-key"):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(url + query):
+                    pass
+            assert refused.value.response.status_code == 401
 
 
 async def test_bad_sizes_and_shells_are_one_sentence(api, made):
