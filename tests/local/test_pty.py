@@ -175,3 +175,17 @@ async def test_opencomputer_sdk_drives_a_terminal(local_server, api, made):
         await session.close()
     finally:
         await sandbox.close()
+
+
+async def test_a_late_client_gets_the_scrollback_and_both_see_what_either_types(api, made, local_server):
+    sandbox_id = await _sandbox(api, made)
+    session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
+    url = _socket_url(local_server.url, local_server.key, sandbox_id, session_id)
+    async with websockets.connect(url) as first:
+        await first.send(b"echo first-$((1+1))\r")
+        await _read_until(first, r"[\r\n]first-2\r\n")
+        async with websockets.connect(url) as second:
+            assert "first-2" in await _read_until(second, r"[\r\n]first-2\r\n")
+            await second.send(b"echo second-$((2+2))\r")
+            await _read_until(first, r"[\r\n]second-4\r\n")
+            await _read_until(second, r"[\r\n]second-4\r\n")
