@@ -103,8 +103,14 @@ def add_demo(commands: argparse._SubParsersAction) -> None:
     add_parser(commands)
 
 
+def add_kernel(commands: argparse._SubParsersAction) -> None:
+    from .kernel.cli import add_parser
+
+    add_parser(commands)
+
+
 #: Subcommand groups, each adding its parser; extend this list to add a command.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_demo]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_demo, add_kernel]
 
 
 def build_parser() -> argparse.ArgumentParser:

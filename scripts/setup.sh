@@ -52,6 +52,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ labextension/packag
 fi
 if [ -x scripts/setup-lab.sh ]; then scripts/setup-lab.sh; fi
 
+# Idempotent: rewrites the kernelspec in .venv, so it always points at this environment's Python.
+log "Installing the OpenComputer kernel for the base image"
+.venv/bin/oc-jupyter kernel install --name oc-base >/dev/null
+
 log "Preparing the local base image (built once from Debian packages, then reused)"
 .venv/bin/oc-jupyter base build
 

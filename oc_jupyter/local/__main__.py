@@ -18,7 +18,7 @@ import socket
 import uvicorn
 
 from .._version import __version__
-from .daemon import KEY_VARIABLE, home_dir, remove_info, write_info
+from .daemon import KEY_VARIABLE, home_dir, remove_info, secure_home, write_info
 
 _SECRET_QUERY = re.compile(r"(api_key=)[^&\s\"]+", re.IGNORECASE)
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     configure_logging()
     home = home_dir(args.home)
-    home.mkdir(parents=True, exist_ok=True)
+    secure_home(home)
     key = os.environ.pop(KEY_VARIABLE, "") or secrets.token_urlsafe(32)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

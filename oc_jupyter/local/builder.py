@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from .baseimage import base_image_ref, ensure_base_image
-from .engine import SLOW_TIMEOUT, Engine
+from .engine import SLOW_TIMEOUT, Engine, env_file_args
 from .errors import ApiError, BuildError
+from .limits import KILLED_STATUS, OOM_PROBE, Limits, build_limits, ensure_disk_space, oom_message
+from .limits import host_memory_mb as _host_mb
 from .manifest import Manifest, decode_base64, describe_step
 from .store import Store
 
@@ -58,9 +60,15 @@ FOLLOWER_GRACE = 30.0
 
 # Runs a step's script with bash when the image has it (users write bash), else sh;
 # stderr joins stdout so the log keeps the order in which lines were printed.
+# A script killed with SIGKILL is followed by the count of the memory limit's
+# kills in the container's cgroup (the engine's OOMKilled flag covers only
+# the container's first process), on a last line the builder recognises.
+_OOM_LINE = "oc-jupyter: out-of-memory kills:"
 _WRAPPER = (
     'exec 2>&1; export DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 '
-    'PIP_PROGRESS_BAR=off; if command -v bash >/dev/null 2>&1; then exec bash -c "$1"; else exec sh -c "$1"; fi'
+    'PIP_PROGRESS_BAR=off; if command -v bash >/dev/null 2>&1; then bash -c "$1"; else sh -c "$1"; fi; rc=$?; '
+    f'if [ "$rc" -eq {KILLED_STATUS} ]; then n=$({OOM_PROBE}); '
+    f'[ "${{n:-0}}" -gt 0 ] && echo "{_OOM_LINE} $n"; fi; exit "$rc"'
 )
 
 
@@ -254,9 +262,11 @@ class Builder:
                 await job.log(0, "cache_hit", f"Image {job.content_hash[:12]} is already built; using the cache", "done")
                 image = final
                 return
+            limits = build_limits(manifest.builderMemoryMB)
+            await ensure_disk_space(engine, "building an image")
             self._store.start_build(job.content_hash)
             recorded = True
-            image = await self._build(job, manifest, engine)
+            image = await self._build(job, manifest, engine, limits)
             self._store.finish_build(job.content_hash, "ready")
         except BuildError as exc:
             error = exc
@@ -285,7 +295,7 @@ class Builder:
             if self._jobs.get(job.content_hash) is job:
                 del self._jobs[job.content_hash]
 
-    async def _build(self, job: BuildJob, manifest: Manifest, engine: Engine) -> str:
+    async def _build(self, job: BuildJob, manifest: Manifest, engine: Engine, limits: Limits) -> str:
         total = len(manifest.steps)
 
         async def base_progress(line: str) -> None:
@@ -323,7 +333,7 @@ class Builder:
                 else:
                     await job.log(i, step.type, label, "start")
                     started = time.monotonic()
-                    await self._build_step(job, engine, i, step, parent, tag, config)
+                    await self._build_step(job, engine, i, step, parent, tag, config, limits)
                     elapsed = round(time.monotonic() - started, 3)
                     await job.log(i, step.type, f"{label} done in {elapsed:.1f}s", "done", elapsed=elapsed)
             parent = tag
@@ -339,7 +349,7 @@ class Builder:
             return {}
 
     async def _build_step(self, job: BuildJob, engine: Engine, index: int, step, parent: str, tag: str,
-                          config: dict[str, Any]) -> None:
+                          config: dict[str, Any], limits: Limits) -> None:
         name = f"oc-build-{job.content_hash[:12]}-{index}-{secrets.token_hex(3)}"
         labels = ["--label", f"{BUILD_LABEL}={job.content_hash}", "--label", f"{INSTANCE_LABEL}={self.instance}"]
         tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -358,24 +368,31 @@ class Builder:
         ]
         try:
             if step.type in ("add_file", "add_dir"):
-                await engine.run("create", "--name", name, *labels, "--entrypoint", "/bin/sh", parent, "-c", "true")
+                await engine.run("create", "--name", name, *labels, *limits.engine_args(),
+                                 "--entrypoint", "/bin/sh", parent, "-c", "true")
                 code = await engine.stream("cp", "-", f"{name}:/", input=_tar_of(step), on_line=output)
             else:
                 script, env = _script_of(step)
                 if step.type == "workdir":
                     changes.append(f"WORKDIR {step.args.path}")
-                env_args = [arg for k, v in env.items() for arg in ("-e", f"{k}={v}")]
-                code = await engine.stream(
-                    "run", "--name", name, *labels, *env_args,
-                    "--entrypoint", "/bin/sh", parent, "-c", _WRAPPER, "oc-build", script,
-                    on_line=output,
-                )
+                with env_file_args(env) as env_args:
+                    code = await engine.stream(
+                        "run", "--name", name, *labels, *limits.engine_args(), *env_args,
+                        "--entrypoint", "/bin/sh", parent, "-c", _WRAPPER, "oc-build", script,
+                        on_line=output,
+                    )
             if code != 0:
                 raise _StepFailed(code)
             await engine.run("commit", "-q", *[a for c in changes for a in ("--change", c)], name, tag,
                              timeout=SLOW_TIMEOUT)
         except _StepFailed as exc:
             lines = [line for line in tail if line.strip()]
+            if exc.code == KILLED_STATUS and lines and lines[-1].startswith(_OOM_LINE):
+                raise BuildError(oom_message(
+                    f"Step {index}/{job.total} ({step.type})", limits.memory_mb,
+                    f"give the build more memory with Image.builder_memory({min(limits.memory_mb * 2, _host_mb())}) "
+                    "(builderMemoryMB in the manifest)",
+                ), step=index, tail=list(tail)) from None
             last = "\n".join(lines[-5:]) or "(no output)"
             raise BuildError(
                 f"Step {index}/{job.total} ({step.type}) failed with exit code {exc.code}: {last}",

@@ -6,6 +6,10 @@ through ``server.json``. A file lock makes two kernels starting at once get
 the same server. ``server.json`` (mode 0600) holds the URL, the process id
 and the API key; the server writes it once it is ready and removes it when it
 stops.
+
+The folder holds the key and the sandboxes' envs, so it is the user's alone:
+mode 0700 and every file in it 0600, fixed whenever a server is started or
+stopped through it (a folder made by an older version was 0755).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ import httpx
 
 from oc_jupyter.sdk.errors import BackendUnavailable
 
-__all__ = ["ServerInfo", "ServerStartFailed", "home_dir", "ensure_running", "status", "stop", "read_info"]
+__all__ = ["ServerInfo", "ServerStartFailed", "home_dir", "ensure_running", "status", "stop", "read_info",
+           "secure_home"]
 
 SERVER_JSON = "server.json"
 SERVER_LOG = "server.log"
@@ -83,9 +88,27 @@ def read_info(home: str | os.PathLike | None = None) -> ServerInfo | None:
         return None
 
 
+def secure_home(folder: Path) -> None:
+    """Make ``folder`` (created if missing) 0700 and each file directly in it 0600."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mode & 0o077:
+                    os.chmod(entry.path, 0o600)
+
+
+def _private_file(path: Path, flags: int) -> int:
+    """Open ``path`` for the user only (0600 even if it existed looser)."""
+    fd = os.open(path, flags | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)
+    return fd
+
+
 def write_info(home: Path, info: dict) -> None:
     """Write ``server.json`` atomically with mode 0600 (it holds the key)."""
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = home / f".{SERVER_JSON}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -133,8 +156,8 @@ def status(home: str | os.PathLike | None = None) -> ServerInfo | None:
 
 @contextlib.contextmanager
 def _locked(folder: Path):
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / LOCK_FILE, "w") as handle:
+    secure_home(folder)
+    with os.fdopen(_private_file(folder / LOCK_FILE, os.O_WRONLY), "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -172,7 +195,7 @@ def _start(folder: Path, timeout: float) -> ServerInfo:
         (folder / SERVER_JSON).unlink()
     env = dict(os.environ)
     env[KEY_VARIABLE] = secrets.token_urlsafe(32)
-    log = open(folder / SERVER_LOG, "ab")
+    log = os.fdopen(_private_file(folder / SERVER_LOG, os.O_WRONLY | os.O_APPEND), "ab")
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "oc_jupyter.local", "--home", str(folder)],

@@ -17,17 +17,18 @@ that never returns. ``OC_JUPYTER_ENGINE_TIMEOUT`` (seconds) changes it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from .errors import EngineError, EngineNotFound, EngineTimeout
 from .settings import env_number
 
-__all__ = ["Engine", "Result", "SUPPORTED_ENGINES", "detect_engine"]
+__all__ = ["Engine", "Result", "SUPPORTED_ENGINES", "detect_engine", "env_file_args"]
 
 SUPPORTED_ENGINES = ("podman", "docker")
 SHIPPED_CONTAINERS_CONF = Path(__file__).with_name("containers.conf")
@@ -245,6 +246,31 @@ class Engine:
         if not result.ok:
             return None
         return result.stdout.strip().lower() == "true"
+
+
+@contextlib.contextmanager
+def env_file_args(envs: Mapping[str, str]) -> Iterator[list[str]]:
+    """``["--env-file", path]`` for ``envs``, the file readable by this user only and removed afterwards.
+
+    Values given as ``-e NAME=value`` would sit on the engine's command line,
+    which every local user can read in ``ps``. An env file holds one line per
+    variable, so a value with a line break cannot go there; such a variable
+    is left out (the in-sandbox agent still adds it to every command).
+    """
+    lines = [f"{name}={value}\n" for name, value in envs.items() if "\n" not in value and "\r" not in value]
+    if not lines:
+        yield []
+        return
+    # mkdtemp makes a 0700 folder; the file inside is 0600 as well.
+    folder = tempfile.mkdtemp(prefix="oc-env-")
+    path = os.path.join(folder, "env")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.writelines(lines)
+        yield ["--env-file", path]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

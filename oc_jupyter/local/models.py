@@ -6,7 +6,7 @@ import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from .manifest import Manifest
 
@@ -78,8 +78,11 @@ class SandboxCreate(BaseModel):
     timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox is reaped; 0 = never.")
     envs: Envs = Field(default_factory=dict, description="Environment variables of every command.")
     metadata: Annotated[dict[StrictStr, Any], AfterValidator(_json_text)] = Field(default_factory=dict)
-    memoryMB: Count | None = Field(default=None, description="Recorded; not enforced locally.")
-    cpuCount: Count | None = Field(default=None, description="Recorded; not enforced locally.")
+    memoryMB: Count | None = Field(
+        default=None, description="Memory limit in MB (swap included); default min(4096, half the host's RAM).")
+    cpuCount: Count | None = Field(
+        default=None, description="CPU cores the sandbox may use; default half the host's, at least 1.")
+    networkEnabled: StrictBool = Field(default=True, description="False starts the sandbox with no network at all.")
     image: Manifest | None = Field(default=None, description="Build this manifest (cached by content hash).")
     snapshot: SnapshotName | None = Field(default=None, description="Start from this ready snapshot.")
 
@@ -95,8 +98,13 @@ class SandboxInfo(BaseModel):
     image: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
     timeout: int
-    cpuCount: int | None = None
-    memoryMB: int | None = None
+    cpuCount: int | None = Field(default=None, description="CPU cores it may use (enforced).")
+    memoryMB: int | None = Field(default=None, description="Its memory limit in MB (enforced, swap included).")
+    networkEnabled: bool = True
+    diskUsedMB: int | None = Field(
+        default=None, description="MB written on top of its image (GET of one sandbox with `usage=true`).")
+    oomKills: int | None = Field(
+        default=None, description="Processes its memory limit killed so far (GET of one sandbox).")
     startedAt: str
     lastActiveAt: str | None = None
 
@@ -174,5 +182,6 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with existing state.",
         500: "Internal error (engine failure).",
         503: "No container engine is installed.",
+        507: "The engine's storage is below the disk floor (OC_JUPYTER_DISK_FLOOR_MB).",
     }
     return {code: {"model": ErrorBody, "description": text.get(code, "Error.")} for code in codes}

@@ -7,11 +7,14 @@ mounted. It is labelled ``oc-jupyter.sandbox=<id>`` and
 ``oc-jupyter.instance=<server instance>`` so ``podman ps --filter label=…``
 finds it and a restarted server recognises its own.
 
-Creates are served from a :class:`~.warm_pool.WarmPool` when it holds a
-started container (and agent) for the image. Sandbox-level ``envs`` are
-therefore not baked into the container: the agent adds them to every
-command it runs (they are still passed to ``run`` for a cold start, so
-``podman exec`` sees them there too).
+Every container runs under :mod:`.limits` (memory, CPUs, processes, and no
+network when asked). Creates are served from a :class:`~.warm_pool.WarmPool`
+when it holds a started container (and agent) for the image; warm
+containers carry the default limits, so a create asking for other limits (or
+no network) starts its own. Sandbox-level ``envs`` are therefore not baked
+into the container: the agent adds them to every command it runs (a cold
+start also passes them to ``run`` through an env file, never the command
+line, so ``podman exec`` sees them there too).
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
 from .builder import INSTANCE_LABEL
-from .engine import Engine
+from .engine import Engine, env_file_args
 from .errors import EngineError, NotFoundError
+from .limits import KILLED_STATUS, Limits, host_memory_mb, host_oom_kills, oom_kills, oom_message, sandbox_defaults
 from .store import SandboxRecord, Store, parse_time, utcnow
 from .warm_pool import POOL_LABEL, Warm, WarmPool
 
@@ -67,6 +71,8 @@ class Sandboxes:
         self.instance = instance
         self._activity: dict[str, float] = {}
         self._alive_checked: dict[str, float] = {}
+        # The OOM-kill count of each sandbox's cgroup when last looked at.
+        self._oom_seen: dict[str, int] = {}
         self.removed_hooks: list[RemovedHook] = []
         self.pool = WarmPool(self._start_warm, self._discard_warm, is_ready=self._warm_ready)
 
@@ -78,22 +84,22 @@ class Sandboxes:
     def new_id() -> str:
         return "sb-" + secrets.token_hex(8)
 
-    async def _run_container(self, sandbox_id: str, image_ref: str, envs: dict[str, str],
+    async def _run_container(self, sandbox_id: str, image_ref: str, envs: dict[str, str], limits: Limits,
                              labels: tuple[str, ...] = ()) -> str:
         """``run -d`` the sandbox's container; return its id (nothing is left behind on failure)."""
         engine = self._engine()
         name = self.container_name(sandbox_id)
-        env_args = [arg for k, v in envs.items() for arg in ("-e", f"{k}={v}")]
         label_args = [arg for label in labels for arg in ("--label", label)]
         try:
-            result = await engine.run(
-                "run", "-d", "--name", name, "--hostname", sandbox_id, "--init",
-                "--label", f"{SANDBOX_LABEL}={sandbox_id}", "--label", f"{INSTANCE_LABEL}={self.instance}",
-                *label_args,
-                # The image's own entrypoint (a pulled base may have one) must not swallow the idle command.
-                "--entrypoint", "sleep", *env_args, image_ref, "infinity",
-                check=False,
-            )
+            with env_file_args(envs) as env_args:
+                result = await engine.run(
+                    "run", "-d", "--name", name, "--hostname", sandbox_id, "--init",
+                    "--label", f"{SANDBOX_LABEL}={sandbox_id}", "--label", f"{INSTANCE_LABEL}={self.instance}",
+                    *label_args, *limits.engine_args(),
+                    # The image's own entrypoint (a pulled base may have one) must not swallow the idle command.
+                    "--entrypoint", "sleep", *env_args, image_ref, "infinity",
+                    check=False,
+                )
         except BaseException:
             await asyncio.shield(engine.remove_containers([name]))
             raise
@@ -109,7 +115,7 @@ class Sandboxes:
         from .agent import agent_for
 
         sandbox_id = self.new_id()
-        container_id = await self._run_container(sandbox_id, image_ref, {}, (f"{POOL_LABEL}=1",))
+        container_id = await self._run_container(sandbox_id, image_ref, {}, sandbox_defaults(), (f"{POOL_LABEL}=1",))
         # The agent starts in the background: a create arriving meanwhile takes the
         # container at once, and its first command waits for that same start.
         agent_for(sandbox_id, container_id, self._engine(), lambda: self.touch(sandbox_id)).prestart()
@@ -156,10 +162,12 @@ class Sandboxes:
 
     async def create(self, *, image_ref: str, template_id: str, content_hash: str | None, snapshot: str | None,
                      envs: dict[str, str], metadata: dict[str, str], timeout: int,
-                     cpu_count: int | None = None, memory_mb: int | None = None) -> SandboxRecord:
+                     limits: Limits | None = None) -> SandboxRecord:
         """Hand out a warm container or start one, and record the sandbox; nothing is kept if either fails."""
         engine = self._engine()
-        warm = await self.pool.take(image_ref)
+        limits = limits or sandbox_defaults()
+        # Warm containers run with the default limits, which cannot change once started.
+        warm = await self.pool.take(image_ref) if limits == sandbox_defaults() else None
         if warm is not None and envs and not await self._write_profile_env(warm, envs):
             await self._discard_warm([warm])
             warm = None
@@ -167,13 +175,14 @@ class Sandboxes:
             sandbox_id, container_id = warm.sandbox_id, warm.container_id
         else:
             sandbox_id = self.new_id()
-            container_id = await self._run_container(sandbox_id, image_ref, envs)
+            container_id = await self._run_container(sandbox_id, image_ref, envs, limits)
         name = self.container_name(sandbox_id)
         now = utcnow()
         record = SandboxRecord(
             id=sandbox_id, container_id=container_id, template_id=template_id, image_ref=image_ref,
             content_hash=content_hash, snapshot=snapshot, envs=dict(envs), metadata=dict(metadata),
-            timeout=timeout, cpu_count=cpu_count, memory_mb=memory_mb, created_at=now, last_active_at=now,
+            timeout=timeout, cpu_count=limits.cpus, memory_mb=limits.memory_mb, network_enabled=limits.network,
+            created_at=now, last_active_at=now,
         )
         try:
             self._store.add_sandbox(record)
@@ -204,6 +213,44 @@ class Sandboxes:
                 raise SandboxStopped(sandbox_id)
             self._alive_checked[sandbox_id] = time.monotonic()
         return record
+
+    async def disk_used_mb(self, sandbox_id: str) -> int | None:
+        """Megabytes the sandbox wrote on top of its image (``None`` when the engine cannot tell)."""
+        result = await self._engine().run("container", "inspect", "--size", "--format", "{{.SizeRw}}",
+                                          self.container_name(sandbox_id), check=False)
+        text = result.stdout.strip()
+        return int(text) // (1024 * 1024) if result.ok and text.isdigit() else None
+
+    async def oom_kills(self, sandbox_id: str) -> int | None:
+        """How many processes the sandbox's memory limit has killed since it started."""
+        record = self._store.get_sandbox(sandbox_id)
+        return await oom_kills(self._engine(), self.container_name(sandbox_id), record.container_id if record else "")
+
+    def cheap_oom_kills(self, sandbox_id: str) -> int | None:
+        """The same count when the host's cgroup files show it (no engine call), else ``None``."""
+        record = self._store.get_sandbox(sandbox_id)
+        return host_oom_kills(record.container_id) if record else None
+
+    async def oom_report(self, sandbox_id: str, exit_code: int, what: str) -> str | None:
+        """The out-of-memory sentence if a command that ended with ``exit_code`` was killed by the memory limit.
+
+        An exit of 137 alone only says SIGKILL; the container's memory cgroup
+        counts the kills its limit made, so a rise in that count since the
+        last look tells the two apart. (``State.OOMKilled`` is no help: it
+        covers the container's first process only, never an exec'd command.)
+        """
+        if exit_code != KILLED_STATUS:
+            return None
+        record = self._store.get_sandbox(sandbox_id)
+        if record is None or record.memory_mb is None:
+            return None
+        count = await self.oom_kills(sandbox_id)
+        if count is None or count <= self._oom_seen.get(sandbox_id, 0):
+            return None
+        self._oom_seen[sandbox_id] = count
+        return oom_message(what, record.memory_mb,
+                           f"create the sandbox with more memory (memory_mb={_more(record.memory_mb)}, "
+                           f"or %oc_run --memory {_more(record.memory_mb)})")
 
     async def status(self, sandbox_id: str) -> str:
         running = await self._engine().container_running(self.container_name(sandbox_id))
@@ -241,6 +288,7 @@ class Sandboxes:
         self._store.delete_sandbox(sandbox_id)
         self._activity.pop(sandbox_id, None)
         self._alive_checked.pop(sandbox_id, None)
+        self._oom_seen.pop(sandbox_id, None)
 
     def _last_active(self, record: SandboxRecord) -> float:
         stored = parse_time(record.last_active_at).timestamp()
@@ -290,3 +338,8 @@ class Sandboxes:
         ]
         await engine.remove_containers(orphans)
         return orphans
+
+
+def _more(memory_mb: int) -> int:
+    """A limit worth suggesting after an out-of-memory kill: twice the old one, within the host's RAM."""
+    return min(memory_mb * 2, host_memory_mb())

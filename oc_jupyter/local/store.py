@@ -9,6 +9,7 @@ thread; a lock serialises them because the connection is shared.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -48,7 +49,8 @@ CREATE TABLE IF NOT EXISTS sandboxes (
     cpu_count INTEGER,
     memory_mb INTEGER,
     created_at TEXT NOT NULL,
-    last_active_at TEXT NOT NULL
+    last_active_at TEXT NOT NULL,
+    network_enabled INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS builds (
     content_hash TEXT PRIMARY KEY,
@@ -115,6 +117,7 @@ class SandboxRecord:
     memory_mb: int | None = None
     created_at: str = ""
     last_active_at: str = ""
+    network_enabled: bool = True
 
     def to_api(self, status: str = "running") -> dict[str, Any]:
         return {
@@ -128,6 +131,7 @@ class SandboxRecord:
             "timeout": self.timeout,
             "cpuCount": self.cpu_count,
             "memoryMB": self.memory_mb,
+            "networkEnabled": self.network_enabled,
             "startedAt": self.created_at,
             "lastActiveAt": self.last_active_at,
         }
@@ -137,8 +141,12 @@ class Store:
     """The SQLite database of one server home."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.path = path
+        # The records hold sandbox envs (often secrets): the file, and the WAL and
+        # shared-memory files SQLite makes with the same mode, are the user's only.
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.row_factory = sqlite3.Row
         self._lock = threading.RLock()
@@ -146,6 +154,14 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         with self._lock:
             self._db.executescript(_SCHEMA)
+            columns = {row["name"] for row in self._db.execute("PRAGMA table_info(sandboxes)")}
+            if "network_enabled" not in columns:
+                # A state file from before network control: its sandboxes all had the network.
+                self._db.execute("ALTER TABLE sandboxes ADD COLUMN network_enabled INTEGER NOT NULL DEFAULT 1")
+        for suffix in ("-wal", "-shm"):
+            side = path.with_name(path.name + suffix)
+            if side.exists():
+                os.chmod(side, 0o600)
 
     def close(self) -> None:
         with self._lock:
@@ -261,19 +277,20 @@ class Store:
             image_ref=row["image_ref"], content_hash=row["content_hash"], snapshot=row["snapshot"],
             envs=json.loads(row["envs"]), metadata=json.loads(row["metadata"]), timeout=row["timeout"],
             cpu_count=row["cpu_count"], memory_mb=row["memory_mb"], created_at=row["created_at"],
-            last_active_at=row["last_active_at"],
+            last_active_at=row["last_active_at"], network_enabled=bool(row["network_enabled"]),
         )
 
     def add_sandbox(self, record: SandboxRecord) -> None:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO sandboxes (id, container_id, template_id, image_ref, content_hash, snapshot, envs,"
-                " metadata, timeout, cpu_count, memory_mb, created_at, last_active_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " metadata, timeout, cpu_count, memory_mb, created_at, last_active_at, network_enabled)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     record.id, record.container_id, record.template_id, record.image_ref, record.content_hash,
                     record.snapshot, json.dumps(record.envs), json.dumps(record.metadata), record.timeout,
                     record.cpu_count, record.memory_mb, record.created_at, record.last_active_at,
+                    int(record.network_enabled),
                 ),
             )
 

@@ -21,15 +21,17 @@ class _Quiet(Exception):
 class CommandFailed(_Quiet):
     """A command in a sandbox exited with a non-zero code (like ``subprocess.CalledProcessError``)."""
 
-    def __init__(self, returncode: int, cmd: str, sandbox_id: str = "") -> None:
+    def __init__(self, returncode: int, cmd: str, sandbox_id: str = "", reason: str | None = None) -> None:
         self.returncode = returncode
         self.cmd = cmd
         self.sandbox_id = sandbox_id
+        #: Why it ended, when known (an out-of-memory kill): one sentence replacing the exit-code one.
+        self.reason = reason
         shown = " ".join(cmd.split())
         if len(shown) > 80:
             shown = shown[:77] + "..."
         where = f" in sandbox {sandbox_id}" if sandbox_id else ""
-        super().__init__(f"Command {shown!r} exited with code {returncode}{where}.")
+        super().__init__(reason or f"Command {shown!r} exited with code {returncode}{where}.")
 
 
 class CommandTimedOut(_Quiet):

@@ -14,7 +14,7 @@ from .args import parse_env, parse_names, split_command
 from .errors import CommandFailed, CommandTimedOut
 from .output import OutputWriter
 from .remote_python import RemotePythonGone
-from .state import Target
+from .state import MIN_MEMORY_MB, Limits, Target
 
 __all__ = ["RunMagics"]
 
@@ -35,6 +35,10 @@ class RunMagics(Magics):
     @argument("--sandbox", metavar="ID", help="Run in the existing sandbox ID.")
     @argument("--shell", action="store_true", help="Run the cell as a bash script instead of Python.")
     @argument("--keep", action="store_true", help="Keep a sandbox this cell creates when the kernel shuts down.")
+    @argument("--memory", type=int, metavar="MB", help="Memory limit of the sandbox this cell creates, in MB.")
+    @argument("--cpus", type=int, metavar="N", help="CPU cores the sandbox this cell creates may use.")
+    @argument("--no-network", dest="network", action="store_false",
+              help="Create the sandbox without any network access.")
     @argument("--no-raise-error", dest="raise_error", action="store_false",
               help="Do not fail the cell when the command exits non-zero or the Python code raises.")
     @argument("--timeout", type=float, metavar="SECONDS", help="Stop the command after this many seconds.")
@@ -59,7 +63,9 @@ class RunMagics(Magics):
 
         The sandbox is the one for ``--image``/``--snapshot``/``--sandbox``,
         else the current one (``%oc_sandbox use ID``), else one made from the
-        base image; later cells with the same target reuse it. Stdout and
+        base image; later cells with the same target reuse it. ``--memory``,
+        ``--cpus`` and ``--no-network`` set the limits of the sandbox the cell
+        creates (cells asking for other limits get their own). Stdout and
         stderr stream as they are produced; a non-zero exit or a Python
         exception fails the cell (so Run All stops) unless
         ``--no-raise-error``. The stop button stops the remote work and keeps
@@ -100,6 +106,22 @@ class RunMagics(Magics):
         chosen = [o for o in ("image", "snapshot", "sandbox") if getattr(args, o)]
         if len(chosen) > 1:
             raise UsageError(f"Give one of --image, --snapshot, --sandbox, not {', '.join('--' + c for c in chosen)}.")
+        if args.memory is not None and args.memory < MIN_MEMORY_MB:
+            raise UsageError(
+                f"--memory {args.memory} is too small; give at least {MIN_MEMORY_MB} (MB), e.g. --memory 512.")
+        if args.cpus is not None and args.cpus < 1:
+            raise UsageError(f"--cpus {args.cpus} is too small; give at least 1, e.g. --cpus 2.")
+        limits = Limits(args.memory, args.cpus, args.network)
+        target = self._plain_target(args, limits)
+        return target.with_limits(limits)
+
+    def _plain_target(self, args, limits: Limits) -> Target:
+        if limits.custom and args.sandbox:
+            raise UsageError(f"{limits.flags()} set up a new sandbox, but --sandbox {args.sandbox} names an existing "
+                             "one; drop them, or drop --sandbox to get a sandbox with these limits.")
+        if limits.custom and self.state.current is not None and not (args.image or args.snapshot):
+            raise UsageError(f"{limits.flags()} set up a new sandbox, but this cell runs in the current sandbox "
+                             f"{self.state.current.id}; drop them, or run %oc_sandbox use none first.")
         if args.image:
             from ..sdk import Image
 
@@ -138,7 +160,7 @@ class RunMagics(Magics):
             except errors.SandboxNotFound as exc:
                 raise _SandboxGone(str(exc)) from None
             if code != 0 and args.raise_error:
-                raise CommandFailed(code, script, sandbox.id)
+                raise CommandFailed(code, script, sandbox.id, self.state.oom_note(sandbox, code, "The command"))
             return None
         return self._shell_session(sandbox, script, args, env, timeout, out)
 
@@ -171,7 +193,7 @@ class RunMagics(Magics):
         finally:
             out.flush()
         if code != 0 and args.raise_error:
-            raise CommandFailed(code, script, sandbox.id)
+            raise CommandFailed(code, script, sandbox.id, self.state.oom_note(sandbox, code, "The command"))
 
     # ---------------------------------------------------------------- python
 
@@ -205,7 +227,8 @@ class RunMagics(Magics):
                                    filename=f"<oc_run cell {self._cells}>")
         except RemotePythonGone as exc:
             self.state.repls.pop(sandbox.id, None)
-            raise UsageError(str(exc)) from None
+            oom = self.state.oom_note(sandbox, None, "The Python interpreter")
+            raise UsageError(f"{oom} Names defined in it are lost." if oom else str(exc)) from None
         except errors.SandboxNotFound as exc:
             raise _SandboxGone(str(exc)) from None
         if outcome.error is not None:

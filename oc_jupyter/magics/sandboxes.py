@@ -9,7 +9,16 @@ from IPython.display import display
 
 from ..widgets import render
 
-__all__ = ["SandboxList", "SandboxMagics"]
+__all__ = ["SandboxList", "SandboxDetails", "SandboxMagics", "limits_text"]
+
+
+def limits_text(info) -> str:
+    """``512 MB · 1 CPU · no network``: the limits a sandbox runs under, as far as the backend tells them."""
+    memory, cpus, network = info.get("memoryMB"), info.get("cpuCount"), info.get("networkEnabled")
+    parts = [f"{memory} MB" if memory is not None else "",
+             f"{cpus} CPU{'s' if cpus != 1 else ''}" if cpus is not None else "",
+             "no network" if network is False else ""]
+    return " · ".join(p for p in parts if p)
 
 
 class SandboxList:
@@ -18,11 +27,50 @@ class SandboxList:
     def __init__(self, infos, marks: dict[str, str]) -> None:
         self.infos, self.marks = infos, marks
 
+    def _rows(self) -> tuple[list[str], list[list[str]]]:
+        headers = [*render.SANDBOX_HEADERS[:4], "limits", *render.SANDBOX_HEADERS[4:]]
+        rows = []
+        for info in self.infos:
+            row = render.sandbox_row(info, self.marks)
+            rows.append([*row[:4], limits_text(info), *row[4:]])
+        return headers, rows
+
     def _repr_html_(self) -> str:
-        return render.sandboxes_html(self.infos, self.marks)
+        if not self.infos:
+            return render.sandboxes_html(self.infos, self.marks)
+        return f'<div style="{render._BOX}">{render.table(*self._rows())}</div>'
 
     def __repr__(self) -> str:
-        return render.sandboxes_text(self.infos, self.marks)
+        if not self.infos:
+            return render.sandboxes_text(self.infos, self.marks)
+        return render._text_table(*self._rows())
+
+
+class SandboxDetails:
+    """One sandbox for ``%oc_sandbox info``: what it runs, and the limits and disk use it has."""
+
+    def __init__(self, info) -> None:
+        self.info = info
+
+    def _rows(self) -> list[list[str]]:
+        info = self.info
+        row = render.sandbox_row(info)
+        network = info.get("networkEnabled")
+        disk = info.get("diskUsedMB")
+        fields = [
+            ("id", row[0]), ("status", row[1]), ("from", row[2]), ("created", row[3]),
+            ("memory", f"{info.get('memoryMB')} MB" if info.get("memoryMB") is not None else ""),
+            ("cpus", str(info.get("cpuCount")) if info.get("cpuCount") is not None else ""),
+            ("network", "" if network is None else ("on" if network else "off")),
+            ("disk used", f"{disk} MB" if disk is not None else ""),
+        ]
+        return [[name, value] for name, value in fields if value]
+
+    def _repr_html_(self) -> str:
+        return f'<div style="{render._BOX}">{render.table(["field", "value"], self._rows())}</div>'
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{name + ':':<11}{value}" for name, value in self._rows())
 
 
 @magics_class
@@ -62,7 +110,7 @@ class SandboxMagics(Magics):
         ::
 
             %oc_sandbox use ID     # %oc_run/%%oc_run without a target run there (use none: back to the default)
-            %oc_sandbox info ID    # status, template, metadata
+            %oc_sandbox info ID    # status, what it runs, memory/CPU limits, network, disk used
             %oc_sandbox kill ID    # stop it and remove it
         """
         args = parse_argstring(self.oc_sandbox, line)
@@ -96,10 +144,10 @@ class SandboxMagics(Magics):
 
         sandbox = self.state.connect(sandbox_id)
         try:
-            info = sync.run(sandbox.info())
+            info = self.state.usage_info(sandbox)
         except errors.NotFound:
             self.state.forget(sandbox.id)
             raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
         except errors.OCError as exc:
             raise UsageError(f"Could not read sandbox {sandbox_id!r}: {exc}") from None
-        display(info)
+        display(SandboxDetails(info))

@@ -19,7 +19,47 @@ from IPython.core.error import UsageError
 from . import bridge
 from .output import OutputWriter
 
-__all__ = ["NotebookState", "Target"]
+__all__ = ["NotebookState", "Target", "Limits", "MIN_MEMORY_MB"]
+
+#: The smallest memory limit the local backend accepts (its agent needs a Python interpreter).
+MIN_MEMORY_MB = 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The limits ``%oc_run --memory/--cpus/--no-network`` ask of the sandbox it creates (``None``: the backend's)."""
+
+    memory_mb: int | None = None
+    cpus: int | None = None
+    network: bool = True
+
+    @property
+    def custom(self) -> bool:
+        return self != Limits()
+
+    def flags(self) -> str:
+        """The options that asked for these limits, as typed: ``--memory 512 --no-network``."""
+        parts = [f"--memory {self.memory_mb}" if self.memory_mb is not None else "",
+                 f"--cpus {self.cpus}" if self.cpus is not None else "",
+                 "" if self.network else "--no-network"]
+        return " ".join(p for p in parts if p)
+
+    def describe(self) -> str:
+        """``512 MB, 2 CPUs, no network``: what a sandbox label adds."""
+        parts = [f"{self.memory_mb} MB" if self.memory_mb is not None else "",
+                 f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}" if self.cpus is not None else "",
+                 "" if self.network else "no network"]
+        return ", ".join(p for p in parts if p)
+
+    def create_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {}
+        if self.memory_mb is not None:
+            kwargs["memory_mb"] = self.memory_mb
+        if self.cpus is not None:
+            kwargs["cpu_count"] = self.cpus
+        if not self.network:
+            kwargs["network"] = False
+        return kwargs
 
 
 @dataclass(frozen=True)
@@ -30,10 +70,17 @@ class Target:
     key: str  # cache key, snapshot name, sandbox id, or base name
     label: str
     image: Any = None
+    limits: Limits = Limits()
 
     @property
-    def ident(self) -> tuple[str, str]:
-        return (self.kind, self.key)
+    def ident(self) -> tuple:
+        # Limits are part of what a sandbox is: a cell asking for others gets its own.
+        return (self.kind, self.key) if not self.limits.custom else (self.kind, self.key, self.limits)
+
+    def with_limits(self, limits: Limits) -> Target:
+        if not limits.custom or self.kind == "sandbox":
+            return self
+        return replace(self, limits=limits, label=f"{self.label} ({limits.describe()})")
 
 
 class NotebookState:
@@ -43,7 +90,9 @@ class NotebookState:
         self.settings = settings
         self._config = None
         self._stale_config = None
-        self.sandboxes: dict[tuple[str, str], Any] = {}
+        self.sandboxes: dict[tuple, Any] = {}
+        # Each sandbox's count of out-of-memory kills when last looked at (see ``oom_note``).
+        self.oom_seen: dict[str, int] = {}
         self.implicit: dict[str, Any] = {}
         self.current = None
         self.repls: dict[str, Any] = {}
@@ -142,7 +191,7 @@ class NotebookState:
         from ..widgets import BuildLogWidget
 
         kwargs: dict[str, Any] = {"timeout": self.settings.sandbox_timeout, "config": self.config,
-                                  "metadata": {"oc_jupyter.target": target.label}}
+                                  "metadata": {"oc_jupyter.target": target.label}, **target.limits.create_kwargs()}
         if target.kind == "snapshot":
             kwargs["snapshot"] = target.key
         else:
@@ -214,6 +263,42 @@ class NotebookState:
             self.implicit[sandbox.id] = sandbox
         return sandbox
 
+    def usage_info(self, sandbox):
+        """The sandbox's record with what it costs a moment to measure (disk used, out-of-memory kills)."""
+        from urllib.parse import quote
+
+        from ..sdk import SandboxInfo, _http, errors, sync
+
+        async def fetch():
+            response = await _http.request(sandbox.config, "GET", f"/sandboxes/{quote(sandbox.id)}",
+                                           params={"usage": "true"}, not_found=errors.SandboxNotFound,
+                                           what=f"sandbox {sandbox.id}")
+            return _http.decode(response, sandbox.config, SandboxInfo, what=f"sandbox {sandbox.id}")
+
+        return sync.run(fetch())
+
+    def oom_note(self, sandbox, exit_code: int | None, what: str) -> str | None:
+        """The out-of-memory sentence when the sandbox's memory limit killed ``what`` (exit 137), else ``None``.
+
+        137 alone only says SIGKILL; the backend's count of the sandbox's
+        out-of-memory kills rising since the last look tells the two apart.
+        """
+        if exit_code is not None and exit_code != 137:
+            return None
+        from ..sdk import errors
+
+        try:
+            info = self.usage_info(sandbox)
+        except errors.OCError:
+            return None
+        count, limit = info.oom_kills, info.memory_mb
+        if count is None or limit is None or count <= self.oom_seen.get(sandbox.id, 0):
+            return None
+        self.oom_seen[sandbox.id] = count
+        return (f"{what} in sandbox {sandbox.id} was killed: it ran out of memory (limit {limit} MB); "
+                f"run the cell with --memory {limit * 2} (on %oc_run or %%oc_run), or create the sandbox with "
+                f"memory_mb={limit * 2}.")
+
     def forget(self, sandbox_id: str) -> None:
         """Drop every reference to a sandbox that is gone."""
         for key, sandbox in list(self.sandboxes.items()):
@@ -221,6 +306,7 @@ class NotebookState:
                 del self.sandboxes[key]
         self.implicit.pop(sandbox_id, None)
         self.repls.pop(sandbox_id, None)
+        self.oom_seen.pop(sandbox_id, None)
         if self.current is not None and self.current.id == sandbox_id:
             self.current = None
 

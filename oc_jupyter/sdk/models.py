@@ -96,6 +96,14 @@ class SandboxInfo(WireModel):
     status: str = ""
     template_id: str | None = Field(default=None, alias="templateID")
     metadata: dict[str, Any] | None = None
+    #: The limits it runs under (the local backend enforces them); ``None`` when the backend does not say.
+    memory_mb: int | None = Field(default=None, alias="memoryMB")
+    cpu_count: int | None = None
+    network_enabled: bool | None = None
+    #: Megabytes written on top of its image; only when one sandbox is asked for with ``usage=true``.
+    disk_used_mb: int | None = Field(default=None, alias="diskUsedMB")
+    #: Processes its memory limit killed so far; only in the answer for one sandbox.
+    oom_kills: int | None = None
 
 
 class FileInfo(WireModel):
@@ -113,10 +121,16 @@ class CommandResult(WireModel):
     exit_code: int = 0
     stdout: str = ""
     stderr: str = ""
+    #: The sandbox's memory limit killed the command (``exit_code`` is then 137).
+    oom_killed: bool = Field(default=False, alias="oomKilled")
+    #: Why the command was killed, when the backend knows: one sentence saying how to fix it.
+    error: str | None = None
 
     def __repr__(self) -> str:
+        extra = f", error={self.error!r}" if self.error else ""
         return (
-            f"CommandResult(exit_code={self.exit_code}, stdout={_clip(self.stdout)!r}, stderr={_clip(self.stderr)!r})"
+            f"CommandResult(exit_code={self.exit_code}, stdout={_clip(self.stdout)!r}, stderr={_clip(self.stderr)!r}"
+            f"{extra})"
         )
 
     __str__ = __repr__

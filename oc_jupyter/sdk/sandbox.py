@@ -64,25 +64,35 @@ class Sandbox:
     @classmethod
     async def create(
         cls,
-        image: Image | None = None,
-        snapshot: str | None = None,
-        template: str | None = None,
-        timeout: int = 300,
-        envs: dict[str, str] | None = None,
-        metadata: dict[str, str] | None = None,
-        on_build_log: LogCallback | None = None,
-        config: Config | None = None,
-        *,
+        template: str = "base",
+        timeout: int = 0,
         api_key: str | None = None,
         api_url: str | None = None,
+        envs: dict[str, str] | None = None,
+        metadata: dict[str, str] | None = None,
+        burst: bool | None = None,
+        sandbox_family: str | None = None,
+        disk_mb: int | None = None,
         memory_mb: int | None = None,
+        secret_store: str | None = None,
+        image: Image | None = None,
+        snapshot: str | None = None,
+        on_build_log: LogCallback | None = None,
+        preview_auth: dict[str, str] | None = None,
+        *,
+        config: Config | None = None,
         cpu_count: int | None = None,
+        network: bool = True,
     ) -> Sandbox:
-        """Create a sandbox from ``image`` (built or taken from cache), a ready ``snapshot``, or a ``template``.
+        """Create a sandbox from a ``template``, an ``image`` (built or taken from cache) or a ready ``snapshot``.
 
+        The positional parameters and their defaults are OpenComputer's own
+        SDK's, so code moves between the two by changing the import.
         ``timeout`` is the idle time in seconds after which the backend stops
-        it (0: never). ``on_build_log`` receives each :class:`BuildLog` while
-        an image builds.
+        the sandbox (0, the default: never). ``on_build_log`` receives each
+        :class:`BuildLog` while an image builds. Keyword-only extras:
+        ``config`` (a resolved :class:`Config`), ``cpu_count``, and
+        ``network=False`` for a sandbox without network access.
         """
         given = [name for name, value in (("image", image), ("snapshot", snapshot)) if value is not None]
         if len(given) > 1:
@@ -99,14 +109,29 @@ class Sandbox:
             body["envs"] = dict(envs)
         if metadata:
             body["metadata"] = dict(metadata)
+        if burst is not None:
+            body["burst"] = burst
+        if sandbox_family:
+            body["sandboxFamily"] = sandbox_family
+        if disk_mb is not None:
+            body["diskMB"] = disk_mb
         if memory_mb is not None:
             body["memoryMB"] = memory_mb
         if cpu_count is not None:
             body["cpuCount"] = cpu_count
+        if not network:
+            body["networkEnabled"] = False
+        if secret_store:
+            body["secretStore"] = secret_store
         if image is not None:
             body["image"] = image
         if snapshot is not None:
             body["snapshot"] = snapshot
+        if preview_auth is not None:
+            body["previewAuth"] = {
+                "scheme": preview_auth.get("scheme", "bearer"),
+                "token": preview_auth.get("token", "auto"),
+            }
         if given:
             outcome = await post_build(
                 config,
@@ -195,10 +220,15 @@ class Sandbox:
             what=f"sandbox {self.id}",
         )
 
-    async def kill(self) -> None:
-        """Stop and remove the sandbox."""
+    async def kill(self, delete_secret_store: bool = False) -> None:
+        """Stop and remove the sandbox; ``delete_secret_store`` also deletes its secret store (cloud only)."""
         await _http.request(
-            self.config, "DELETE", f"/sandboxes/{quote(self.id)}", not_found=SandboxNotFound, what=f"sandbox {self.id}"
+            self.config,
+            "DELETE",
+            f"/sandboxes/{quote(self.id)}",
+            params={"deleteSecretStore": "true"} if delete_secret_store else None,
+            not_found=SandboxNotFound,
+            what=f"sandbox {self.id}",
         )
         if self._info is not None:
             self._info = self._info.model_copy(update={"status": "stopped"})

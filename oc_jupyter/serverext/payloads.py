@@ -36,7 +36,16 @@ def sandbox_payload(info: Any) -> dict[str, Any]:
         "status": info.get("status") or "unknown",
         "madeFrom": made_from(info),
         "createdAt": _first(info, "createdAt", "startedAt"),
+        # Limits are plain numbers and a flag: nothing secret, shown as the panel's limits column.
+        "memoryMB": _number(info.get("memoryMB")),
+        "cpuCount": _number(info.get("cpuCount")),
+        "networkEnabled": info.get("networkEnabled") if isinstance(info.get("networkEnabled"), bool) else None,
+        "diskUsedMB": _number(info.get("diskUsedMB")),
     }
+
+
+def _number(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def made_from(info: Any) -> str | None:

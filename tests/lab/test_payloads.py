@@ -26,8 +26,19 @@ def test_sandbox_payload_drops_envs_and_metadata():
     })
     payload = sandbox_payload(info)
     assert payload == {"id": "sb-1", "status": "running", "madeFrom": "snapshot demo",
-                       "createdAt": "2026-01-01T00:00:00Z"}
+                       "createdAt": "2026-01-01T00:00:00Z", "memoryMB": None, "cpuCount": None,
+                       "networkEnabled": None, "diskUsedMB": None}
     assert "secret" not in repr(payload)
+
+
+def test_sandbox_payload_carries_the_limits():
+    info = SandboxInfo.model_validate({
+        "sandboxID": "sb-2", "status": "running", "templateID": "base", "memoryMB": 512, "cpuCount": 1,
+        "networkEnabled": False, "diskUsedMB": 3, "startedAt": "2026-01-01T00:00:00Z",
+    })
+    payload = sandbox_payload(info)
+    assert (payload["memoryMB"], payload["cpuCount"], payload["networkEnabled"], payload["diskUsedMB"]) == (
+        512, 1, False, 3)
 
 
 def test_made_from_names_the_origin():

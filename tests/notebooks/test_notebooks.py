@@ -134,7 +134,7 @@ def test_teaching_grades_right_and_wrong_answers(teaching):
     wrong = teaching.text(teaching.cell('await check("fizzbuzz", wrong)'))
     assert "answer / fizzbuzz: FAIL" in wrong
     assert "'Fizz' != 'FizzBuzz'" in wrong
-    assert "2 failed, 1 passed" in wrong
+    assert "2 of 3 tests failed" in wrong
     assert wrong.splitlines()[-1] == "False"
 
 

@@ -45,9 +45,37 @@ async def test_create_from_image_sends_the_manifest_and_asks_for_a_stream(record
         b'{"type":"apt_install","args":{"packages":["curl"]}},'
         b'{"type":"env","args":{"vars":{"A":"\\u003c1\\u003e"}}},'
         b'{"type":"add_file","args":{"content":"aGk=","encoding":"base64","path":"/w/x"}}]},'
-        b'"templateID":"base","timeout":300}'
+        b'"templateID":"base","timeout":0}'
     )
     assert json.loads(sent.body)["image"] == image.to_dict()
+
+
+async def test_create_sends_resources_in_upstream_keys_and_takes_template_first(recorder):
+    recorder.route("POST", "/api/sandboxes", Reply(200, SANDBOX))
+    sandbox = await Sandbox.create(
+        "base", 60, None, None, None, None, None, None, 4096, 2048,
+        config=recorder.config, cpu_count=2, network=False,
+    )
+    assert sandbox.id == "sb-1"
+    [sent] = recorder.requests
+    assert json.loads(sent.body) == {
+        "templateID": "base", "timeout": 60, "diskMB": 4096, "memoryMB": 2048, "cpuCount": 2, "networkEnabled": False,
+    }
+
+
+async def test_create_leaves_defaults_off_the_wire(recorder):
+    recorder.route("POST", "/api/sandboxes", Reply(200, SANDBOX))
+    await Sandbox.create(config=recorder.config)
+    [sent] = recorder.requests
+    assert json.loads(sent.body) == {"templateID": "base", "timeout": 0}
+
+
+async def test_kill_asks_to_delete_the_secret_store_only_when_told(recorder):
+    recorder.route("DELETE", "/api/sandboxes/sb-1", Reply(204))
+    await Sandbox("sb-1", recorder.config).kill()
+    await Sandbox("sb-1", recorder.config).kill(delete_secret_store=True)
+    plain, deleting = recorder.requests
+    assert (plain.path, deleting.path) == ("/api/sandboxes/sb-1", "/api/sandboxes/sb-1?deleteSecretStore=true")
 
 
 async def test_commands_run_body(recorder):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import struct
 from typing import Annotated, Any
 
@@ -85,6 +86,8 @@ class RunResult(BaseModel):
     exitCode: int
     stdout: str
     stderr: str
+    oomKilled: bool = Field(default=False, description="The sandbox's memory limit killed the command (exit 137).")
+    error: str | None = Field(default=None, description="Why the command was killed, when it was: one sentence.")
 
 
 class SessionInfo(BaseModel):
@@ -130,7 +133,23 @@ async def run_command(sandbox_id: str, body: RunBody, request: Request) -> dict[
             with contextlib.suppress(BaseException):
                 await work
     touch(request, sandbox_id)
-    return work.result()
+    result = work.result()
+    oom = await request.app.state.oc.sandboxes.oom_report(sandbox_id, result["exitCode"], f"Command `{_shown(argv)}`")
+    if oom is not None:
+        result = {**result, "oomKilled": True, "error": oom,
+                  "stderr": result["stderr"] + ("" if result["stderr"].endswith("\n") or not result["stderr"] else "\n")
+                  + oom + "\n"}
+    return result
+
+
+def _shown(argv: list[str]) -> str:
+    """The command as a user wrote it (a shell's ``-c`` script is what they typed), short enough for a sentence."""
+    if len(argv) >= 3 and argv[0] in ("sh", "bash", "/bin/sh", "/bin/bash") and argv[1] == "-c":
+        text = argv[2]
+    else:
+        text = shlex.join(argv)
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 async def _disconnected(request: Request) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, AsyncIterator
 
-from fastapi import APIRouter, Depends, Header, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from ..builder import BuildJob
 from ..errors import BadRequest, ConflictError, EngineError, NotFoundError
+from ..limits import build_limits, ensure_disk_space, resolve_sandbox_limits
 from ..manifest import Manifest
 from ..models import SandboxCreate, SandboxInfo, TimeoutBody, error_responses
 from ..previews import check_preview_auth, issue_token
@@ -27,7 +28,7 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "model": SandboxInfo,
         "description": "The sandbox, running. (As SSE: `build_log` events, then `result` with this body, or `error`.)",
     },
-    **error_responses(400, 401, 404, 409, 500, 503),
+    **error_responses(400, 401, 404, 409, 500, 503, 507),
 }
 
 
@@ -80,8 +81,7 @@ async def _run_container(state: State, body: SandboxCreate, image: str, manifest
         envs=body.envs,
         metadata=body.metadata,
         timeout=body.timeout,
-        cpu_count=body.cpuCount,
-        memory_mb=body.memoryMB,
+        limits=resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled),
     )
     info = record.to_api("running")
     preview_auth = (body.model_extra or {}).get("previewAuth")
@@ -132,8 +132,11 @@ async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
                          accept: str | None = Header(default=None)) -> Any:
     """Create a sandbox; building its image first when needed (streamed as SSE on request)."""
     manifest, snapshot = _source(state, body)
+    # Refused before any build starts: nonsense limits, or an engine storage too full for more.
+    resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled)
+    build_limits(manifest.builderMemoryMB)
     _check_preview_auth(body)
-    state.engine()
+    await ensure_disk_space(state.engine(), "creating a sandbox")
     job = state.builder.start(manifest)
     if wants_event_stream(accept):
         return sse_response(_events(state, body, job, manifest, snapshot))
@@ -147,9 +150,18 @@ async def list_sandboxes(state: State = Depends(get_state)) -> Any:
 
 
 @router.get("/sandboxes/{sandbox_id}", response_model=SandboxInfo, responses=error_responses(401, 404, 500, 503))
-async def get_sandbox(sandbox_id: str, state: State = Depends(get_state)) -> Any:
+async def get_sandbox(sandbox_id: str, state: State = Depends(get_state),
+                      usage: bool = Query(default=False, description="Also measure `diskUsedMB` (about 0.5 s).")) -> Any:
+    """The sandbox; ``oomKills`` when cheap to read (always with ``usage``), ``diskUsedMB`` with ``usage``."""
     record = state.sandboxes.record(sandbox_id)
-    return record.to_api(await state.sandboxes.status(sandbox_id))
+    status = await state.sandboxes.status(sandbox_id)
+    info = record.to_api(status)
+    if status == "running" and usage:
+        info["diskUsedMB"], info["oomKills"] = await asyncio.gather(
+            state.sandboxes.disk_used_mb(sandbox_id), state.sandboxes.oom_kills(sandbox_id))
+    elif status == "running":
+        info["oomKills"] = state.sandboxes.cheap_oom_kills(sandbox_id)
+    return info
 
 
 @router.delete("/sandboxes/{sandbox_id}", status_code=204, response_class=Response,

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from ..builder import BuildJob
 from ..errors import ApiError, BuildError, ConflictError, NotFoundError
+from ..limits import ensure_disk_space
 from ..models import SnapshotCreate, SnapshotInfo, error_responses
 from ..sse import sse_response, wants_event_stream
 from ..state import State, get_state
@@ -69,7 +70,7 @@ async def create_snapshot(body: SnapshotCreate, state: State = Depends(get_state
                                                      description="`1` answers 202 at once; poll for the outcome."),
                           accept: str | None = Header(default=None)) -> Any:
     """Build ``image`` and keep it under ``name`` (a failed snapshot of that name is replaced)."""
-    state.engine()
+    await ensure_disk_space(state.engine(), "creating a snapshot")
     manifest = body.image
     record = state.store.claim_snapshot(body.name, manifest.content_hash(), manifest.wire(), "building")
     if record is None:
