@@ -321,3 +321,31 @@ async def test_a_large_download_arrives_whole_and_secrets_stay_out_of_the_log(ap
     log = (local_server.home / "server.log").read_text(errors="replace")
     assert f"/preview/{sandbox_id}/8000/big.bin" in log
     assert token not in log and local_server.key not in log
+
+
+async def test_previews_work_in_a_sandbox_without_a_network(api, made, local_server):
+    sandbox_id = await _sandbox(api, made, networkEnabled=False)
+    # Really cut off: only the loopback interface (a sysfs listing needs no tools from the image).
+    links = await api.post(f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": "ls", "args": ["/sys/class/net"]})
+    assert links.json()["stdout"].split() == ["lo"], links.text
+    await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
+    await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 8000})
+    async with httpx.AsyncClient(timeout=30) as client:
+        listing = await _until_up(client, f"{local_server.url}/preview/{sandbox_id}/8000/",
+                                  headers={"X-API-Key": local_server.key})
+    assert listing.status_code == 200 and "Directory listing" in listing.text
+
+
+async def test_this_sdk_gets_the_preview_token_at_create(local_server, sdk_config, made):
+    from oc_jupyter.sdk import Sandbox
+
+    sandbox = await Sandbox.create(timeout=0, config=sdk_config, preview_auth={"token": "auto"})
+    made.append(sandbox.id)
+    token = sandbox.preview_auth_token
+    assert len(token) >= 32 and token not in repr(sandbox)
+    await sandbox.create_preview_url(8000)
+    async with httpx.AsyncClient(timeout=30) as client:
+        # Nothing listens yet: a 502 says the token passed the gate.
+        reached = await client.get(f"{local_server.url}/preview/{sandbox.id}/8000/",
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert reached.status_code == 502
