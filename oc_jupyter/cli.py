@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shlex
 import sys
 from typing import Callable
@@ -69,15 +70,42 @@ def _base_build(args: argparse.Namespace) -> int:
     from .local.daemon import home_dir
     from .local.engine import detect_engine
 
+    engine = detect_engine()
+
     async def build() -> str:
-        engine = detect_engine()
         return await ensure_base_image(
             engine, lambda line: print(line, flush=True), force=args.force, lock_dir=home_dir()
         )
 
     ref = asyncio.run(build())
     print(f"Base image ready: {ref}")
+    invoker = os.environ.get("SUDO_USER", "")
+    if engine.name == "podman" and os.geteuid() == 0 and invoker and invoker != "root":
+        from .local.commandline import oc_jupyter_command
+
+        # Rootless podman keeps one image store per user: root's copy is invisible to the notebook.
+        print(f"oc-jupyter: warning: the base image is in root's image store, but notebooks run as {invoker} "
+              f"use {invoker}'s own store; run `{oc_jupyter_command('base', 'build')}` as {invoker}, "
+              "without sudo, to build it there.", file=sys.stderr)
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .local import doctor
+
+    if args.fix_storage:
+        try:
+            print(doctor.fix_storage(force=args.force))
+        except doctor.StorageFixError as exc:
+            print(f"oc-jupyter: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    report = doctor.diagnose()
+    if args.json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print(report.render())
+    return 1 if report.blocked else 0
 
 
 def add_server(commands: argparse._SubParsersAction) -> None:
@@ -97,6 +125,19 @@ def add_base(commands: argparse._SubParsersAction) -> None:
     build.set_defaults(run=_base_build)
 
 
+def add_doctor(commands: argparse._SubParsersAction) -> None:
+    doctor = commands.add_parser(
+        "doctor", help="check the container engine, storage, cgroups, base image, disk and state folder; "
+                       "exit 1 when a problem blocks sandboxes",
+    )
+    doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
+    doctor.add_argument("--fix-storage", action="store_true",
+                        help="switch rootless podman from the vfs to the overlay storage driver")
+    doctor.add_argument("--force", action="store_true",
+                        help="with --fix-storage: go ahead although it empties a store holding images or containers")
+    doctor.set_defaults(run=_doctor)
+
+
 def add_demo(commands: argparse._SubParsersAction) -> None:
     from .demo import add_parser
 
@@ -110,7 +151,7 @@ def add_kernel(commands: argparse._SubParsersAction) -> None:
 
 
 #: Subcommand groups, each adding its parser; extend this list to add a command.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_demo, add_kernel]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_doctor, add_demo, add_kernel]
 
 
 def build_parser() -> argparse.ArgumentParser:

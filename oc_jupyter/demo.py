@@ -2,7 +2,9 @@
 
 The notebook runs in a real Jupyter kernel (nbclient), in its own folder, on
 whichever backend the environment selects: the embedded local server unless
-``OPENCOMPUTER_API_KEY`` is set. Each cell's output is printed as it finishes;
+``OPENCOMPUTER_API_KEY`` is set. The quick start ships inside the package (an
+installed wheel has no ``notebooks/`` folder); in a checkout without it, the
+repository's ``notebooks/`` is used. Each cell's output is printed as it finishes;
 the executed copy is saved under the state folder, never over the shipped
 notebook, and the last lines say how to open the notebooks in JupyterLab.
 """
@@ -14,11 +16,13 @@ import os
 import shlex
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 __all__ = ["add_parser", "main", "run"]
 
 _REPO_NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+_QUICKSTART = "quickstart.ipynb"
 _MAX_LINES = 12
 _SUMMARY_TAG = "oc-jupyter-demo-summary"
 # Run in the notebook's kernel after its last cell: the images it defined, by cache key.
@@ -76,6 +80,15 @@ def _lab_command(folder: Path) -> str:
     return f"{shlex.quote(exe)} lab{root} {shlex.quote(os.path.relpath(folder))}"
 
 
+def shipped_quickstart() -> tuple[Path, bool] | None:
+    """The quick start to run and whether it is the package's copy (read-only, outside any checkout)."""
+    packaged = resources.files("oc_jupyter") / "notebooks" / _QUICKSTART
+    if packaged.is_file():
+        return Path(str(packaged)), True
+    in_repo = _REPO_NOTEBOOKS / _QUICKSTART
+    return (in_repo, False) if in_repo.is_file() else None
+
+
 def run(notebook: Path | None = None, timeout: int = 1800) -> int:
     """Execute ``notebook`` (the shipped quick start by default); 0 when every cell ran."""
     try:
@@ -91,34 +104,46 @@ def run(notebook: Path | None = None, timeout: int = 1800) -> int:
         print(f"The demo needs nbclient and nbformat ({exc}); install them with `pip install nbclient nbformat`.", file=sys.stderr)
         return 1
 
-    path = (notebook or _REPO_NOTEBOOKS / "quickstart.ipynb").resolve()
+    packaged = False
+    if notebook is None:
+        found = shipped_quickstart()
+        if found is None:
+            print("The quick-start notebook is not installed with this package (oc_jupyter/notebooks/) nor in a "
+                  "checkout's notebooks/; reinstall oc_jupyter or pass --notebook PATH.", file=sys.stderr)
+            return 1
+        path, packaged = found[0].resolve(), found[1]
+    else:
+        path = notebook.resolve()
     if not path.is_file():
-        print(f"Notebook {str(path)!r} not found; pass --notebook PATH (the quick start lives in notebooks/ of the repository).", file=sys.stderr)
+        print(f"Notebook {str(path)!r} not found; pass --notebook PATH to an existing .ipynb file.", file=sys.stderr)
         return 1
 
     from .sdk import Config
 
     config = Config.resolve()
     where = "the local backend" if config.backend == "local" else "OpenComputer"
-    print(f"Running {os.path.relpath(path)} on {where} at {config.api_url}", flush=True)
+    shown = path.name if packaged else os.path.relpath(path)
+    print(f"Running {shown} on {where} at {config.api_url}", flush=True)
 
     nb = nbformat.read(path, as_version=4)
     summary = nbformat.v4.new_code_cell(_SUMMARY_CODE, metadata={"tags": [_SUMMARY_TAG]})
     nb.cells.append(summary)
-    env = dict(os.environ)
-    env["JPY_SESSION_NAME"] = str(path)  # how Jupyter tells a kernel which notebook it serves
-    client = NotebookClient(
-        nb,
-        timeout=timeout,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        on_cell_executed=lambda cell, **_: _print_cell(cell),
-    )
     from .local.daemon import home_dir
 
     out_dir = home_dir() / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = out_dir / path.name
+    # The package's copy lives among installed files: the kernel works beside the executed copy instead.
+    work_dir = out_dir if packaged else path.parent
+    env = dict(os.environ)
+    env["JPY_SESSION_NAME"] = str(saved if packaged else path)  # how Jupyter tells a kernel which notebook it serves
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(work_dir)}},
+        on_cell_executed=lambda cell, **_: _print_cell(cell),
+    )
     kernel_log = out_dir / "kernel.log"
     started = time.monotonic()
     failed = None
@@ -148,7 +173,7 @@ def run(notebook: Path | None = None, timeout: int = 1800) -> int:
         print()
     print(f"All {code_cells} code cells ran in {elapsed:.0f} s. Executed copy: {saved}")
     print("\nOpen the notebooks in JupyterLab:")
-    print(f"    {_lab_command(path.parent)}")
+    print(f"    {_lab_command(work_dir)}")
     return 0
 
 

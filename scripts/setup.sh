@@ -20,7 +20,9 @@ need=()
 want() { command -v "$1" >/dev/null 2>&1 || need+=("$2"); }
 if ! command -v podman >/dev/null 2>&1 && ! docker info >/dev/null 2>&1; then need+=(podman); fi
 if command -v podman >/dev/null 2>&1 || [[ " ${need[*]-} " == *" podman "* ]]; then want runc runc; fi
-want debootstrap debootstrap
+# mmdebstrap builds the base image, as root or (with uidmap's newuidmap) as a normal user.
+want mmdebstrap mmdebstrap
+want newuidmap uidmap
 # The base image is bootstrapped from Debian's archive, whose signing keys Ubuntu does not ship by default.
 [ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || need+=(debian-archive-keyring)
 want node nodejs

@@ -1,17 +1,28 @@
 """A persistent Python interpreter that runs inside a sandbox for ``%%oc_run``.
 
-This file is sent as source to ``python3 -u -c`` in the sandbox, so it uses the
-standard library only and must run on any Python 3.8+.
+This file is sent as source to ``python3 -u -c`` in the sandbox, after the
+source of ``values.py`` (whose ``encode`` it uses for ``--pull``), so it uses
+the standard library only and must run on any Python 3.8+.
 
 Protocol. Requests arrive on stdin, one JSON object per line:
-``{"op": "exec", "id", "code", "filename", "push": {name: base64 pickle}, "pull": [names]}``
-or ``{"op": "interrupt"}``; shell commands come as ``{"op": "shell", "id",
-"cmd", "env", "cwd"}`` and ``{"op": "shell_kill", "id"}``. The cell's own
-output goes to the real stdout and stderr untouched (so subprocesses stream
-too); replies are lines on stdout that start with ``FRAME`` and carry JSON:
-``ready``, ``display`` (a MIME bundle), ``error`` (remote traceback),
-``push_error``, ``pull``, ``pull_error`` and finally ``done``; for shell
-commands ``sh_out`` (fd, text), ``sh_err`` and ``sh_exit`` (code).
+``{"op": "exec", "id", "code", "filename", "push": {name: base64 pickle},
+"pull": [names], "pickle": [names that may fall back to pickle], "arrow": bool}``,
+``{"op": "interrupt"}``, ``{"op": "ack", "n"}``; shell commands come as
+``{"op": "shell", "id", "cmd", "env", "cwd"}`` and ``{"op": "shell_kill", "id"}``.
+
+Replies travel on a private descriptor: a duplicate of the original stdout,
+closed on exec so no child inherits it. Descriptors 1 and 2 become pipes that
+reader threads forward as ``stream`` frames, so nothing the cell or its
+subprocesses print can be taken for a reply. A frame is ``<length> <json>\n``
+with ASCII-only JSON: ``ready``, ``stream`` (name, text), ``display`` (a
+MIME bundle), ``error`` (remote traceback), ``push_error``, ``pull``,
+``pull_error`` and finally ``done``; for shell commands ``sh_out`` (fd, text),
+``sh_err`` and ``sh_exit`` (code). Every reply names the request's ``id``.
+
+Flow control: output frames wait while more than ``WINDOW`` bytes are
+unacknowledged (the kernel acks what it has consumed), so a cell that prints
+without end blocks in its own ``write`` instead of filling the kernel's memory
+or any buffer on the way.
 
 Shell commands run here, one message each way over the already open session,
 because a new exec session per command costs two more round trips; each gets
@@ -33,19 +44,27 @@ import os
 import pickle
 import pprint
 import queue
+import select
 import signal
 import subprocess
 import sys
 import threading
 import traceback
 
-FRAME = "\x1eOCJ\x1f"
 PICKLE_PROTOCOL = 4
+WINDOW = 4 << 20
+CHUNK = 65536
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-_out_fd = 1
+_proto_fd = 1
 _lock = threading.Lock()
+_flow = threading.Condition()
+_sent = 0
+_acked = 0
+_current = None
+_pumps = []
+_sigint = {"writing": False}
 _busy = threading.Event()
 _requests = queue.Queue()
 _ns = {"__name__": "__main__", "__builtins__": __builtins__}
@@ -56,19 +75,119 @@ _START_CWD = os.getcwd()
 _shells = {}
 
 
-def send(kind, **fields):
+def send(kind, flow=False, **fields):
+    """Write one reply frame; ``flow`` frames (output) wait for the kernel to keep up."""
+    global _sent
     fields["t"] = kind
-    data = (FRAME + json.dumps(fields) + "\n").encode("utf-8")
-    with _lock:
+    payload = json.dumps(fields, ensure_ascii=True)
+    data = ("%d %s\n" % (len(payload), payload)).encode("ascii")
+    if flow:
+        with _flow:
+            while _sent - _acked > WINDOW:
+                _flow.wait()
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        _sigint["writing"] = True
+    try:
+        with _lock:
+            view = memoryview(data)
+            while view:
+                n = os.write(_proto_fd, view)
+                view = view[n:]
+            _sent += len(data)
+    finally:
+        if main:
+            _sigint["writing"] = False
+            if _sigint.pop("pending", False):
+                raise KeyboardInterrupt
+
+
+def on_sigint(signum, frame):
+    # An interrupt must not cut a frame in half: it is raised once the frame is out.
+    if _sigint["writing"]:
+        _sigint["pending"] = True
+        return
+    raise KeyboardInterrupt
+
+
+def acked(n):
+    global _acked
+    with _flow:
+        if n > _acked:
+            _acked = n
+            _flow.notify_all()
+
+
+class Pump(object):
+    """Forwards what is written to one of this process's output descriptors as stream frames."""
+
+    def __init__(self, fd, name):
+        read_end, write_end = os.pipe()
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            import fcntl
+            # A bigger pipe means fewer, larger frames when a cell prints a lot.
+            fcntl.fcntl(write_end, getattr(fcntl, "F_SETPIPE_SZ", 1031), 1 << 20)
         except Exception:
             pass
-        view = memoryview(data)
-        while view:
-            n = os.write(_out_fd, view)
-            view = view[n:]
+        os.dup2(write_end, fd)
+        os.close(write_end)
+        os.set_blocking(read_end, False)
+        self.fd = read_end
+        self.name = name
+        self.lock = threading.Lock()
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        threading.Thread(target=self.run, name="pump-" + name, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                select.select([self.fd], [], [])
+            except (OSError, ValueError):
+                return
+            with self.lock:
+                try:
+                    data = os.read(self.fd, CHUNK)
+                except BlockingIOError:
+                    continue
+                self.emit(data)
+
+    def emit(self, data):
+        text = self.decoder.decode(data)
+        if text:
+            send("stream", flow=True, id=_current, name=self.name, text=text)
+
+    def drain(self):
+        """Forward what was written before now (not what a background child keeps writing)."""
+        import fcntl
+        import termios
+        import array
+
+        with self.lock:
+            pending = array.array("i", [0])
+            try:
+                fcntl.ioctl(self.fd, termios.FIONREAD, pending, True)
+            except OSError:
+                return
+            left = pending[0]
+            while left > 0:
+                try:
+                    data = os.read(self.fd, min(left, CHUNK))
+                except BlockingIOError:
+                    return
+                if not data:
+                    return
+                left -= len(data)
+                self.emit(data)
+
+
+def flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
+    for pump in _pumps:
+        pump.drain()
 
 
 def reader(stdin):
@@ -81,6 +200,12 @@ def reader(stdin):
         if op == "interrupt":
             if _busy.is_set():
                 interrupt()
+            continue
+        if op == "ack":
+            try:
+                acked(int(request.get("n") or 0))
+            except (TypeError, ValueError):
+                pass
             continue
         if op == "shell":
             threading.Thread(target=run_shell, args=(request,), daemon=True).start()
@@ -120,11 +245,11 @@ def run_shell(request):
             if not data:
                 rest = decoder.decode(b"", final=True)
                 if rest:
-                    send("sh_out", id=rid, fd=fd, d=rest)
+                    send("sh_out", flow=True, id=rid, fd=fd, d=rest)
                 return
             text = decoder.decode(data)
             if text:
-                send("sh_out", id=rid, fd=fd, d=text)
+                send("sh_out", flow=True, id=rid, fd=fd, d=text)
 
     readers = [threading.Thread(target=pump, args=(proc.stdout, 1), daemon=True),
                threading.Thread(target=pump, args=(proc.stderr, 2), daemon=True)]
@@ -178,6 +303,12 @@ def bundle(value):
     return data
 
 
+def reply(kind, **fields):
+    """A reply to the running request, after the output the cell wrote before it."""
+    flush_output()
+    send(kind, id=_current, **fields)
+
+
 def flush_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
@@ -191,10 +322,10 @@ def flush_figures():
             figure = plt.figure(number)
             buf = io.BytesIO()
             figure.savefig(buf, format="png", bbox_inches="tight")
-            send("display", data={"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                                  "text/plain": "<Figure %d>" % number})
+            reply("display", data={"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+                                   "text/plain": "<Figure %d>" % number})
         except Exception as exc:
-            send("display", data={"text/plain": "(figure %d could not be drawn: %s)" % (number, exc)})
+            reply("display", data={"text/plain": "(figure %d could not be drawn: %s)" % (number, exc)})
     try:
         plt.close("all")
     except Exception:
@@ -221,18 +352,43 @@ def run_code(code, filename):
         value = eval(compile(last, filename, "eval"), _ns)
         if value is not None:
             _ns["_"] = value
-            send("display", data=bundle(value))
+            reply("display", data=bundle(value))
+
+
+def pull(name, may_pickle, arrow):
+    """Send one pulled value: its safe form, or a pickle only where the kernel allowed one."""
+    if name not in _ns:
+        reply("pull_error", name=name, ename="NameError", evalue="name %r is not defined" % name)
+        return
+    value = _ns[name]
+    try:
+        reply("pull", name=name, fmt="safe", v=encode(value, arrow))
+        return
+    except Unsupported as exc:
+        if not may_pickle:
+            reply("pull_error", name=name, ename="Unsupported", evalue=str(exc), type=exc.type_name)
+            return
+    except BaseException as exc:
+        reply("pull_error", name=name, ename=type(exc).__name__, evalue=str(exc))
+        return
+    try:
+        blob = base64.b64encode(pickle.dumps(value, protocol=PICKLE_PROTOCOL)).decode("ascii")
+    except BaseException as exc:
+        reply("pull_error", name=name, ename=type(exc).__name__, evalue=str(exc))
+        return
+    reply("pull", name=name, fmt="pickle", data=blob)
 
 
 def handle(request):
-    rid = request.get("id")
+    global _current
+    _current = rid = request.get("id")
     ok = True
     for name, blob in (request.get("push") or {}).items():
         try:
             _ns[name] = pickle.loads(base64.b64decode(blob))
         except BaseException as exc:
-            send("push_error", name=name, ename=type(exc).__name__, evalue=str(exc),
-                 module=getattr(exc, "name", None) if isinstance(exc, ImportError) else None)
+            reply("push_error", name=name, ename=type(exc).__name__, evalue=str(exc),
+                  module=getattr(exc, "name", None) if isinstance(exc, ImportError) else None)
             ok = False
     if ok:
         _busy.set()
@@ -244,31 +400,36 @@ def handle(request):
             if isinstance(exc, SystemExit) and exc.code in (None, 0):
                 ok = True
             else:
-                send("error", ename=type(exc).__name__, evalue=str(exc),
-                     traceback=user_traceback(type(exc), exc, exc.__traceback__))
+                reply("error", ename=type(exc).__name__, evalue=str(exc),
+                      traceback=user_traceback(type(exc), exc, exc.__traceback__))
         finally:
             _busy.clear()
         flush_figures()
     if ok:
+        may_pickle = set(request.get("pickle") or [])
         for name in request.get("pull") or []:
-            if name not in _ns:
-                send("pull_error", name=name, ename="NameError", evalue="name %r is not defined" % name)
-                continue
-            try:
-                blob = base64.b64encode(pickle.dumps(_ns[name], protocol=PICKLE_PROTOCOL)).decode("ascii")
-            except BaseException as exc:
-                send("pull_error", name=name, ename=type(exc).__name__, evalue=str(exc))
-                continue
-            send("pull", name=name, data=blob)
+            pull(name, name in may_pickle, bool(request.get("arrow")))
     request["_done"] = True
-    send("done", id=rid, ok=ok)
+    reply("done", ok=ok)
+    _current = None
+
+
+def redirect_output():
+    """Move replies to a private descriptor and turn descriptors 1 and 2 into forwarded pipes."""
+    global _proto_fd
+    # os.dup's copy is not inheritable, so subprocesses never see the reply channel.
+    _proto_fd = os.dup(1)
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        _pumps.append(Pump(fd, name))
 
 
 def main():
+    global _current
     # Requests come only through the reader thread; code that reads stdin gets EOF.
     real_stdin = sys.stdin.buffer
     sys.stdin = io.StringIO()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    redirect_output()
+    signal.signal(signal.SIGINT, on_sigint)
     threading.Thread(target=reader, args=(real_stdin,), name="requests", daemon=True).start()
     send("ready", python=sys.version.split()[0], pid=os.getpid())
     request = None
@@ -283,6 +444,7 @@ def main():
             if request is not None and not request.get("_done"):
                 request["_done"] = True
                 send("done", id=request.get("id"), ok=False)
+            _current = None
 
 
 if __name__ == "__main__":

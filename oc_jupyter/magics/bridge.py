@@ -12,6 +12,7 @@ also where remote work is stopped.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import concurrent.futures
 import queue
 import time
@@ -36,6 +37,22 @@ class EventQueue:
         """A callback that queues ``(kind, value)``; hand it to the SDK."""
         put = self._q.put
         return lambda value=None: put((kind, value))
+
+    def text_callback(self, kind: str) -> Callable[[bytes], None]:
+        """A callback for an SDK output stream that queues ``(kind, text)``.
+
+        The SDK hands over raw bytes; decoding here, incrementally, keeps a
+        character split across two frames whole.
+        """
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        put = self._q.put
+
+        def feed(chunk: bytes) -> None:
+            text = decode(chunk)
+            if text:
+                put((kind, text))
+
+        return feed
 
     def get(self, timeout: float | None):
         try:

@@ -45,7 +45,11 @@ class RunMagics(Magics):
     @argument("--env", action="append", metavar="K=V", default=[], help="Set an environment variable (repeatable).")
     @argument("--cwd", metavar="DIR", help="Working directory in the sandbox.")
     @argument("--push", metavar="a,b", help="Send these local variables into the sandbox's Python first (pickled).")
-    @argument("--pull", metavar="x,y", help="Bring these variables back from the sandbox's Python afterwards.")
+    @argument("--pull", metavar="x,y", help="Bring these variables back from the sandbox's Python afterwards, "
+                                            "in forms that cannot carry code (JSON values, bytes, numpy, pandas).")
+    @argument("--pull-pickle", dest="pull_pickle", metavar="x,y",
+              help="Bring these variables back pickled if they have no safe form; unpickling lets the sandbox "
+                   "run code in this kernel.")
     def oc_run(self, line, cell=None):
         """Run a shell command, a shell script or Python code in a sandbox, streaming its output.
 
@@ -70,6 +74,15 @@ class RunMagics(Magics):
         exception fails the cell (so Run All stops) unless
         ``--no-raise-error``. The stop button stops the remote work and keeps
         the sandbox usable.
+
+        ``--pull`` brings values back only in forms that cannot carry code
+        (JSON values, bytes, numpy arrays, pandas DataFrames and Series, and
+        containers of these); ``--pull-pickle`` (or ``%config
+        OCJupyter.allow_pickle = True``) also accepts pickles, which lets the
+        sandbox run code in this kernel. Output beyond
+        ``OCJupyter.output_head`` characters is cut: the cell shows its start
+        and its last ``OCJupyter.output_tail`` characters, and a note gives
+        the private file that holds all of it.
         """
         parser = self.oc_run.parser
         tokens, command = split_command(line, parser)
@@ -79,25 +92,30 @@ class RunMagics(Magics):
         if cell is not None and command:
             raise UsageError(f"%%oc_run takes options only on its first line, not {command!r}; put code in the cell.")
         python = cell is not None and not args.shell
-        if not python and (args.push or args.pull):
-            raise UsageError("--push and --pull work with Python cells only (%%oc_run without --shell).")
+        if not python and (args.push or args.pull or args.pull_pickle):
+            raise UsageError("--push, --pull and --pull-pickle work with Python cells only (%%oc_run without --shell).")
         env = parse_env(args.env)
         timeout = args.timeout if args.timeout is not None else (self.state.settings.command_timeout or None)
         if timeout is not None and timeout <= 0:
             timeout = None
         target = self._target(args)
-        out = OutputWriter()
-        for attempt in (1, 2):
-            sandbox = self._sandbox(target, args.keep)
-            try:
-                if python:
-                    return self._python(sandbox, cell, args, env, timeout, out)
-                return self._shell(sandbox, command if cell is None else cell, args, env, timeout, out)
-            except _SandboxGone as gone:
-                self.state.forget(sandbox.id)
-                if target.kind == "sandbox" or self.state.current is sandbox or attempt == 2:
-                    raise UsageError(f"Sandbox {sandbox.id} is gone ({gone}); %oc_sandboxes lists the running ones.") from None
-                out.write("stderr", f"Sandbox {sandbox.id} is gone; starting a new one for {target.label}.\n")
+        out = OutputWriter.from_settings(self.state.settings)
+        try:
+            for attempt in (1, 2):
+                sandbox = self._sandbox(target, args.keep)
+                try:
+                    if python:
+                        return self._python(sandbox, cell, args, env, timeout, out)
+                    return self._shell(sandbox, command if cell is None else cell, args, env, timeout, out)
+                except _SandboxGone as gone:
+                    self.state.forget(sandbox.id)
+                    if target.kind == "sandbox" or self.state.current is sandbox or attempt == 2:
+                        raise UsageError(f"Sandbox {sandbox.id} is gone ({gone}); "
+                                         "%oc_sandboxes lists the running ones.") from None
+                    out.note(f"Sandbox {sandbox.id} is gone; starting a new one for {target.label}.")
+        finally:
+            # Shows the end of an output that was cut, and where the whole of it is.
+            out.close()
         return None
 
     # ---------------------------------------------------------------- targets
@@ -173,7 +191,7 @@ class RunMagics(Magics):
         async def run():
             session = await sandbox.exec.start(
                 "bash", args=["-c", script], env=env or None, cwd=args.cwd,
-                on_stdout=events.callback("stdout"), on_stderr=events.callback("stderr"),
+                on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
             )
             return await session.wait(timeout)
 
@@ -202,6 +220,10 @@ class RunMagics(Magics):
 
         push_names = parse_names(args.push, "--push")
         pull_names = parse_names(args.pull, "--pull")
+        pickle_names = parse_names(args.pull_pickle, "--pull-pickle")
+        pull_names += [name for name in pickle_names if name not in pull_names]
+        if self.state.settings.allow_pickle:
+            pickle_names = list(pull_names)
         push = {}
         for name in push_names:
             if name not in self.shell.user_ns:
@@ -223,8 +245,8 @@ class RunMagics(Magics):
                 setup = repl.execute(prelude, out, filename="<oc_run setup>")
                 if setup.error is not None:
                     raise UsageError(f"--env/--cwd could not be applied: {setup.error}")
-            outcome = repl.execute(code, out, push=push, pull=pull_names, timeout=timeout,
-                                   filename=f"<oc_run cell {self._cells}>")
+            outcome = repl.execute(code, out, push=push, pull=pull_names, pickle_names=set(pickle_names),
+                                   timeout=timeout, filename=f"<oc_run cell {self._cells}>")
         except RemotePythonGone as exc:
             self.state.repls.pop(sandbox.id, None)
             oom = self.state.oom_note(sandbox, None, "The Python interpreter")

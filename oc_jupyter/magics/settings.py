@@ -46,6 +46,22 @@ class OCJupyter(Configurable):
         help="Keep the sandboxes the magics created when the kernel shuts down (as if --keep were always given).",
     ).tag(config=True)
 
+    allow_pickle = Bool(
+        False,
+        help="Let --pull fall back to pickle for values without a safe form; unpickling runs code the "
+             "sandbox chooses, with this kernel's rights.",
+    ).tag(config=True)
+
+    output_head = Int(
+        1_000_000, min=0,
+        help="Characters of a command's output shown before the rest is cut (the whole output is saved to a file).",
+    ).tag(config=True)
+
+    output_tail = Int(
+        250_000, min=0,
+        help="Characters at the end of a cut output that are still shown.",
+    ).tag(config=True)
+
     @observe("widgets")
     def _widgets_changed(self, change):
         from ..widgets.mode import set_default_mode

@@ -13,23 +13,29 @@ from .errors import (
     Conflict,
     LocalFileNotFound,
     NotFound,
+    NotSupported,
     OCError,
+    PlanLimitError,
     RequestError,
     SandboxError,
+    SandboxFamilyLimitError,
     SandboxNotFound,
     SandboxStopped,
+    ScalingLockedError,
     SnapshotNotFound,
 )
 from .exec import Exec, ExecSession
-from .files import Files
+from .files import Files, Filesystem
 from .image import Image, Step
 from .localfiles import LargeFolderWarning
 from .models import (
     BuildLog,
     CachePreview,
     CommandResult,
+    EntryInfo,
     ExecSessionInfo,
     FileInfo,
+    ProcessResult,
     SandboxInfo,
     SnapshotInfo,
     StepPreview,
@@ -37,6 +43,7 @@ from .models import (
 from .preview import cache_preview
 from .pty import Pty, PtySession
 from .sandbox import Sandbox
+from .shell import Shell, ShellBusyError, ShellClosedError
 from .snapshots import Snapshots
 
 __all__ = [
@@ -49,24 +56,34 @@ __all__ = [
     "CommandResult",
     "Config",
     "Conflict",
+    "EntryInfo",
     "Exec",
     "ExecSession",
     "ExecSessionInfo",
     "FileInfo",
     "Files",
+    "Filesystem",
     "Image",
     "LargeFolderWarning",
     "LocalFileNotFound",
     "NotFound",
+    "NotSupported",
     "OCError",
+    "PlanLimitError",
+    "ProcessResult",
     "Pty",
     "PtySession",
     "RequestError",
     "Sandbox",
     "SandboxError",
+    "SandboxFamilyLimitError",
     "SandboxInfo",
     "SandboxNotFound",
     "SandboxStopped",
+    "ScalingLockedError",
+    "Shell",
+    "ShellBusyError",
+    "ShellClosedError",
     "SnapshotInfo",
     "SnapshotNotFound",
     "Snapshots",

@@ -28,8 +28,12 @@ from .errors import (
     BackendUnavailable,
     Conflict,
     NotFound,
+    NotSupported,
     OCError,
+    PlanLimitError,
     RequestError,
+    SandboxFamilyLimitError,
+    ScalingLockedError,
 )
 from .hashing import Blob, body_length, iter_body_bytes, iter_json
 
@@ -118,6 +122,14 @@ def _error_text(response: httpx.Response) -> str:
     return text[:300] if text else response.reason_phrase or f"HTTP {response.status_code}"
 
 
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        data = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+        return None
+    return data.get("code") if isinstance(data, dict) and isinstance(data.get("code"), str) else None
+
+
 def raise_for_response(
     response: httpx.Response, config: Config, *, not_found: type[NotFound] = NotFound, what: str = ""
 ) -> None:
@@ -127,6 +139,15 @@ def raise_for_response(
         return
     message = config.scrub(_error_text(response))
     prefix = f"{what}: " if what else ""
+    code = _error_code(response)
+    if status == 403 and code == ScalingLockedError.code:
+        raise ScalingLockedError(f"{prefix}{message}", status=status)
+    if status == 403 and code == SandboxFamilyLimitError.code:
+        raise SandboxFamilyLimitError(f"{prefix}{message}", status=status)
+    if status == 402:
+        raise PlanLimitError(f"{prefix}{message}", status=status)
+    if status == 501:
+        raise NotSupported(f"{prefix}{message}", status=status)
     if status in (401, 403):
         hint = (
             "set OPENCOMPUTER_API_KEY to a valid key (or pass api_key=)"

@@ -14,6 +14,10 @@
     ├── BackendUnavailable   the backend cannot be reached or is overloaded (429, 5xx)
     │   └── BuildStreamLost  a build stream broke before its result; the build may go on
     ├── RequestError         the backend rejected the request (other 4xx)
+    │   ├── ScalingLockedError       the sandbox's scaling lock refused a resize (403 scaling_locked)
+    │   ├── SandboxFamilyLimitError  the sandbox's family refused a resize (403)
+    │   └── PlanLimitError           the organisation's plan does not allow the size (402)
+    ├── NotSupported         this backend does not offer the feature (501), e.g. the local one a cloud feature
     └── LocalFileNotFound    a local file named in an Image does not exist (also a FileNotFoundError)
 
 Transport errors (``httpx``, ``websockets``) are translated in one place, with
@@ -36,6 +40,10 @@ __all__ = [
     "RequestError",
     "BuildStreamLost",
     "LocalFileNotFound",
+    "NotSupported",
+    "ScalingLockedError",
+    "SandboxFamilyLimitError",
+    "PlanLimitError",
 ]
 
 
@@ -123,6 +131,26 @@ class BuildStreamLost(BackendUnavailable):
 
 class RequestError(OCError):
     """The backend rejected the request as invalid."""
+
+
+class ScalingLockedError(RequestError):
+    """The sandbox has a scaling lock: unlock it with ``set_scaling_lock(False)`` before resizing."""
+
+    code = "scaling_locked"
+
+
+class SandboxFamilyLimitError(RequestError):
+    """The sandbox's family does not allow the resize."""
+
+    code = "sandbox_family_scale_disabled"
+
+
+class PlanLimitError(RequestError):
+    """The requested size exceeds what the organisation's plan allows."""
+
+
+class NotSupported(OCError):
+    """The backend does not offer this feature; the local backend answers so for cloud-only features."""
 
 
 class LocalFileNotFound(OCError, FileNotFoundError):

@@ -5,19 +5,20 @@ WebSocket whose binary frames start with a stream byte: ``0x01`` stdout,
 ``0x02`` stderr, ``0x03`` exit (4-byte big-endian signed code), ``0x04`` end
 of the replayed scrollback; the client sends ``0x00`` + bytes for stdin.
 
-Cancelling a coroutine that waits on a session kills the remote process, so a
-kernel interrupt stops the work in the sandbox, not just the wait.
+Output callbacks receive ``bytes`` and ``session.done`` is an asyncio future
+of the exit code, as in OpenComputer's own SDK. Cancelling :meth:`ExecSession.wait`
+kills the remote process, so a kernel interrupt stops the work in the sandbox,
+not just the wait.
 """
 
 from __future__ import annotations
 
 import asyncio
-import codecs
 import concurrent.futures
 import contextlib
 import inspect
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -26,15 +27,20 @@ import websockets
 
 from . import _http
 from .errors import OCError, SandboxError, SandboxNotFound
-from .models import CommandResult, ExecSessionInfo, SessionStarted
+from .models import ExecSessionInfo, ProcessResult, SessionStarted
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
+    from .shell import Shell
 
 __all__ = ["Exec", "ExecSession"]
 
+OutputCallback = Callable[[bytes], Any]
+
 STDIN, STDOUT, STDERR, EXIT, SCROLLBACK_END = 0x00, 0x01, 0x02, 0x03, 0x04
 
+# The exit code ``done`` resolves to once this client detached before the command ended.
+DETACHED = -1
 # Seconds a cancelled wait spends killing the remote process before giving up on it.
 KILL_GRACE = 1.5
 
@@ -48,12 +54,11 @@ def _call(callback: Callable[..., Any] | None, *args: Any) -> None:
 
 
 class ExecSession:
-    """A running command whose output streams to callbacks; await :meth:`wait` for its exit code.
+    """A running command whose output streams to callbacks; ``await session.done`` gives its exit code.
 
-    Output callbacks get text decoded incrementally as UTF-8 (a character
-    split across frames is not mangled) and run on the event loop that
-    started the session. The session may be waited on or killed from any
-    event loop.
+    Output callbacks get the raw ``bytes`` of each frame and run on the event
+    loop that attached the session. :meth:`wait` may be awaited from any event
+    loop (the SDK's background loop and a notebook cell's alike).
     """
 
     def __init__(
@@ -61,15 +66,19 @@ class ExecSession:
         sandbox: Sandbox,
         session_id: str,
         *,
-        on_stdout: Callable[[str], Any] | None = None,
-        on_stderr: Callable[[str], Any] | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
         on_exit: Callable[[int], Any] | None = None,
+        on_scrollback_end: Callable[[], Any] | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.session_id = session_id
         self._on_stdout = on_stdout
         self._on_stderr = on_stderr
         self._on_exit = on_exit
+        self._on_scrollback_end = on_scrollback_end
+        self._done_futures: dict[asyncio.AbstractEventLoop, asyncio.Future[int]] = {}
+        self._detached = False
         # A thread-safe future, so a session started on one loop can be awaited on another.
         self._exit: concurrent.futures.Future[int] = concurrent.futures.Future()
         self._ws: Any = None
@@ -77,7 +86,7 @@ class ExecSession:
         self._reader: asyncio.Task | None = None
 
     def __repr__(self) -> str:
-        state = f"exit_code={self._exit.result()}" if self.done() and not self._exit.exception() else "running"
+        state = f"exit_code={self._exit.result()}" if self._exit.done() and not self._exit.exception() else "running"
         return f"ExecSession({self.session_id!r}, sandbox={self.sandbox.id!r}, {state})"
 
     @property
@@ -108,25 +117,21 @@ class ExecSession:
         self._reader = asyncio.create_task(self._read(), name=f"oc-exec-{self.session_id}")
 
     async def _read(self) -> None:
-        decoders = {
-            STDOUT: codecs.getincrementaldecoder("utf-8")(errors="replace"),
-            STDERR: codecs.getincrementaldecoder("utf-8")(errors="replace"),
-        }
         sinks = {STDOUT: self._on_stdout, STDERR: self._on_stderr}
         error: BaseException | None = None
         try:
             async for frame in self._ws:
                 if isinstance(frame, str) or not frame:
                     continue
-                kind, payload = frame[0], frame[1:]
-                if kind in decoders:
-                    text = decoders[kind].decode(payload)
-                    if text:
-                        _call(sinks[kind], text)
+                kind, payload = frame[0], bytes(frame[1:])
+                if kind in sinks:
+                    if payload:
+                        _call(sinks[kind], payload)
                 elif kind == EXIT:
                     code = struct.unpack(">i", payload[:4])[0] if len(payload) >= 4 else -1
-                    self._finish(decoders, sinks, code)
-                # SCROLLBACK_END only marks where replayed output stops; callbacks need no such mark.
+                    self._finish(code)
+                elif kind == SCROLLBACK_END:
+                    _call(self._on_scrollback_end)
         except websockets.ConnectionClosed:
             pass
         except Exception as exc:  # a callback raised (or the socket failed oddly): surface it to the waiter
@@ -136,19 +141,18 @@ class ExecSession:
                 await self._ws.close()
         if error is not None and not self._exit.done():
             self._exit.set_exception(error)
+        if self._detached and not self._exit.done():
+            # As OpenComputer's SDK does: a session this client left resolves to -1; the command goes on.
+            self._finish(DETACHED)
         if not self._exit.done():
-            await self._settle_lost(decoders, sinks)
+            await self._settle_lost()
 
-    def _finish(self, decoders: dict, sinks: dict, code: int) -> None:
-        for kind, decoder in decoders.items():
-            rest = decoder.decode(b"", final=True)
-            if rest:
-                _call(sinks[kind], rest)
+    def _finish(self, code: int) -> None:
         if not self._exit.done():
             self._exit.set_result(code)
             _call(self._on_exit, code)
 
-    async def _settle_lost(self, decoders: dict, sinks: dict) -> None:
+    async def _settle_lost(self) -> None:
         # The socket closed without an exit frame: ask the API how the command ended.
         try:
             sessions = await self.sandbox.exec.list()
@@ -157,7 +161,7 @@ class ExecSession:
             return
         for info in sessions:
             if info.session_id == self.session_id and not info.running and info.exit_code is not None:
-                self._finish(decoders, sinks, info.exit_code)
+                self._finish(info.exit_code)
                 return
         self._exit.set_exception(
             SandboxError(
@@ -167,9 +171,22 @@ class ExecSession:
         )
 
     # ── public ───────────────────────────────────────────────────────────
-    def done(self) -> bool:
-        """Whether the command has finished (or its session was lost)."""
-        return self._exit.done()
+    @property
+    def done(self) -> asyncio.Future[int]:
+        """A future of the exit code on the running event loop: ``code = await session.done``.
+
+        It resolves to -1 after :meth:`close` (the command goes on), and fails
+        with :class:`SandboxError` when the connection was lost and the API
+        no longer knows how the command ended.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = self._loop or asyncio.get_event_loop()
+        future = self._done_futures.get(loop)
+        if future is None:
+            future = self._done_futures[loop] = asyncio.wrap_future(self._exit, loop=loop)
+        return future
 
     @property
     def exit_code(self) -> int | None:
@@ -223,7 +240,8 @@ class ExecSession:
         )
 
     async def close(self) -> None:
-        """Detach from the session without stopping the command."""
+        """Detach from the session without stopping the command; ``done`` then resolves to -1."""
+        self._detached = True
         if self._ws is not None and self._loop is not None:
             if asyncio.get_running_loop() is self._loop:
                 await self._ws.close()
@@ -242,19 +260,21 @@ class Exec:
 
     async def run(
         self,
-        cmd: str,
-        timeout: float = 60,
+        command: str,
+        timeout: int = 60,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
-    ) -> CommandResult:
-        """Run ``cmd`` with ``sh -c`` and return its exit code and output once it finishes.
+    ) -> ProcessResult:
+        """Run ``command`` with ``sh -c`` and return its exit code and output once it finishes.
 
         ``timeout`` is in seconds (0: no limit). A non-zero exit is not an
         error: check ``result.exit_code``.
         """
-        if not isinstance(cmd, str):
-            raise TypeError(f"commands.run expects the command as a str, got {cmd!r}; join a list with shlex.join().")
-        body: dict[str, Any] = {"cmd": "sh", "args": ["-c", cmd], "timeout": timeout}
+        if not isinstance(command, str):
+            raise TypeError(
+                f"exec.run expects the command as a str, got {command!r}; join a list with shlex.join()."
+            )
+        body: dict[str, Any] = {"cmd": "sh", "args": ["-c", command], "timeout": timeout}
         if env:
             body["envs"] = dict(env)
         if cwd:
@@ -266,29 +286,32 @@ class Exec:
             timeout=None if not timeout else httpx.Timeout(timeout + 30, connect=10.0),
             what=f"run in sandbox {self._sandbox.id}",
         )
-        return _http.decode(response, self._sandbox.config, CommandResult, what="run")
+        return _http.decode(response, self._sandbox.config, ProcessResult, what="run")
 
     async def start(
         self,
-        cmd: str,
-        args: Sequence[str] | None = None,
+        command: str,
+        args: list[str] | None = None,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
-        timeout: float | None = None,
-        on_stdout: Callable[[str], Any] | None = None,
-        on_stderr: Callable[[str], Any] | None = None,
-        on_exit: Callable[[int], Any] | None = None,
+        timeout: int | None = None,
         max_run_after_disconnect: int | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        on_exit: Callable[[int], Any] | None = None,
+        on_scrollback_end: Callable[[], Any] | None = None,
     ) -> ExecSession:
-        """Start ``cmd`` (a program, with ``args``) and stream its output to the callbacks.
+        """Start ``command`` (a program, with ``args``) and stream its output to the callbacks as bytes.
 
-        To run a shell line, pass ``cmd="sh", args=["-c", line]``.
+        To run a shell line, pass ``"sh", args=["-c", line]``. The command goes
+        on when the session is closed; ``max_run_after_disconnect`` (seconds)
+        kills it that long after its last client left.
         """
-        if not isinstance(cmd, str) or not cmd:
-            raise TypeError(f"exec.start expects a program name as a str, got {cmd!r}.")
+        if not isinstance(command, str) or not command:
+            raise TypeError(f"exec.start expects a program name as a str, got {command!r}.")
         if isinstance(args, str):
             raise TypeError(f"exec.start expects args as a list of str, got the str {args!r}; write args=[{args!r}].")
-        body: dict[str, Any] = {"cmd": cmd}
+        body: dict[str, Any] = {"cmd": command}
         if args:
             body["args"] = list(args)
         if env:
@@ -305,12 +328,14 @@ class Exec:
             json_body=body,
             what=f"start command in sandbox {self._sandbox.id}",
         )
+        session_id = _http.decode(response, self._sandbox.config, SessionStarted, what="start command").session_id
         session = ExecSession(
             self._sandbox,
-            _http.decode(response, self._sandbox.config, SessionStarted, what="start command").session_id,
+            session_id,
             on_stdout=on_stdout,
             on_stderr=on_stderr,
             on_exit=on_exit,
+            on_scrollback_end=on_scrollback_end,
         )
         try:
             await session._attach()
@@ -318,6 +343,69 @@ class Exec:
             await session._kill_quietly()
             raise
         return session
+
+    async def background(
+        self,
+        command: str,
+        args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: int | None = None,
+        max_run_after_disconnect: int | None = None,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        on_exit: Callable[[int], Any] | None = None,
+    ) -> ExecSession:
+        """:meth:`start` under the name that says the intent: run in the background and observe."""
+        return await self.start(
+            command,
+            args=args,
+            env=env,
+            cwd=cwd,
+            timeout=timeout,
+            max_run_after_disconnect=max_run_after_disconnect,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            on_exit=on_exit,
+        )
+
+    async def attach(
+        self,
+        session_id: str,
+        on_stdout: OutputCallback | None = None,
+        on_stderr: OutputCallback | None = None,
+        on_exit: Callable[[int], Any] | None = None,
+        on_scrollback_end: Callable[[], Any] | None = None,
+    ) -> ExecSession:
+        """Attach to the running (or recently finished) session ``session_id``.
+
+        The callbacks first receive the session's scrollback (its last 1 MiB
+        of output), then ``on_scrollback_end``, then live output.
+        """
+        if not isinstance(session_id, str) or not session_id:
+            raise TypeError(f"exec.attach expects a session id as a str, got {session_id!r}; see exec.list().")
+        session = ExecSession(
+            self._sandbox,
+            session_id,
+            on_stdout=on_stdout,
+            on_stderr=on_stderr,
+            on_exit=on_exit,
+            on_scrollback_end=on_scrollback_end,
+        )
+        await session._attach()
+        return session
+
+    async def shell(self, cwd: str | None = None, env: dict[str, str] | None = None) -> Shell:
+        """A stateful bash session: ``cd``, exported variables and functions persist across ``run`` calls."""
+        from .shell import Shell
+
+        return await Shell._open(self, cwd=cwd, env=env)
+
+    async def reattach_shell(self, session_id: str) -> Shell:
+        """The shell session ``session_id`` opened earlier by :meth:`shell` (it should be idle)."""
+        from .shell import Shell
+
+        return await Shell._reattach(self, session_id)
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A request about this sandbox whose 404 says whether the sandbox stopped or vanished."""
@@ -327,12 +415,12 @@ class Exec:
             raise await self._sandbox._explain_not_found(exc) from None
 
     async def list(self) -> list[ExecSessionInfo]:
-        """The command sessions of this sandbox."""
+        """The command sessions of this sandbox, running and recently finished."""
         response = await _http.request(
             self._sandbox.config, "GET", self._path(), not_found=SandboxNotFound, what=f"sandbox {self._sandbox.id}"
         )
         return _http.decode(response, self._sandbox.config, ExecSessionInfo, many=True, what="list commands")
 
     async def kill(self, session_id: str, signal: int = 9) -> None:
-        """Send ``signal`` to the command session ``session_id``."""
+        """Send ``signal`` (default SIGKILL) to the command session ``session_id``."""
         await ExecSession(self._sandbox, session_id).kill(signal)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import posixpath
+from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from . import _http
 from .errors import NotFound, SandboxNotFound
-from .models import FileInfo
+from .models import EntryInfo
 
 if TYPE_CHECKING:
     from .sandbox import Sandbox
 
-__all__ = ["Files"]
+__all__ = ["Filesystem", "Files"]
 
 
 def _check_path(path: str) -> str:
@@ -26,7 +27,7 @@ def _check_path(path: str) -> str:
     return path
 
 
-class Files:
+class Filesystem:
     """The file system of one sandbox (``sandbox.files``); every path is absolute."""
 
     def __init__(self, sandbox: Sandbox) -> None:
@@ -53,34 +54,49 @@ class Files:
                 f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404
             ) from None
 
-    async def read(self, path: str) -> bytes:
-        """The content of the file at ``path``."""
+    async def read(self, path: str) -> str:
+        """The content of the text file at ``path`` (UTF-8; undecodable bytes become U+FFFD)."""
+        return (await self.read_bytes(path)).decode("utf-8", errors="replace")
+
+    async def read_bytes(self, path: str) -> bytes:
+        """The raw content of the file at ``path``."""
         return (await self._request("GET", "", path)).content
 
     async def read_text(self, path: str, encoding: str = "utf-8") -> str:
-        """The content of the text file at ``path``."""
-        return (await self.read(path)).decode(encoding)
+        """The content of the text file at ``path`` in ``encoding``, failing on bytes that do not decode."""
+        return (await self.read_bytes(path)).decode(encoding)
 
-    async def write(self, path: str, data: str | bytes) -> None:
-        """Write ``data`` (text as UTF-8) to ``path``, creating parent folders, replacing any file there."""
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        elif not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"files.write expects str or bytes, got {type(data).__name__}.")
-        await self._request("PUT", "", path, content=bytes(data), headers={"Content-Type": "application/octet-stream"})
+    async def write(self, path: str, content: str | bytes | AsyncIterator[bytes]) -> None:
+        """Write ``content`` to ``path``, creating parent folders, replacing any file there.
 
-    async def list(self, path: str) -> list[FileInfo]:
+        Text is written as UTF-8; an async iterator of ``bytes`` is streamed,
+        so a large file need not fit in memory.
+        """
+        headers = {"Content-Type": "application/octet-stream"}
+        if isinstance(content, str):
+            await self._request("PUT", "", path, content=content.encode("utf-8"), headers=headers)
+        elif isinstance(content, (bytes, bytearray, memoryview)):
+            await self._request("PUT", "", path, content=bytes(content), headers=headers)
+        elif isinstance(content, AsyncIterable):
+            # A stream cannot be sent twice, so this request is never retried.
+            await self._request("PUT", "", path, content=content, headers=headers, idempotent=False)
+        else:
+            raise TypeError(
+                f"files.write expects str, bytes or an async iterator of bytes, got {type(content).__name__}."
+            )
+
+    async def list(self, path: str = "/") -> list[EntryInfo]:
         """The entries of the folder at ``path``."""
         response = await self._request("GET", "/list", path)
-        return _http.decode(response, self._sandbox.config, FileInfo, many=True, what=f"list {path}")
-
-    async def remove(self, path: str) -> None:
-        """Delete the file or folder at ``path``."""
-        await self._request("DELETE", "", path)
+        return _http.decode(response, self._sandbox.config, EntryInfo, many=True, what=f"list {path}")
 
     async def make_dir(self, path: str) -> None:
         """Create the folder ``path`` and its parents."""
         await self._request("POST", "/mkdir", path, idempotent=True)
+
+    async def remove(self, path: str) -> None:
+        """Delete the file or folder at ``path``."""
+        await self._request("DELETE", "", path)
 
     async def exists(self, path: str) -> bool:
         """Whether something exists at ``path``."""
@@ -95,3 +111,7 @@ class Files:
                 raise
             return False
         return any(entry.name == name for entry in entries)
+
+
+#: The earlier name of :class:`Filesystem`.
+Files = Filesystem

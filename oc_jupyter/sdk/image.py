@@ -241,7 +241,7 @@ class Image:
         return self._with("add_file", args, description)
 
     def add_local_file(
-        self, local_path: str | os.PathLike, remote_path: str, base_dir: str | os.PathLike | None = None
+        self, local_path: str | os.PathLike, remote_path: str, *, base_dir: str | os.PathLike | None = None
     ) -> Image:
         """Embed a local file; a relative ``local_path`` starts at the notebook's folder (or ``base_dir``)."""
         _check_remote_file("add_local_file", remote_path)
@@ -255,6 +255,7 @@ class Image:
         self,
         local_path: str | os.PathLike,
         remote_path: str,
+        *,
         ignore: list[str] | None = None,
         base_dir: str | os.PathLike | None = None,
     ) -> Image:

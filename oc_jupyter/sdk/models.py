@@ -19,7 +19,9 @@ __all__ = [
     "WireModel",
     "SnapshotInfo",
     "SandboxInfo",
+    "EntryInfo",
     "FileInfo",
+    "ProcessResult",
     "CommandResult",
     "ExecSessionInfo",
     "StepPreview",
@@ -106,16 +108,20 @@ class SandboxInfo(WireModel):
     oom_kills: int | None = None
 
 
-class FileInfo(WireModel):
+class EntryInfo(WireModel):
     """An entry of a sandbox folder listing."""
 
     name: str = ""
     is_dir: bool = False
-    size: int = 0
     path: str = ""
+    size: int = 0
 
 
-class CommandResult(WireModel):
+#: The earlier name of :class:`EntryInfo`.
+FileInfo = EntryInfo
+
+
+class ProcessResult(WireModel):
     """The outcome of a finished command: exit code and captured output."""
 
     exit_code: int = 0
@@ -129,11 +135,15 @@ class CommandResult(WireModel):
     def __repr__(self) -> str:
         extra = f", error={self.error!r}" if self.error else ""
         return (
-            f"CommandResult(exit_code={self.exit_code}, stdout={_clip(self.stdout)!r}, stderr={_clip(self.stderr)!r}"
+            f"ProcessResult(exit_code={self.exit_code}, stdout={_clip(self.stdout)!r}, stderr={_clip(self.stderr)!r}"
             f"{extra})"
         )
 
     __str__ = __repr__
+
+
+#: The earlier name of :class:`ProcessResult`.
+CommandResult = ProcessResult
 
 
 class SessionStarted(WireModel):

@@ -14,7 +14,7 @@ from .builds import LogCallback, post_build
 from .config import Config
 from .errors import BackendUnavailable, NotFound, OCError, SandboxNotFound, SandboxStopped, SnapshotNotFound
 from .exec import Exec
-from .files import Files
+from .files import Filesystem
 from .image import Image
 from .models import SandboxInfo
 from .pty import Pty
@@ -31,6 +31,18 @@ async def resolve_config(config: Config | None, api_key: str | None = None, api_
     return await asyncio.to_thread(Config.resolve, api_key, api_url)
 
 
+async def _patches(
+    method: str, checkpoint_id: str, suffix: str, body: dict | None, config: Config | None,
+    api_key: str | None, api_url: str | None,
+) -> Any:
+    config = await resolve_config(config, api_key, api_url)
+    what = f"patches of checkpoint {checkpoint_id}"
+    response = await _http.request(
+        config, method, f"/sandboxes/checkpoints/{quote(checkpoint_id)}/patches{suffix}", json_body=body, what=what
+    )
+    return None if method == "DELETE" else _http.decode(response, config, what=what)
+
+
 class Sandbox:
     """A running sandbox: ``commands``/``exec`` run programs in it, ``files`` reaches its file system.
 
@@ -44,7 +56,7 @@ class Sandbox:
         self._info = info
         self.exec = Exec(self)
         self.commands = self.exec
-        self.files = Files(self)
+        self.files = Filesystem(self)
 
     def __repr__(self) -> str:
         status = f", status={self._info.status!r}" if self._info and self._info.status else ""
@@ -59,6 +71,11 @@ class Sandbox:
     def status(self) -> str | None:
         """The status last reported by the backend (call :meth:`info` to refresh)."""
         return self._info.status if self._info else None
+
+    @property
+    def template(self) -> str:
+        """The template the sandbox started from, as last reported."""
+        return (self._info.template_id or "") if self._info else ""
 
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
@@ -157,7 +174,7 @@ class Sandbox:
 
     @classmethod
     async def connect(
-        cls, sandbox_id: str, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, sandbox_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> Sandbox:
         """Attach to an existing sandbox by id (for example after a kernel restart)."""
         config = await resolve_config(config, api_key, api_url)
@@ -167,7 +184,7 @@ class Sandbox:
 
     @classmethod
     async def list(
-        cls, config: Config | None = None, *, api_key: str | None = None, api_url: str | None = None
+        cls, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
     ) -> list[SandboxInfo]:
         """Every sandbox the backend runs for this key."""
         config = await resolve_config(config, api_key, api_url)
@@ -188,6 +205,80 @@ class Sandbox:
             return (await self.info()).status == "running"
         except SandboxNotFound:
             return False
+
+    # ── cloud-only resource controls (the local backend answers NotSupported) ──
+    async def _cloud_call(self, method: str, suffix: str, body: dict[str, Any] | None, what: str) -> dict:
+        response = await _http.request(
+            self.config,
+            method,
+            f"/sandboxes/{quote(self.id)}{suffix}",
+            json_body=body,
+            not_found=SandboxNotFound,
+            what=f"{what} of sandbox {self.id}",
+        )
+        return _http.decode(response, self.config, what=what)
+
+    async def set_autoscale(
+        self, enabled: bool, *, min_memory_mb: int | None = None, max_memory_mb: int | None = None
+    ) -> dict:
+        """Let the cloud resize the sandbox between ``min_memory_mb`` and ``max_memory_mb`` with load."""
+        body: dict[str, Any] = {"enabled": enabled}
+        if min_memory_mb is not None:
+            body["minMemoryMB"] = min_memory_mb
+        if max_memory_mb is not None:
+            body["maxMemoryMB"] = max_memory_mb
+        return await self._cloud_call("PUT", "/autoscale", body, "autoscale")
+
+    async def get_autoscale(self) -> dict:
+        """The sandbox's autoscale settings (``enabled``, ``minMemoryMB``, ``maxMemoryMB``)."""
+        return await self._cloud_call("GET", "/autoscale", None, "autoscale")
+
+    async def set_scaling_lock(self, locked: bool) -> dict:
+        """Freeze (``True``) or release the sandbox's size; locking also turns autoscale off."""
+        return await self._cloud_call("PUT", "/scaling-lock", {"locked": locked}, "scaling lock")
+
+    async def get_scaling_lock(self) -> dict:
+        """Whether the sandbox's size is locked (``{"sandboxID", "locked"}``)."""
+        return await self._cloud_call("GET", "/scaling-lock", None, "scaling lock")
+
+    async def get_allowed_hosts(self) -> dict:
+        """The egress allowlist the sandbox's secret store enforces."""
+        return await self._cloud_call("GET", "/allowed-hosts", None, "allowed hosts")
+
+    @staticmethod
+    async def create_checkpoint_patch(
+        checkpoint_id: str,
+        script: str,
+        description: str = "",
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> dict:
+        """Add a bash ``script`` to run on every sandbox forked from the checkpoint (cloud only)."""
+        return await _patches(
+            "POST", checkpoint_id, "", {"script": script, "description": description}, config, api_key, api_url
+        )
+
+    @staticmethod
+    async def list_checkpoint_patches(
+        checkpoint_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
+    ) -> list[dict]:
+        """The checkpoint's patches in the order they apply (cloud only)."""
+        return await _patches("GET", checkpoint_id, "", None, config, api_key, api_url)
+
+    @staticmethod
+    async def delete_checkpoint_patch(
+        checkpoint_id: str,
+        patch_id: str,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> None:
+        """Remove one patch from the checkpoint (cloud only); an unknown patch is not an error."""
+        with contextlib.suppress(NotFound):
+            await _patches("DELETE", checkpoint_id, f"/{quote(patch_id)}", None, config, api_key, api_url)
 
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.

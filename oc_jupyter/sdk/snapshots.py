@@ -33,7 +33,7 @@ class Snapshots:
     with neither, the local backend is used. The backend is chosen on first use.
     """
 
-    def __init__(self, api_key: str | None = None, api_url: str | None = None, config: Config | None = None) -> None:
+    def __init__(self, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None) -> None:
         self._api_key = api_key
         self._api_url = api_url
         self._config = config
@@ -100,6 +100,9 @@ class Snapshots:
         await _http.request(
             await self.config(), "DELETE", self._path(name), not_found=SnapshotNotFound, what=f"snapshot {name!r}"
         )
+
+    async def close(self) -> None:
+        """Release client resources (nothing to hold: connections are shared); kept for OpenComputer's API."""
 
     async def wait_until_ready(
         self, name: str, timeout: float = 600, *, log: list[BuildLog] | None = None

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..untrusted import clean_terminal
 from . import render
 from .log_buffer import LogBuffer
 from .mode import widgets_enabled
@@ -324,7 +325,7 @@ class BuildLogWidget:
             self._drain()
             self.progress.note(text)
             if not self.use_widgets:
-                self._print(f"[oc_jupyter] {text}")
+                self._print(f"[oc_jupyter] {render.one_line(text)}")
             self._dirty = True
         self.pump(force=True)
 
@@ -349,7 +350,7 @@ class BuildLogWidget:
         if self.use_widgets:
             self._handle = display(self.box, display_id=True)
         else:
-            self._print(f"{self.progress.title}: {_plural(len(self.progress.steps), 'step')}")
+            self._print(f"{render.one_line(self.progress.title)}: {_plural(len(self.progress.steps), 'step')}")
 
     def _repr_html_(self) -> str:
         return render.build_summary_html(self.progress)
@@ -376,10 +377,13 @@ class BuildLogWidget:
                 self._print_event(event, before)
 
     def _print(self, line: str) -> None:
-        print(line, file=sys.stdout, flush=False)
+        # Build output is the sandbox's: colours may reach the terminal, other escapes may not.
+        print(clean_terminal(line), file=sys.stdout, flush=False)
 
     def _print_event(self, event: Any, before) -> None:
         message = str(getattr(event, "message", event) if not isinstance(event, dict) else event.get("message", ""))
+        # One event is one printed line: an embedded break could forge a step line.
+        message = " ".join(message.splitlines())
         phase = event.get("phase") if isinstance(event, dict) else getattr(event, "phase", None)
         if phase == "reattach":
             self._print(f"[oc_jupyter] {message}")
@@ -433,7 +437,7 @@ class BuildLogWidget:
             if p.failure is not None:
                 self._print(render.build_summary_text(p))
             else:
-                self._print(f"{p.title}: {p.status_line()}")
+                self._print(f"{render.one_line(p.title)}: {p.status_line()}")
             sys.stdout.flush()
 
     def _start_timer(self) -> None:

@@ -3,15 +3,21 @@
 Pure functions from data to strings, shared by the live widgets, the static
 summaries a saved notebook keeps, and the rich reprs. Only inline styles and
 plain tags are used so the output looks the same in JupyterLab, Notebook 7,
-VS Code and nbconvert's HTML, and every value goes through ``html.escape``.
+VS Code and nbconvert's HTML. Names, log lines and messages come from a
+sandbox or a backend and are untrusted: in HTML every value goes through
+``escape`` (terminal escapes removed, then ``html.escape``); in text, names
+and cells go through ``one_line`` and log lines through ``clean_terminal`` so
+they can neither forge a line nor drive the terminal.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterable, Sequence
-from html import escape
 from typing import Any
+
+from ..untrusted import clean_terminal, one_line
+from ..untrusted import escape_html as escape
 
 __all__ = [
     "STATE_COLORS",
@@ -109,7 +115,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, raw: bool = 
 
 
 def _text_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    rows = [[str(v) for v in row] for row in rows]
+    rows = [[one_line(v) for v in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     return "\n".join([fmt.format(*headers).rstrip()] + [fmt.format(*r).rstrip() for r in rows])
@@ -167,22 +173,23 @@ def image_html(image, name: str | None = None, preview=None, *, preview_known: b
 
 def image_text(image, name: str | None = None, preview=None) -> str:
     states = _preview_states(image, preview)
-    head = f"Image {name} " if name else "Image "
-    lines = [f"{head}from {image.base_image!r}, {len(image.steps)} steps, cache key {short_hash(image.cache_key())}"]
+    head = f"Image {one_line(name)} " if name else "Image "
+    lines = [f"{head}from {one_line(repr(image.base_image))}, {len(image.steps)} steps, "
+             f"cache key {short_hash(image.cache_key())}"]
     for i, step in enumerate(image.steps, 1):
         state = f"  [{states[i - 1]}]" if states[i - 1] else ""
         lines.append(f"  {i}. {_clip(step.description)}{state}")
     files = image.files()
     if files:
         lines.append(f"  {len(files)} embedded files, {human_size(sum(s for _, s in files))}:")
-        lines += [f"    {path} ({human_size(size)})" for path, size in files[:20]]
+        lines += [f"    {one_line(path)} ({human_size(size)})" for path, size in files[:20]]
         if len(files) > 20:
             lines.append(f"    … {len(files) - 20} more")
     return "\n".join(lines)
 
 
 def _clip(text: str, limit: int = 100) -> str:
-    text = " ".join(str(text).split())
+    text = " ".join(one_line(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -220,14 +227,14 @@ def build_summary_html(progress) -> str:
 
 
 def build_summary_text(progress) -> str:
-    lines = [f"{progress.title}: {progress.status_line()}"]
+    lines = [f"{one_line(progress.title)}: {progress.status_line()}"]
     for s in progress.steps:
         extra = f" {human_duration(s.elapsed)}" if s.elapsed is not None else ""
         lines.append(f"  {s.index}. [{s.state}] {_clip(s.description)}{extra}")
-    lines += [f"  [oc_jupyter] {note}" for note in progress.notes]
+    lines += [f"  [oc_jupyter] {one_line(note)}" for note in progress.notes]
     if progress.failure is not None:
-        lines.append(progress.error or "The build failed.")
-        lines += ["  | " + line for line in progress.failure[1]]
+        lines.append(one_line(progress.error or "The build failed."))
+        lines += ["  | " + " ".join(clean_terminal(line).splitlines()) for line in progress.failure[1]]
     return "\n".join(lines)
 
 
@@ -341,12 +348,13 @@ def snapshot_detail_html(info) -> str:
 
 def snapshot_detail_text(info) -> str:
     steps, files = manifest_steps(_get(info, "manifest"))
-    lines = [f"Snapshot {_get(info, 'name') or ''}: " + ", ".join(f"{k} {v}" for k, v in _snapshot_facts(info))]
+    lines = [f"Snapshot {one_line(_get(info, 'name') or '')}: "
+             + ", ".join(f"{k} {one_line(v)}" for k, v in _snapshot_facts(info))]
     lines += [f"  {i}. {_clip(d)}" for i, d in enumerate(steps, 1)]
     if files:
         lines.append(f"  {len(files)} embedded file{'s' if len(files) != 1 else ''}, "
                      f"{human_size(sum(n for _, n in files))}:")
-        lines += [f"    {path} ({human_size(size)})" for path, size in files[:20]]
+        lines += [f"    {one_line(path)} ({human_size(size)})" for path, size in files[:20]]
         if len(files) > 20:
             lines.append(f"    … {len(files) - 20} more")
     return "\n".join(lines)
@@ -385,7 +393,7 @@ def sandboxes_text(infos, mark: dict | None = None) -> str:
 
 
 def command_result_html(result) -> str:
-    """A ``CommandResult``: exit code badge, then stdout and stderr (the last 20,000 characters of each)."""
+    """A ``ProcessResult``: exit code badge, then stdout and stderr (the last 20,000 characters of each)."""
     code = getattr(result, "exit_code", None)
     parts = [f'<div style="{_BOX}">{badge("done" if code == 0 else "failed")} exit code {escape(str(code))}']
     for name in ("stdout", "stderr"):

@@ -12,13 +12,13 @@ __all__ = ["register_formatters", "unregister_formatters"]
 
 
 def _formatters():
-    from ..sdk import CommandResult, Image, SandboxInfo, SnapshotInfo
+    from ..sdk import Image, ProcessResult, SandboxInfo, SnapshotInfo
 
     return {
         Image: lambda image: render.image_html(image, preview_known=True),
         SnapshotInfo: render.snapshot_html,
         SandboxInfo: render.sandbox_html,
-        CommandResult: render.command_result_html,
+        ProcessResult: render.command_result_html,
     }
 
 

@@ -97,7 +97,7 @@ class SnapshotTable:
         return body
 
     def __repr__(self) -> str:
-        return render.snapshots_text(self.snapshots) + (f"\n{self.error}" if self.error else "")
+        return render.snapshots_text(self.snapshots) + (f"\n{render.one_line(self.error)}" if self.error else "")
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         data = {"text/plain": repr(self), "text/html": self.html()}

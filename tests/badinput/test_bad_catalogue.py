@@ -339,9 +339,9 @@ async def test_non_utf8_and_binary_local_files_arrive_byte_for_byte(tmp_path, sd
         tmp_path / "dir", "/w/dir").run_commands(f"echo {tmp_path.name}").cache_key()
     sandbox = await Sandbox.create(image=image, config=sdk_config, timeout=0)
     try:
-        assert await sandbox.files.read("/w/latin1.txt") == latin1
-        assert await sandbox.files.read("/w/blob.bin") == binary
-        assert await sandbox.files.read("/w/dir/nul.bin") == b"a\x00b\x00"
+        assert await sandbox.files.read_bytes("/w/latin1.txt") == latin1
+        assert await sandbox.files.read_bytes("/w/blob.bin") == binary
+        assert await sandbox.files.read_bytes("/w/dir/nul.bin") == b"a\x00b\x00"
     finally:
         await sandbox.kill()
         from ownserver import remove_layers

@@ -211,7 +211,7 @@ async def test_this_sdk_manages_preview_urls(local_server, sdk_config, api, made
 
     sandbox_id = await _sandbox(api, made)
     await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
-    sandbox = await Sandbox.connect(sandbox_id, sdk_config)
+    sandbox = await Sandbox.connect(sandbox_id, config=sdk_config)
     assert sandbox.preview_auth_token == ""
     made_url = await sandbox.create_preview_url(8000)
     assert made_url["port"] == 8000 and made_url["sandboxId"] == sandbox_id

@@ -147,7 +147,7 @@ async def test_this_sdk_drives_a_terminal(local_server, sdk_config, api, made):
     from oc_jupyter.sdk import Sandbox
 
     sandbox_id = await _sandbox(api, made)
-    sandbox = await Sandbox.connect(sandbox_id, sdk_config)
+    sandbox = await Sandbox.connect(sandbox_id, config=sdk_config)
     shown: list[bytes] = []
     session = await sandbox.pty.create(cols=90, rows=20, on_output=shown.append)
     await session.send("stty size; echo $((6*7))\r")

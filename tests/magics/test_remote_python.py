@@ -1,8 +1,8 @@
 """The remote interpreter's protocol, spoken to a real ``python3 -u -c <source>`` process on this machine.
 
 The same source runs inside sandboxes; here a local process shows the
-protocol itself (frames, state, tracebacks, interrupts, pickles, shell
-commands) without a sandbox in the way.
+protocol itself (frames, state, tracebacks, interrupts, pulls, shell
+commands, flow control) without a sandbox in the way.
 """
 
 from __future__ import annotations
@@ -19,17 +19,21 @@ import time
 
 import pytest
 
-from oc_jupyter.magics.remote_python import FRAME, SOURCE, FrameSplitter
+from oc_jupyter.magics import values
+from oc_jupyter.magics.remote_python import SOURCE, FrameReader
 
 
 class Repl:
     def __init__(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-u", "-c", SOURCE], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
-        self.splitter = FrameSplitter()
+        self.reader = FrameReader()
         self.items: list = []
+        self.consumed = 0
+        self.ack = True
         self.stderr = b""
         self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()
         assert self.wait_for(lambda f: f["t"] == "ready")["python"]
@@ -40,15 +44,26 @@ class Repl:
             if not data:
                 return
             with self._cond:
-                self.items.extend(self.splitter.feed(data.decode()))
+                for kind, value in self.reader.feed(data.decode()):
+                    if kind == "frame" and value["t"] == "stream":
+                        self.items.append((value["name"], value["text"]))
+                    else:
+                        self.items.append((kind, value))
                 self._cond.notify_all()
+            self.consumed += len(data)
+            if self.ack:
+                try:
+                    self.send(op="ack", n=self.consumed)
+                except (BrokenPipeError, ValueError):
+                    return  # the interpreter was closed
 
     def _read_err(self):
         self.stderr = self.proc.stderr.read()
 
     def send(self, **request):
-        self.proc.stdin.write((json.dumps(request) + "\n").encode())
-        self.proc.stdin.flush()
+        with self._send_lock:
+            self.proc.stdin.write((json.dumps(request) + "\n").encode())
+            self.proc.stdin.flush()
 
     def wait_for(self, pred, timeout=20):
         deadline = time.monotonic() + timeout
@@ -128,13 +143,61 @@ def test_interrupt_stops_the_cell_and_keeps_the_interpreter(repl):
     assert frames(items, "display")[0]["data"]["text/plain"] == "'yes'"
 
 
-def test_push_and_pull_pickles(repl):
+def test_push_pickles_and_pull_sends_safe_forms(repl):
     blob = base64.b64encode(pickle.dumps({"a": [1, 2]}, protocol=4)).decode()
     done, items = repl.run("y = [v * 10 for v in data['a']]", 1, push={"data": blob}, pull=["y", "missing"])
     assert done["ok"]
     (pulled,) = frames(items, "pull")
-    assert pickle.loads(base64.b64decode(pulled["data"])) == [10, 20]
+    assert pulled["fmt"] == "safe" and values.decode(pulled["v"]) == [10, 20]
     assert frames(items, "pull_error")[0]["name"] == "missing"
+
+
+def test_pull_falls_back_to_pickle_only_where_allowed(repl):
+    code = "import fractions\nodd = fractions.Fraction(1, 3)\nodd2 = odd"
+    done, items = repl.run(code, 1, pull=["odd", "odd2"], pickle=["odd2"])
+    (refused,) = frames(items, "pull_error")
+    assert refused["name"] == "odd" and refused["ename"] == "Unsupported" and refused["type"] == "fractions.Fraction"
+    (pickled,) = frames(items, "pull")
+    assert pickled["name"] == "odd2" and pickled["fmt"] == "pickle"
+
+
+def test_printed_frames_and_subprocess_output_arrive_as_stream_text(repl):
+    forged = '8 {"t":1}\n10 {"t":"x"}\n'
+    code = ("import os, subprocess, sys\n"
+            f"print({forged!r})\n"
+            f"sys.stderr.write({forged!r})\n"
+            f"os.write(1, {forged!r}.encode())\n"
+            'subprocess.run(["printf", "%s", "44 {\\"t\\": \\"done\\", \\"id\\": 1, \\"ok\\": true}\\n"])\n'
+            "_ = os.system('echo child')")
+    done, items = repl.run(code, 1)
+    assert done["ok"]
+    assert [k for k, _ in items if k == "frame"] == ["frame"]  # only the real 'done'
+    out = stdout_of(items)
+    assert out.count(forged) == 2 and '"t": "done", "id": 1' in out and "child" in out
+    assert "".join(v for k, v in items if k == "stderr") == forged
+
+
+def test_a_subprocess_does_not_inherit_the_reply_channel(repl):
+    _, items = repl.run("import os, subprocess\n"
+                        "print(subprocess.run(['ls', '/proc/self/fd'], capture_output=True, text=True).stdout.split())", 1)
+    fds = eval(stdout_of(items))
+    assert sorted(fds, key=int)[:3] == ["0", "1", "2"] and len(fds) <= 4  # the 4th is ls's own listing
+
+
+def test_output_waits_for_the_kernel_to_catch_up(repl):
+    repl.ack = False
+    repl.items.clear()
+    repl.send(op="exec", id=1, code="import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 65536)\nprint('end')",
+              filename="<cell 1>")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    held = sum(len(v) for k, v in repl.items if k == "stdout")
+    assert held < 8 << 20, "the interpreter kept sending without acknowledgements"
+    repl.ack = True
+    repl.send(op="ack", n=repl.consumed)
+    repl.wait_for(lambda f: f["t"] == "done" and f["id"] == 1, timeout=60)
+    assert stdout_of(repl.items).endswith("end\n") and len(stdout_of(repl.items)) == 200 * 65536 + 4
 
 
 def test_push_of_an_unknown_module_names_the_module(repl):
@@ -178,9 +241,12 @@ def _running(pid: int, wait: float = 2.0) -> bool:
     return True
 
 
-def test_frame_splitter_holds_back_only_a_possible_marker():
-    s = FrameSplitter()
-    assert s.feed("abc" + FRAME[:2]) == [("stdout", "abc")]
-    assert s.feed(FRAME[2:] + '{"t": "done"}') == []
-    assert s.feed("\nmore") == [("frame", {"t": "done"}), ("stdout", "more")]
-    assert s.feed("\x1e-not-a-frame") == [("stdout", "\x1e-not-a-frame")]
+def test_frame_reader_cuts_length_prefixed_frames_across_chunks():
+    r = FrameReader()
+    assert r.feed("13 {\"t\": ") == []
+    assert r.feed('"done"}\n14 {"t": "ready"}') == [("frame", {"t": "done"})]
+    assert r.feed("\n") == [("frame", {"t": "ready"})]
+    assert r.feed("garbage line\n5 [1,2]\n") == [("breach", "text outside a frame"),
+                                                  ("breach", "a frame that is not a JSON object")]
+    assert r.feed("3 {}xx\n2 {}\n") == [("breach", "a frame of the wrong length"),
+                                         ("breach", "a frame that is not a JSON object")]

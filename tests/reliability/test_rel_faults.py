@@ -223,14 +223,14 @@ async def test_container_stopped_mid_session_ends_it_with_the_cause_on_stderr(sd
     sandbox = await Sandbox.create(config=sdk_config, timeout=0)
     try:
         ctr = await asyncio.to_thread(container_of, sandbox.id)
-        stderr: list[str] = []
+        stderr: list[bytes] = []
         session = await sandbox.exec.start("sleep", ["132"], on_stderr=stderr.append)
         await await_until(lambda: asyncio.to_thread(lambda: "sleep 132" in " ".join(processes_in(ctr))), 30,
                           "the session's command to start")
         await asyncio.to_thread(podman, "kill", ctr)
         code = await asyncio.wait_for(session.wait(), 60)
         assert code != 0
-        assert "sandbox stopped while this command was running" in "".join(stderr)
+        assert b"sandbox stopped while this command was running" in b"".join(stderr)
     finally:
         await sandbox.kill()
 
@@ -264,7 +264,7 @@ async def test_file_read_in_a_removed_sandbox_names_the_sandbox_not_a_missing_fi
     await asyncio.to_thread(podman, "rm", "-f", "-t", "0", ctr)
     try:
         with pytest.raises(errors.OCError) as caught:
-            await sandbox.files.read("/etc/hostname")
+            await sandbox.files.read_bytes("/etc/hostname")
         message = str(caught.value)
         assert "stopped outside oc_jupyter" in message
         assert not message.startswith("No such file"), (

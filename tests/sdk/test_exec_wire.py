@@ -100,7 +100,7 @@ def exec_server():
     server.stop()
 
 
-async def test_frames_become_callbacks_with_utf8_decoded_across_frames(exec_server):
+async def test_frames_become_byte_callbacks_and_the_scrollback_end_is_signalled(exec_server):
     exec_server.frames = [
         b"\x01sc",
         b"\x04",  # scrollback, then its end
@@ -109,7 +109,7 @@ async def test_frames_become_callbacks_with_utf8_decoded_across_frames(exec_serv
         b"\x02warn\n",
         b"\x03" + struct.pack(">i", -2),
     ]
-    out, err, exits = [], [], []
+    out, err, exits, marks = [], [], [], []
     session = await Sandbox("sb-1", exec_server.config).exec.start(
         "python3",
         ["-u", "x.py"],
@@ -119,9 +119,11 @@ async def test_frames_become_callbacks_with_utf8_decoded_across_frames(exec_serv
         on_stdout=out.append,
         on_stderr=err.append,
         on_exit=exits.append,
+        on_scrollback_end=lambda: marks.append(len(out)),
     )
     assert await session.wait(timeout=10) == -2
-    assert "".join(out) == "sccafé\n" and err == ["warn\n"] and exits == [-2]
+    assert out == [b"sc", b"caf\xc3", b"\xa9\n"] and err == [b"warn\n"] and exits == [-2]
+    assert marks == [1]  # after the replayed scrollback, before live output
     assert exec_server.bodies == [b'{"args":["-u","x.py"],"cmd":"python3","cwd":"/w","envs":{"A":"1"},"timeout":5}']
     assert exec_server.queries == ["api_key=ws-key%2Fwith%2Bodd%3Dchars"]
 
@@ -133,7 +135,7 @@ async def test_stdin_is_sent_as_a_zero_prefixed_frame(exec_server):
     await session.send_stdin("hi\n")
     assert await session.wait(timeout=10) == 0
     assert exec_server.received == [b"\x00hi\n"]
-    assert "".join(out) == "echo:hi\n"
+    assert b"".join(out) == b"echo:hi\n"
 
 
 async def test_a_socket_closed_without_exit_asks_the_api_for_the_exit_code(exec_server):

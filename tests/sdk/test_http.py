@@ -102,7 +102,7 @@ async def test_files_requests(recorder):
         Reply(200, [{"name": "a b", "isDir": False, "size": 4, "path": "/w/a b"}]),
     )
     await sandbox.files.write("/w/a b", "data")
-    assert await sandbox.files.read("/w/a b") == b"\x00raw"
+    assert await sandbox.files.read_bytes("/w/a b") == b"\x00raw"
     [entry] = await sandbox.files.list("/w")
     assert (entry.name, entry.is_dir, entry["isDir"], entry.size) == ("a b", False, False, 4)
     assert await sandbox.files.exists("/w/a b")

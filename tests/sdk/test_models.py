@@ -38,7 +38,7 @@ def test_sandbox_info_and_command_result_use_the_wire_names():
     assert (info.sandbox_id, info["sandboxID"], info.template_id, info["cpuCount"]) == ("sb-1", "sb-1", "base", 1)
     result = CommandResult.model_validate({"exitCode": 2, "stdout": "o", "stderr": "e"})
     assert (result.exit_code, result["exitCode"], result.stdout) == (2, 2, "o")
-    assert repr(result) == "CommandResult(exit_code=2, stdout='o', stderr='e')"
+    assert repr(result) == "ProcessResult(exit_code=2, stdout='o', stderr='e')"
 
 
 def test_build_log_is_the_message_string_with_details():

@@ -21,6 +21,7 @@ from ..engine import Engine
 from .client import AgentConnection, AgentLost, NoAgent, RemoteError
 from .errors import AgentFailed, BadPath, PathConflict, PathNotFound, SandboxGone
 from .fallback import ExecFallback
+from .runs import RunTable
 from .sessions import SessionTable
 
 __all__ = ["DEFAULT_RUN_TIMEOUT", "SandboxAgent"]
@@ -48,6 +49,7 @@ class SandboxAgent:
         # started before they were known, so they travel with each command.
         self.base_env: dict[str, str] = {}
         self.sessions = SessionTable(self)
+        self.runs = RunTable(self)
         self._busy = 0
         self._ticker: asyncio.Task | None = None
         self._backend: AgentConnection | ExecFallback | None = None
@@ -261,6 +263,7 @@ class SandboxAgent:
         if self._prestart is not None:
             self._prestart.cancel()
         await self.sessions.close()
+        await self.runs.close()
         if self._ticker is not None:
             self._ticker.cancel()
         if self._backend is not None:

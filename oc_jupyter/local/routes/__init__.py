@@ -16,7 +16,7 @@ _SANDBOX_WORK = ("exec", "files", "pty", "previews")
 
 
 def api_routers() -> list[APIRouter]:
-    from . import extension, sandboxes, snapshots
+    from . import cloud_only, extension, sandboxes, snapshots
 
     routers = [sandboxes.router, snapshots.router, extension.router]
     for name in _SANDBOX_WORK:
@@ -26,4 +26,6 @@ def api_routers() -> list[APIRouter]:
             log.warning("routes %r unavailable: %s", name, exc)
             continue
         routers.append(module.router)
+    # Last, so a feature served for real is never shadowed by its "cloud only" answer.
+    routers.append(cloud_only.router)
     return routers

@@ -21,6 +21,7 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..agent import SandboxAgent
@@ -44,6 +45,10 @@ STDOUT, STDERR, EXIT, SCROLLBACK_END, STDIN = 0x01, 0x02, 0x03, 0x04, 0x00
 _EXIT = struct.Struct(">i")
 # A session's idle timer is refreshed this often while a client watches it.
 _TOUCH_EVERY = 30.0
+# run-async answers inline when the command ends this soon, as the cloud does.
+_INLINE_WAIT = 0.4
+# How long GET .../result holds the request open waiting for the command to end.
+_RESULT_POLL = 0.5
 
 
 _NO_NUL = r"^[^\x00]*$"
@@ -88,6 +93,19 @@ class RunResult(BaseModel):
     stderr: str
     oomKilled: bool = Field(default=False, description="The sandbox's memory limit killed the command (exit 137).")
     error: str | None = Field(default=None, description="Why the command was killed, when it was: one sentence.")
+
+
+class RunPending(BaseModel):
+    execId: str
+    running: bool
+    startedAt: str
+
+
+class RunOutcome(BaseModel):
+    running: bool
+    exitCode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
 
 
 class SessionInfo(BaseModel):
@@ -150,6 +168,35 @@ def _shown(argv: list[str]) -> str:
         text = shlex.join(argv)
     text = " ".join(text.split())
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+@router.post("/run-async", response_model=RunResult, dependencies=[Depends(require_key)],
+             responses={202: {"model": RunPending, "description": "Still running: fetch the result by execId."}})
+async def run_command_async(sandbox_id: str, body: RunBody, request: Request) -> Any:
+    """Run a command: its result at once when it ends within about 400 ms, else 202 with an ``execId``.
+
+    The command goes on when the client hangs up; fetch its result with
+    ``GET /exec/{execId}/result``.
+    """
+    agent = await sandbox_agent(request, sandbox_id)
+    argv, envs, cwd = _command(body)
+    run = agent.runs.start(argv, env=envs, cwd=cwd, timeout=body.timeout)
+    result = await run.wait(_INLINE_WAIT)
+    touch(request, sandbox_id)
+    if result is not None:
+        return result
+    return JSONResponse(run.pending(), status_code=202)
+
+
+@router.get("/{exec_id}/result", response_model=RunOutcome, dependencies=[Depends(require_key)])
+async def run_result(sandbox_id: str, exec_id: str, request: Request) -> dict[str, Any]:
+    """A ``run-async`` command's outcome, waiting up to about 500 ms for it to end."""
+    agent = await sandbox_agent(request, sandbox_id)
+    result = await agent.runs.get(exec_id).wait(_RESULT_POLL)
+    touch(request, sandbox_id)
+    if result is None:
+        return {"running": True, "stdout": "", "stderr": ""}
+    return {"running": False, **result}
 
 
 async def _disconnected(request: Request) -> None:

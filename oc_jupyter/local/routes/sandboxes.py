@@ -16,6 +16,7 @@ from ..models import SandboxCreate, SandboxInfo, TimeoutBody, error_responses
 from ..previews import check_preview_auth, issue_token
 from ..sse import sse_response, wants_event_stream
 from ..state import State, get_state
+from .cloud_only import refuse_cloud_fields
 
 router = APIRouter(tags=["sandboxes"])
 
@@ -131,6 +132,7 @@ def _check_preview_auth(body: SandboxCreate) -> None:
 async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
                          accept: str | None = Header(default=None)) -> Any:
     """Create a sandbox; building its image first when needed (streamed as SSE on request)."""
+    refuse_cloud_fields(body)
     manifest, snapshot = _source(state, body)
     # Refused before any build starts: nonsense limits, or an engine storage too full for more.
     resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled)
