@@ -343,6 +343,8 @@ async def test_this_sdk_gets_the_preview_token_at_create(local_server, sdk_confi
     made.append(sandbox.id)
     token = sandbox.preview_auth_token
     assert len(token) >= 32 and token not in repr(sandbox)
+    await sandbox.info()  # the sandbox's record no longer carries the token; the object keeps it
+    assert sandbox.preview_auth_token == token
     await sandbox.create_preview_url(8000)
     async with httpx.AsyncClient(timeout=30) as client:
         # Nothing listens yet: a 502 says the token passed the gate.
