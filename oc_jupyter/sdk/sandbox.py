@@ -54,6 +54,8 @@ class Sandbox:
         self.id = sandbox_id
         self.config = config
         self._info = info
+        # Answered once, by the create that asked for it: kept here, since a later info() no longer has it.
+        self._preview_auth_token: str = ((info.model_extra or {}).get("previewAuthToken") or "") if info else ""
         self.exec = Exec(self)
         self.commands = self.exec
         self.files = Filesystem(self)
@@ -345,14 +347,11 @@ class Sandbox:
     def preview_auth_token(self) -> str:
         """The preview URLs' bearer token: set by create (``previewAuthToken``) or :meth:`rotate_preview_auth_token`;
         empty when not known to this object."""
-        token = self.__dict__.get("_preview_auth_token")
-        if token is None and self._info is not None:
-            token = (self._info.model_extra or {}).get("previewAuthToken")
-        return token or ""
+        return self._preview_auth_token
 
     @preview_auth_token.setter
     def preview_auth_token(self, token: str) -> None:
-        self.__dict__["_preview_auth_token"] = token
+        self._preview_auth_token = token
 
     async def create_preview_url(self, port: int, domain: str | None = None, auth_config: dict | None = None) -> dict:
         """Expose ``port`` of the sandbox over HTTP and WebSocket; the answer names its ``hostname``."""
