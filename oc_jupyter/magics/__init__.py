@@ -15,12 +15,13 @@ _loaded: dict[int, tuple] = {}
 
 
 def _magic_classes():
+    from .expose import ExposeMagics
     from .image import ImageMagics
     from .run import RunMagics
     from .sandboxes import SandboxMagics
     from .snapshots import SnapshotMagics
 
-    return (ImageMagics, RunMagics, SnapshotMagics, SandboxMagics)
+    return (ImageMagics, RunMagics, SnapshotMagics, SandboxMagics, ExposeMagics)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -93,11 +93,13 @@ async def test_exit_in_the_shell_closes_the_socket(api, made, local_server):
 async def test_socket_without_key_is_refused(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    url = local_server.url.replace("http://", "ws://") + f"/api/sandboxes/{sandbox_id}/pty/{session_id}"
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(url):
-            pass
-    assert refused.value.response.status_code == 401
+    for prefix in ("/api", ""):
+        url = local_server.url.replace("http://", "ws://") + f"{prefix}/sandboxes/{sandbox_id}/pty/{session_id}"
+        for query in ("", "?api_key=not-the-key"):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with websockets.connect(url + query):
+                    pass
+            assert refused.value.response.status_code == 401
 
 
 async def test_bad_sizes_and_shells_are_one_sentence(api, made):
@@ -107,7 +109,7 @@ async def test_bad_sizes_and_shells_are_one_sentence(api, made):
     relative = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "bash"})
     assert relative.status_code == 400 and "'bash'" in relative.json()["error"]
     missing = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "/bin/nosuchshell"})
-    assert missing.status_code == 400 and "/bin/nosuchshell" in missing.json()["error"]
+    assert missing.status_code == 400 and "'/bin/nosuchshell' does not exist in sandbox" in missing.json()["error"]
 
 
 async def test_terminal_with_no_client_ends_after_the_grace_period(tmp_path, base_image):
@@ -173,3 +175,17 @@ async def test_opencomputer_sdk_drives_a_terminal(local_server, api, made):
         await session.close()
     finally:
         await sandbox.close()
+
+
+async def test_a_late_client_gets_the_scrollback_and_both_see_what_either_types(api, made, local_server):
+    sandbox_id = await _sandbox(api, made)
+    session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
+    url = _socket_url(local_server.url, local_server.key, sandbox_id, session_id)
+    async with websockets.connect(url) as first:
+        await first.send(b"echo first-$((1+1))\r")
+        await _read_until(first, r"[\r\n]first-2\r\n")
+        async with websockets.connect(url) as second:
+            assert "first-2" in await _read_until(second, r"[\r\n]first-2\r\n")
+            await second.send(b"echo second-$((2+2))\r")
+            await _read_until(first, r"[\r\n]second-4\r\n")
+            await _read_until(second, r"[\r\n]second-4\r\n")

@@ -18,7 +18,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 WRONG_KEYS = {"missing": None, "wrong": "not-the-key-0123456789abcdef", "empty": "", "key with a suffix": None}
-PATH_VALUES = {"sandbox_id": "sb-0000000000000000", "name": "some-snapshot", "session_id": "sess-0"}
+PATH_VALUES = {"sandbox_id": "sb-0000000000000000", "name": "some-snapshot", "session_id": "sess-0", "port": "8000"}
 
 
 def _routes(anonymous) -> list[tuple[str, str]]:
