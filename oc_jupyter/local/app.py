@@ -1,6 +1,7 @@
 """The app factory: wires the routes, the key check, the error envelope and the server's state.
 
-Every route under ``/api`` requires the key; ``GET /health`` alone does not.
+Every route under ``/api`` requires the key, except the signed file URLs
+(their signature is the credential); ``GET /health`` does not either.
 Every error, FastAPI's own included, is answered as ``{"error": "one
 sentence"}`` with the contract's status code: request validation problems
 (malformed JSON, wrong types, invalid manifests) are 400, not FastAPI's 422.
@@ -26,7 +27,7 @@ from .auth import require_key
 from .errors import ApiError
 from .manifest import STEP_TYPES
 from .models import ErrorBody
-from .routes import api_routers
+from .routes import api_routers, public_api_routers
 from .routes import doors as sandbox_doors
 from .routes import health as health_routes
 from .state import State
@@ -168,6 +169,8 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
     app.add_middleware(sandbox_doors.PreviewHosts)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_key)])
+    for router in public_api_routers():
+        app.include_router(router, prefix=API_PREFIX)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -176,10 +179,11 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
                 "type": "apiKey", "in": "header", "name": "X-API-Key",
             }
+            public = {API_PREFIX + route.path for router in public_api_routers() for route in router.routes}
             for path, operations in schema.get("paths", {}).items():
                 if path.startswith(API_PREFIX):
                     for operation in operations.values():
-                        operation["security"] = [{"apiKey": []}]
+                        operation["security"] = [] if path in public else [{"apiKey": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

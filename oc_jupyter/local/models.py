@@ -75,7 +75,7 @@ class SandboxCreate(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     templateID: StrictStr = Field(default="base", description="Template to start from; the local backend has `base`.")
-    timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox is reaped; 0 = never.")
+    timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox hibernates; 0 = never.")
     envs: Envs = Field(default_factory=dict, description="Environment variables of every command.")
     metadata: Annotated[dict[StrictStr, Any], AfterValidator(_json_text)] = Field(default_factory=dict)
     memoryMB: Count | None = Field(
@@ -91,7 +91,7 @@ class SandboxInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     sandboxID: str
-    status: Literal["running", "stopped"]
+    status: Literal["running", "hibernated", "stopped"]
     templateID: str
     snapshot: str | None = None
     contentHash: str | None = None

@@ -1,6 +1,8 @@
-"""``%oc_sandboxes`` and ``%oc_sandbox use|kill|info``: the running sandboxes."""
+"""``%oc_sandboxes`` and ``%oc_sandbox use|kill|info|hibernate|wake``: the running sandboxes."""
 
 from __future__ import annotations
+
+import time
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -80,7 +82,8 @@ class SandboxMagics(Magics):
     def __init__(self, shell, state) -> None:
         super().__init__(shell)
         self.state = state
-        self._actions = {"use": self._use, "kill": self._kill, "info": self._info}
+        self._actions = {"use": self._use, "kill": self._kill, "info": self._info,
+                         "hibernate": self._hibernate, "wake": self._wake}
 
     @line_magic
     def oc_sandboxes(self, line):
@@ -102,16 +105,18 @@ class SandboxMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("action", choices=["use", "kill", "info"], help="What to do.")
+    @argument("action", choices=["use", "kill", "info", "hibernate", "wake"], help="What to do.")
     @argument("id", help="Sandbox id (for use: 'none' stops using one).")
     def oc_sandbox(self, line):
-        """Use, kill or inspect one sandbox.
+        """Use, kill, inspect, hibernate or wake one sandbox.
 
         ::
 
             %oc_sandbox use ID     # %oc_run/%%oc_run without a target run there (use none: back to the default)
             %oc_sandbox info ID    # status, what it runs, memory/CPU limits, network, disk used
             %oc_sandbox kill ID    # stop it and remove it
+            %oc_sandbox hibernate ID  # pause it with its memory (no CPU); the next cell using it wakes it
+            %oc_sandbox wake ID    # resume a hibernated sandbox now
         """
         args = parse_argstring(self.oc_sandbox, line)
         return self._actions[args.action](args.id)
@@ -151,3 +156,36 @@ class SandboxMagics(Magics):
         except errors.OCError as exc:
             raise UsageError(f"Could not read sandbox {sandbox_id!r}: {exc}") from None
         display(SandboxDetails(info))
+
+    def _hibernate(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            sync.run(sandbox.hibernate())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not hibernate sandbox {sandbox_id!r}: {exc}") from None
+        self.state.hibernated.add(sandbox.id)
+        print(f"Hibernated sandbox {sandbox.id}; the next cell that uses it (or %oc_sandbox wake {sandbox.id}) wakes it.")
+
+    def _wake(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            if sync.run(sandbox.info()).status != "hibernated":
+                self.state.hibernated.discard(sandbox.id)
+                print(f"Sandbox {sandbox.id} is not hibernated ({sandbox.status}); nothing to wake.")
+                return
+            started = time.perf_counter()
+            sync.run(sandbox.wake())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not wake sandbox {sandbox_id!r}: {exc}") from None
+        self.state.hibernated.discard(sandbox.id)
+        print(f"woke sandbox {sandbox.id} in {(time.perf_counter() - started) * 1000:.0f} ms")

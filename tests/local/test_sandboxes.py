@@ -49,14 +49,15 @@ async def test_list_get_kill(api):
     assert (await api.delete(f"/sandboxes/{sandbox_id}")).status_code == 404
 
 
-async def test_idle_sandbox_is_reaped_after_its_timeout(api):
+async def test_idle_sandbox_is_hibernated_after_its_timeout(api, made):
     sandbox_id = (await api.post("/sandboxes", json={"timeout": 1})).json()["sandboxID"]
+    made.append(sandbox_id)
     for _ in range(100):
-        if (await api.get(f"/sandboxes/{sandbox_id}")).status_code == 404:
+        if (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "hibernated":
             break
         await asyncio.sleep(0.2)
-    assert (await api.get(f"/sandboxes/{sandbox_id}")).status_code == 404
-    assert containers(f"oc-jupyter.sandbox={sandbox_id}") == []
+    assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "hibernated"
+    assert containers(f"oc-jupyter.sandbox={sandbox_id}") == [container_of(sandbox_id)]
 
 
 async def test_timeout_can_be_changed_and_zero_keeps_it(api, made):
