@@ -1,0 +1,147 @@
+"""``%oc_upload`` / ``%oc_download`` in a real kernel against the local server and real sandboxes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from oc_jupyter.magics.files import safe_relative
+
+LOAD = "%load_ext oc_jupyter"
+NEW = ("from oc_jupyter.sdk import Sandbox, sync\n"
+       "sb = sync.run(Sandbox.create())\n"
+       "%oc_sandbox use {sb.id}\n"
+       "print('SANDBOX', sb.id)")
+KILL = "sync.run(sb.kill())"
+
+
+def sha(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree(root: Path) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_50_mb_file_round_trips_byte_identical_with_bounded_kernel_memory(notebook, tmp_path):
+    big = tmp_path / "big.bin"
+    with open(big, "wb") as handle:
+        for _ in range(50):
+            handle.write(os.urandom(1 << 20))
+    measure = ("import resource, json\n"
+               "def peak(): return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024\n"
+               "before = peak()\n"
+               "%oc_upload big.bin /workspace/in/big.bin\n"
+               "after_up = peak()\n"
+               "%oc_download /workspace/in/big.bin back/big.bin\n"
+               "print('RSS', json.dumps([before, after_up, peak()]))")
+    (tmp_path / "back").mkdir()
+    out = notebook([LOAD, NEW, measure, KILL])
+    assert out.error is None, out.error
+    text = out.text(2)
+    assert "Uploaded 1 file, 50.0 MB, to sb-" in text or "Uploaded 1 file, 50.0 MB, to " in text
+    assert ":/workspace/in/big.bin in " in text
+    assert "Downloaded 1 file, 50.0 MB, from " in text
+    assert "%" in text  # the text progress line (no widget front end under nbclient)
+    assert sha(tmp_path / "back" / "big.bin") == sha(big)
+    before, after_up, after_down = json.loads(text.split("RSS ", 1)[1].splitlines()[0])
+    assert after_up - before < 60, f"upload grew the kernel's peak RSS by {after_up - before} MB"
+    assert after_down - before < 60, f"download grew the kernel's peak RSS by {after_down - before} MB"
+    assert not list((tmp_path / "back").glob(".*part"))
+
+
+def test_a_nested_folder_round_trips_byte_identical(notebook, tmp_path):
+    src = tmp_path / "data"
+    (src / "a" / "b").mkdir(parents=True)
+    (src / "top.txt").write_text("top\n")
+    (src / "a" / "one.csv").write_text("x,y\n1,2\n")
+    (src / "a" / "b" / "deep.bin").write_bytes(os.urandom(300_000))
+    (src / "a" / "b" / "empty").write_bytes(b"")
+    (src / "name with spaces.txt").write_text("spaces\n")
+    out = notebook([LOAD, NEW,
+                    "%oc_upload data /workspace/data",
+                    "%oc_download /workspace/data copy",
+                    KILL])
+    assert out.error is None, out.error
+    assert "Uploaded 5 files, 0.3 MB, to sb-" in out.text(2) or "Uploaded 5 files, 0.3 MB, to " in out.text(2)
+    assert ":/workspace/data in " in out.text(2)
+    assert "Downloaded 5 files" in out.text(3)
+    assert tree(tmp_path / "copy") == tree(src)
+
+
+def test_a_hostile_sandbox_folder_writes_nothing_outside_the_target(notebook, tmp_path):
+    script = ("mkdir -p /workspace/h/sub && echo inside > /workspace/h/ok.txt && "
+              "echo x > /workspace/h/..evil && echo y > \"/workspace/h/sub/line$(printf '\\nx')\" && "
+              "ln -s /etc /workspace/h/etc_link && ln -s /etc/passwd /workspace/h/passwd_link && "
+              "ln -s ../../.. /workspace/h/sub/up")
+    hostile = f"r = sync.run(sb.commands.run({script!r}))\nassert r.exit_code == 0, r"
+    target = tmp_path / "nb"
+    target.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out = notebook([LOAD, NEW, hostile, "%oc_download /workspace/h got", KILL], folder=target)
+    assert out.error is None, out.error
+    got = target / "got"
+    names = sorted(p.relative_to(got).as_posix() for p in got.rglob("*"))
+    assert names == ["..evil", "ok.txt", "sub", "sub/line\nx"]
+    assert not any(p.is_symlink() for p in got.rglob("*"))
+    assert (got / "ok.txt").read_text() == "inside\n"
+    assert "skipped 3 symlink(s) or unsafe name(s)" in out.text(3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert sorted(p.name for p in target.iterdir()) == ["got"]
+
+
+@pytest.mark.parametrize("name", ["../evil", "/etc/passwd", "a/../../b", "", ".", "a//b", "a\x00b", "..\\x"])
+def test_names_that_could_leave_the_target_are_refused(name):
+    # A real file system cannot hold a name with a slash, so the listing a hostile
+    # backend could send is given to the check directly.
+    assert safe_relative(name) is None
+
+
+@pytest.mark.parametrize("name", ["a", "..evil", "a/b/c.txt", "x y", "line\nbreak"])
+def test_plain_names_pass(name):
+    assert safe_relative(name) == name
+
+
+def test_bad_input_is_refused_in_one_line(notebook, tmp_path):
+    (tmp_path / "f.txt").write_text("file\n")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "x").write_text("x")
+    (tmp_path / "exists.txt").write_text("local\n")
+    cells = [LOAD, NEW,
+             "%oc_upload missing.csv /workspace/x",                 # 2
+             "%oc_upload f.txt workspace/x",                        # 3
+             "%oc_upload f.txt /workspace/f.txt",                   # 4
+             "%oc_upload folder /workspace/f.txt",                  # 5
+             "%oc_download /workspace/nothing.txt",                 # 6
+             "%oc_download /workspace/f.txt no/such/dir/",          # 7
+             "%oc_upload folder /workspace/folder",                 # 8
+             "%oc_download /workspace/folder exists.txt",           # 9
+             "%oc_download relative.txt",                           # 10
+             "print(get_ipython().find_line_magic('oc_upload').__doc__)",  # 11
+             KILL]
+    out = notebook(cells, allow_errors=True)
+    def err(i):
+        found = out.errors(i)
+        assert len(found) == 1 and found[0]["ename"] == "UsageError", out.outputs(i)
+        return found[0]["evalue"]
+    assert "Local path 'missing.csv' not found (looked in" in err(2)
+    assert "must be absolute (start with /), for example /workspace/workspace/x" in err(3)
+    assert "Uploaded 1 file" in out.text(4)
+    assert "'/workspace/f.txt' in sandbox sb-" in err(5) or "is a file, but 'folder' is a folder" in err(5)
+    assert "Nothing at '/workspace/nothing.txt' in sandbox" in err(6)
+    assert "%oc_run --sandbox " in err(6)
+    assert "does not exist; create it first" in err(7)
+    assert "Uploaded 1 file" in out.text(8)
+    assert "is a file or a symlink, but '/workspace/folder' is a folder" in err(9)
+    assert (tmp_path / "exists.txt").read_text() == "local\n"
+    assert "must be absolute" in err(10)
+    assert "Copy a local file or folder into a sandbox" in out.text(11)
+    assert not list(tmp_path.rglob("*.part"))
