@@ -274,7 +274,7 @@ async def _fetch(sandbox, remote: str, target: Path, progress: _Progress) -> int
                         await asyncio.to_thread(handle.write, chunk)
                         written += len(chunk)
                         progress.add(len(chunk))
-        os.chmod(handle.name, 0o644 & ~_umask())
+        os.chmod(handle.name, 0o666 & ~_UMASK)  # what a plain open() would have made
         os.replace(handle.name, target)
     except BaseException:
         try:
@@ -285,10 +285,14 @@ async def _fetch(sandbox, remote: str, target: Path, progress: _Progress) -> int
     return written
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    # Read once at import: setting the umask to read it races with threads creating files.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 class _TransferError(Exception):
