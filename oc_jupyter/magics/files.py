@@ -29,9 +29,10 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
+from ..untrusted import one_line
 from .state import Target
 
-__all__ = ["FileMagics", "RemoteEntry", "safe_relative", "PROGRESS_ABOVE"]
+__all__ = ["PROGRESS_ABOVE", "FileMagics", "RemoteEntry", "safe_relative"]
 
 #: Transfers larger than this many bytes show a progress bar.
 PROGRESS_ABOVE = 5 * 1024 * 1024
@@ -122,13 +123,14 @@ class _Progress:
 # ---------------------------------------------------------------- local side
 
 
-def _local_tree(root: Path) -> list[tuple[str, Path, int]]:
-    """Every regular file under ``root`` as (relative POSIX path, absolute path, size).
+def _local_tree(root: Path) -> tuple[list[tuple[str, Path, int]], list[str]]:
+    """Every regular file under ``root`` as (relative POSIX path, absolute path, size), and every folder.
 
     Symlinks are followed only while they stay inside ``root``; a folder reached twice is walked once.
     """
     real_root = os.path.realpath(root)
     found: list[tuple[str, Path, int]] = []
+    folders: list[str] = []
     seen = {real_root}
     pending = [("", root)]
     while pending:
@@ -147,21 +149,31 @@ def _local_tree(root: Path) -> list[tuple[str, Path, int]]:
                 real = os.path.realpath(entry.path)
                 if real not in seen:
                     seen.add(real)
+                    folders.append(rel)
                     pending.append((rel + "/", Path(entry.path)))
             elif stat.S_ISREG(st.st_mode):
                 found.append((rel, Path(entry.path), st.st_size))
     found.sort()
-    return found
+    return found, sorted(folders)
+
+
+def _parents(relative: str) -> list[str]:
+    """``a/b/c`` → ``["a", "a/b"]``."""
+    parts = relative.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 async def _read_chunks(path: Path, progress: _Progress) -> AsyncIterator[bytes]:
-    with open(path, "rb") as handle:
+    handle = await asyncio.to_thread(open, path, "rb")
+    try:
         while True:
             chunk = await asyncio.to_thread(handle.read, CHUNK)
             if not chunk:
                 return
             progress.add(len(chunk))
             yield chunk
+    finally:
+        handle.close()
 
 
 def _make_dirs(root: Path, relative_dir: str) -> Path:
@@ -259,21 +271,26 @@ async def _fetch(sandbox, remote: str, target: Path, progress: _Progress) -> int
     import httpx
 
     url = await sandbox.download_url(remote, expires_in=600)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name[:60]}.", suffix=".part",
-                                         delete=False)
+    # Kept open by the ``with`` below; its name outlives it, for the rename or the clean-up.
+    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name[:60]}.",  # noqa: SIM115
+                                         suffix=".part", delete=False)
     written = 0
     try:
         with handle:
-            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client:
-                async with client.stream("GET", url) as response:
+            try:
+                async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client, \
+                        client.stream("GET", url) as response:
                     if response.status_code >= 400:
                         await response.aread()
                         raise _TransferError(f"{remote}: the backend answered {response.status_code} "
-                                             f"{response.text[:200]!r}")
+                                             f"{one_line(response.text[:200])!r}")
                     async for chunk in response.aiter_bytes(CHUNK):
                         await asyncio.to_thread(handle.write, chunk)
                         written += len(chunk)
                         progress.add(len(chunk))
+            except httpx.HTTPError as exc:
+                # Named by its kind only: the signed URL in httpx's message is a credential.
+                raise _TransferError(f"{remote}: the connection failed ({type(exc).__name__})") from None
         os.chmod(handle.name, 0o666 & ~_UMASK)  # what a plain open() would have made
         os.replace(handle.name, target)
     except BaseException:
@@ -373,8 +390,9 @@ class FileMagics(Magics):
         if not local.exists():
             looked = "an absolute path" if raw.is_absolute() else f"looked in {folder}, {where}"
             raise UsageError(f"Local path {args.local!r} not found ({looked}); check the name, e.g. with %ls.")
+        folders: list[str] = []
         if local.is_dir():
-            items = _local_tree(local)
+            items, folders = _local_tree(local)
         elif local.is_file():
             items = [("", local, local.stat().st_size)]
         else:
@@ -397,6 +415,12 @@ class FileMagics(Magics):
         async def send_all():
             if local.is_dir():
                 await sandbox.files.make_dir(destination)
+                # Folders that hold files are made by their writes; only the empty ones need asking.
+                holding = {posixpath.dirname(rel) for rel, _, _ in items}
+                holding |= {part for rel in list(holding) for part in _parents(rel)}
+                empty = [rel for rel in folders if rel not in holding]
+                await _bounded([lambda rel=rel: sandbox.files.make_dir(posixpath.join(destination, rel))
+                                for rel in empty])
 
             def job(rel, path):
                 target = posixpath.join(destination, rel) if rel else destination

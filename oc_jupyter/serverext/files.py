@@ -27,7 +27,7 @@ from oc_jupyter.sdk.errors import OCError
 from .backend import BackendState
 from .routes import NAMESPACE, _Handler
 
-__all__ = ["setup_file_handlers", "MAX_UPLOAD_BYTES"]
+__all__ = ["MAX_UPLOAD_BYTES", "setup_file_handlers"]
 
 #: The largest upload the route accepts (Tornado's default limit is 100 MB).
 MAX_UPLOAD_BYTES = 10 * 1024 ** 3
@@ -99,9 +99,14 @@ class DownloadHandler(_FileHandler):
                         self.write(chunk)
                         await self.flush()
             except httpx.HTTPError as exc:
+                # Named by its kind only: httpx's message may carry the signed URL, a credential.
+                reason = type(exc).__name__
                 if not self._headers_written:
-                    return self.fail_message(503, f"Could not download {path!r} from sandbox {sandbox_id}: {exc}.")
-                raise
+                    return self.fail_message(503, f"Could not download {path!r} from sandbox {sandbox_id}: "
+                                                  f"the connection to the backend failed ({reason}).")
+                self.log.warning("Download of %r from sandbox %s broke off: %s", path, sandbox_id, reason)
+                self.request.connection.close()  # a cut body, never one that looks complete
+                return
         self.finish()
 
 

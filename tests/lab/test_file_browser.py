@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import shutil
-from pathlib import Path
 
 import httpx
 import pytest

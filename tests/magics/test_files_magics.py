@@ -34,8 +34,7 @@ def tree(root: Path) -> dict[str, str]:
 def test_a_50_mb_file_round_trips_byte_identical_with_bounded_kernel_memory(notebook, tmp_path):
     big = tmp_path / "big.bin"
     with open(big, "wb") as handle:
-        for _ in range(50):
-            handle.write(os.urandom(1 << 20))
+        handle.writelines(os.urandom(1 << 20) for _ in range(50))
     # A thread samples the kernel's resident memory while the transfers run: the peak
     # of a process that once held more would hide growth, the samples do not.
     measure = ("import json, os, threading, time\n"
@@ -77,6 +76,7 @@ def test_a_nested_folder_round_trips_byte_identical(notebook, tmp_path):
     (src / "a" / "b" / "deep.bin").write_bytes(os.urandom(300_000))
     (src / "a" / "b" / "empty").write_bytes(b"")
     (src / "name with spaces.txt").write_text("spaces\n")
+    (src / "empty_dir" / "inner").mkdir(parents=True)
     out = notebook([LOAD, NEW,
                     "%oc_upload data /workspace/data",
                     "%oc_download /workspace/data copy",
@@ -86,6 +86,7 @@ def test_a_nested_folder_round_trips_byte_identical(notebook, tmp_path):
     assert ":/workspace/data in " in out.text(2)
     assert "Downloaded 5 files" in out.text(3)
     assert tree(tmp_path / "copy") == tree(src)
+    assert (tmp_path / "copy" / "empty_dir" / "inner").is_dir()
 
 
 def test_without_widgets_a_large_transfer_shows_a_text_progress_line(notebook, tmp_path):
