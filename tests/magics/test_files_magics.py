@@ -174,3 +174,23 @@ def test_bad_input_is_refused_in_one_line(notebook, tmp_path):
     assert "must be absolute" in err(10)
     assert "Copy a local file or folder into a sandbox" in out.text(11)
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_download_never_writes_through_a_local_symlink(notebook, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    nb = tmp_path / "nb"
+    (nb / "got").mkdir(parents=True)
+    (nb / "got" / "sub").symlink_to(outside)
+    (nb / "linked.txt").symlink_to(outside / "target.txt")
+    make = "r = sync.run(sb.commands.run('mkdir -p /workspace/h/sub && echo y > /workspace/h/sub/f.txt'))"
+    out = notebook([LOAD, NEW, make,
+                    "%oc_download /workspace/h got",
+                    "%oc_download /workspace/h/sub/f.txt linked.txt",
+                    KILL], folder=nb, allow_errors=True)
+    first = out.errors(3)
+    assert len(first) == 1 and first[0]["ename"] == "UsageError"
+    assert "is a symlink or a file where a folder is needed" in first[0]["evalue"]
+    second = out.errors(4)
+    assert len(second) == 1 and "is a symlink or not a regular file" in second[0]["evalue"]
+    assert list(outside.iterdir()) == []
