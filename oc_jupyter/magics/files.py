@@ -24,6 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -83,7 +84,8 @@ class _Progress:
 
         self.total, self.title, self.done = max(total, 1), title, 0
         self._shown = total > PROGRESS_ABOVE
-        self._bar = self._label = None
+        self._bar: Any = None
+        self._label: Any = None
         self._last = 0.0
         if not self._shown:
             return
@@ -105,7 +107,7 @@ class _Progress:
         self._last = now
         percent = min(100, self.done * 100 // self.total)
         text = f"{self.title}: {percent}% ({_mb(self.done)} of {_mb(self.total)})"
-        if self._bar is not None:
+        if self._bar is not None and self._label is not None:
             self._bar.value = min(self.done, self.total)
             self._label.value = text
         else:

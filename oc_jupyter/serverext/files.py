@@ -105,7 +105,8 @@ class DownloadHandler(_FileHandler):
                     return self.fail_message(503, f"Could not download {path!r} from sandbox {sandbox_id}: "
                                                   f"the connection to the backend failed ({reason}).")
                 self.log.warning("Download of %r from sandbox %s broke off: %s", path, sandbox_id, reason)
-                self.request.connection.close()  # a cut body, never one that looks complete
+                # A cut body, never one that looks complete (HTTP1Connection can close).
+                self.request.connection.close()  # type: ignore[union-attr]
                 return
         self.finish()
 
@@ -118,13 +119,13 @@ class UploadHandler(_FileHandler):
     _task: asyncio.Task | None = None
     _error: OCError | None = None
 
-    async def prepare(self) -> None:
+    async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()  # the Jupyter login and the XSRF token, before any byte is read
         if not self.current_user:
             raise tornado.web.HTTPError(403)
         if self.request.method != "PUT":
             return
-        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)
+        self.request.connection.set_max_body_size(MAX_UPLOAD_BYTES)  # type: ignore[union-attr]  # HTTP1Connection
         path = _path_argument(self)
         sandbox_id = self.path_args[0]
         try:
