@@ -194,3 +194,15 @@ def test_a_download_never_writes_through_a_local_symlink(notebook, tmp_path):
     second = out.errors(4)
     assert len(second) == 1 and "is a symlink or not a regular file" in second[0]["evalue"]
     assert list(outside.iterdir()) == []
+
+
+def test_a_folder_downloads_from_a_sandbox_without_find(notebook, tmp_path):
+    # Without GNU find the folder is walked one listing at a time.
+    make = ("r = sync.run(sb.commands.run('rm -f \"$(command -v find)\" && mkdir -p /workspace/d/a/b && "
+            "echo 1 > /workspace/d/one && echo 2 > /workspace/d/a/b/two && ! command -v find'))\n"
+            "assert r.exit_code == 0, r")
+    out = notebook([LOAD, NEW, make, "%oc_download /workspace/d d", KILL])
+    assert out.error is None, out.error
+    assert "Downloaded 2 files" in out.text(3)
+    assert (tmp_path / "d" / "one").read_text() == "1\n"
+    assert (tmp_path / "d" / "a" / "b" / "two").read_text() == "2\n"
