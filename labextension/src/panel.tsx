@@ -2,6 +2,7 @@ import { Clipboard, Dialog, Notification, showDialog } from '@jupyterlab/apputil
 import {
   copyIcon,
   deleteIcon,
+  folderIcon,
   LabIcon,
   ReactWidget,
   refreshIcon,
@@ -11,6 +12,7 @@ import {
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { SandboxFiles } from './files';
 import { age, badgeKind, fullDate, shortHash, timeAgo } from './format';
 import { ocIcon } from './icon';
 import { PanelModel } from './model';
@@ -130,6 +132,7 @@ function SandboxRow(props: {
   onCopy: () => void;
 }): JSX.Element {
   const { sandbox: s, now } = props;
+  const [filesOpen, setFilesOpen] = React.useState(false);
   return (
     <li className="oc-Row oc-SandboxRow" data-id={s.id}>
       <div className="oc-Row-main">
@@ -137,6 +140,11 @@ function SandboxRow(props: {
           {s.id}
         </code>
         <IconButton icon={copyIcon} label={`Copy id ${s.id}`} onClick={props.onCopy} />
+        <IconButton
+          icon={folderIcon}
+          label={`${filesOpen ? 'Hide' : 'Files'} of sandbox ${s.id}`}
+          onClick={() => setFilesOpen(!filesOpen)}
+        />
         <IconButton
           icon={stopIcon}
           label={`Kill sandbox ${s.id}`}
@@ -150,6 +158,7 @@ function SandboxRow(props: {
         <span title="made from">from {s.madeFrom ?? '—'}</span>
         <span title={fullDate(s.createdAt)}>age {age(s.createdAt, now)}</span>
       </div>
+      {filesOpen && <SandboxFiles sandboxId={s.id} />}
     </li>
   );
 }
