@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from oc_jupyter.wire.validate import is_env_name
+
 from .manifest import Manifest
 
 __all__ = [
@@ -16,7 +18,6 @@ __all__ = [
 ]
 
 _SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _snapshot_name(value: str) -> str:
@@ -30,7 +31,7 @@ def _snapshot_name(value: str) -> str:
 
 def _envs(value: dict[str, str]) -> dict[str, str]:
     for name, val in value.items():
-        if not _ENV_NAME.match(name):
+        if not is_env_name(name):
             raise ValueError(f"environment variable name {name[:60]!r} is invalid; use letters, digits and '_'")
         if "\x00" in val:
             raise ValueError(f"the value of environment variable {name!r} contains a NUL character; remove it")

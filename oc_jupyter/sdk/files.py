@@ -6,6 +6,8 @@ import posixpath
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from oc_jupyter.wire.validate import text_problem
+
 from . import _http
 from .errors import NotFound, SandboxNotFound
 from .models import FileInfo
@@ -21,8 +23,9 @@ def _check_path(path: str) -> str:
         raise TypeError(f"Sandbox paths must be str, got {path!r} ({type(path).__name__}).")
     if not path.startswith("/"):
         raise ValueError(f"Sandbox path {path!r} must be absolute, e.g. {'/workspace/' + path!r}.")
-    if "\x00" in path:
-        raise ValueError(f"Sandbox path {path!r} contains a NUL character.")
+    problem = text_problem(path)
+    if problem:
+        raise ValueError(f"Sandbox path {path!r} {problem}; fix the path.")
     return path
 
 

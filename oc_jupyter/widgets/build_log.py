@@ -19,7 +19,6 @@ comm messages per second and no line is lost (they are all in the buffer).
 from __future__ import annotations
 
 import queue
-import re
 import sys
 import threading
 import time
@@ -28,13 +27,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from oc_jupyter.wire.events import infer_phase, parse_step_line
+
 from . import render
 from .log_buffer import LogBuffer
 from .mode import widgets_enabled
 
 __all__ = ["BuildLogWidget", "BuildProgress", "StepState"]
-
-_STEP = re.compile(r"Step (\d+)/(\d+):\s?(.*?)(\s\(cached\))?\s*\Z", re.DOTALL)
 
 
 @dataclass
@@ -118,24 +117,19 @@ class BuildProgress:
             self.status = "reattaching"
             return
         now = self._clock()
-        match = _STEP.match(message)
+        line = parse_step_line(message)
         if not phase:
             # Backends that do not send a phase still prefix step starts with "Step i/N:".
-            if type_ == "cache_hit" or (match and match.group(4)):
-                phase = "cached"
-            elif match:
-                phase = "start"
-            else:
-                phase = "output"
+            phase = infer_phase(type_, message)
         if type_ == "cache_hit":
             self.cache_hit = True
             for step in self.steps:
                 step.state = "cached"
             self.log.append(message)
             return
-        if match and phase in ("start", "cached", "done"):
-            index, total = int(match.group(1)), int(match.group(2))
-            step = self._step(index, total, match.group(3).strip(), type_)
+        if line and phase in ("start", "cached", "done"):
+            index, total = line.index, line.total
+            step = self._step(index, total, line.description.strip(), type_)
             if phase == "start":
                 self._close_current(now)
                 step.state, step.started = "building", now
@@ -383,7 +377,7 @@ class BuildLogWidget:
         phase = event.get("phase") if isinstance(event, dict) else getattr(event, "phase", None)
         if phase == "reattach":
             self._print(f"[oc_jupyter] {message}")
-        elif _STEP.match(message) or getattr(event, "type", "") == "cache_hit":
+        elif parse_step_line(message) or getattr(event, "type", "") == "cache_hit":
             self._print(message)
         else:
             self._print("    " + message)
