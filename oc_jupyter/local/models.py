@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 
+from oc_jupyter.wire.codes import ErrorCode
 from oc_jupyter.wire.validate import is_env_name
 
 from .manifest import Manifest
@@ -70,6 +71,7 @@ class ErrorBody(BaseModel):
     """The error envelope of every failed request."""
 
     error: str = Field(description="One sentence: what failed and how to fix it.")
+    code: ErrorCode | None = Field(default=None, description="Why it failed, for programs; new codes may appear.")
 
 
 class SandboxCreate(BaseModel):

@@ -26,6 +26,8 @@ import time
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from .builder import INSTANCE_LABEL
 from .engine import Engine
 from .errors import EngineError, NotFoundError
@@ -50,6 +52,8 @@ RemovedHook = Callable[[str], Awaitable[None] | None]
 
 class SandboxStopped(NotFoundError):
     """The sandbox's container was removed or stopped by something other than this server."""
+
+    code = ErrorCode.SANDBOX_STOPPED
 
     def __init__(self, sandbox_id: str) -> None:
         super().__init__(
@@ -190,7 +194,8 @@ class Sandboxes:
         if record is None:
             raise NotFoundError(
                 f"Sandbox {sandbox_id!r} not found; it may have been killed or reaped after its idle "
-                "timeout (list sandboxes with GET /sandboxes)."
+                "timeout (list sandboxes with GET /sandboxes).",
+                code=ErrorCode.SANDBOX_NOT_FOUND,
             )
         return record
 

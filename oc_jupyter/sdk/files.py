@@ -9,7 +9,7 @@ from urllib.parse import quote
 from oc_jupyter.wire.validate import text_problem
 
 from . import _http
-from .errors import NotFound, SandboxNotFound
+from .errors import NotFound, PathNotFound, SandboxNotFound
 from .models import FileInfo
 
 if TYPE_CHECKING:
@@ -52,8 +52,8 @@ class Files:
             explained = await self._sandbox._explain_not_found(exc)
             if isinstance(explained, SandboxNotFound):
                 raise explained from None
-            raise NotFound(
-                f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404
+            raise PathNotFound(
+                f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404, code=exc.code
             ) from None
 
     async def read(self, path: str) -> bytes:

@@ -104,22 +104,31 @@ def iter_json(value: Any) -> Iterator[str | Blob]:
         # An Image inside a request body: its manifest keeps its own key order.
         yield from value._json_pieces()
     elif isinstance(value, Mapping):
-        yield "{"
-        for i, key in enumerate(sorted(value)):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be str, got {key!r}.")
-            yield ("," if i else "") + go_string(key) + ":"
-            yield from iter_json(value[key])
-        yield "}"
+        yield from _iter_object(value)
     elif isinstance(value, (list, tuple)):
-        yield "["
-        for i, item in enumerate(value):
-            if i:
-                yield ","
-            yield from iter_json(item)
-        yield "]"
+        yield from _iter_array(value)
     else:
         raise TypeError(f"Cannot encode {value!r} ({type(value).__name__}) in a manifest.")
+
+
+def _iter_object(value: Mapping[Any, Any]) -> Iterator[str | Blob]:
+    """A map as Go marshals ``map[string]any``: keys sorted."""
+    yield "{"
+    for i, key in enumerate(sorted(value)):
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be str, got {key!r}.")
+        yield ("," if i else "") + go_string(key) + ":"
+        yield from iter_json(value[key])
+    yield "}"
+
+
+def _iter_array(value: list[Any] | tuple[Any, ...]) -> Iterator[str | Blob]:
+    yield "["
+    for i, item in enumerate(value):
+        if i:
+            yield ","
+        yield from iter_json(item)
+    yield "]"
 
 
 def iter_manifest_json(

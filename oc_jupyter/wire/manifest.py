@@ -13,7 +13,7 @@ the received JSON, not on a normalised copy.
 from __future__ import annotations
 
 import binascii
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
 
@@ -218,7 +218,7 @@ class AddDirStep(_Step):
 
 
 Step = Annotated[
-    Union[AptInstallStep, PipInstallStep, RunStep, EnvStep, WorkdirStep, AddFileStep, AddDirStep],
+    AptInstallStep | PipInstallStep | RunStep | EnvStep | WorkdirStep | AddFileStep | AddDirStep,
     Field(discriminator="type"),
 ]
 
