@@ -28,7 +28,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from ownserver import ARTIFACTS, record_figures
 
 ST = str(Path(sys.executable).parent / "st")
