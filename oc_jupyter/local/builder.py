@@ -10,7 +10,10 @@ steps, ``create`` + ``cp`` of a tar stream for file steps), which is then
 committed. Running the step ourselves, rather than through ``podman build``,
 streams its output line by line as it is printed, and lets the build
 container carry the ``oc-jupyter.build``/``oc-jupyter.instance`` labels so a
-server killed mid-build can find and remove it on its next start.
+server killed mid-build can find and remove it on its next start. A
+committed layer keeps only ``oc-jupyter.built-by`` (the instance that built
+it), which is not a label any cleanup filters containers by, so a layer
+store shared by several servers can tell whose builds a layer came from.
 
 Concurrent requests for one manifest share one :class:`BuildJob`; a late
 joiner gets the events so far replayed, then the live ones. The build runs in
@@ -39,13 +42,14 @@ from .errors import ApiError, BuildError
 from .manifest import Manifest, decode_base64, describe_step
 from .store import Store
 
-__all__ = ["Builder", "BuildJob", "BuildEvent", "LAYER_REPOSITORY", "BUILD_LABEL", "INSTANCE_LABEL"]
+__all__ = ["Builder", "BuildJob", "BuildEvent", "LAYER_REPOSITORY", "BUILD_LABEL", "BUILT_BY_LABEL", "INSTANCE_LABEL"]
 
 log = logging.getLogger(__name__)
 
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 BUILD_LABEL = "oc-jupyter.build"
 INSTANCE_LABEL = "oc-jupyter.instance"
+BUILT_BY_LABEL = "oc-jupyter.built-by"
 # Builds use the engine's default network, as sandboxes do: package indexes are
 # reachable, services listening on the host's loopback (this server, Jupyter) are not.
 TAIL_LINES = 20
@@ -352,7 +356,7 @@ class Builder:
         # entrypoint: reset them so images (and sandboxes made from them) carry
         # only what the base had.
         changes = [
-            f"LABEL {BUILD_LABEL}=", f"LABEL {INSTANCE_LABEL}=",
+            f"LABEL {BUILD_LABEL}=", f"LABEL {INSTANCE_LABEL}=", f"LABEL {BUILT_BY_LABEL}={self.instance}",
             "ENTRYPOINT " + json.dumps(config.get("Entrypoint") or []),
             "CMD " + json.dumps(config.get("Cmd") or ["/bin/bash"]),
         ]
