@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
-from oc_jupyter.wire.codes import STATUS, ErrorCode
+from oc_jupyter.wire.codes import ErrorCode
 
 from .._version import __version__
 from .auth import require_key
@@ -102,7 +102,6 @@ def envelope(message: str, code: ErrorCode) -> dict[str, str]:
 # Codes for Starlette's own HTTP errors, which carry only a status.
 _CODE_OF_STATUS = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND,
                    405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 501: ErrorCode.NOT_IMPLEMENTED}
-assert all(STATUS[code] == status for status, code in _CODE_OF_STATUS.items())
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:

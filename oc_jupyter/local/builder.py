@@ -151,12 +151,6 @@ class BuildJob:
         finally:
             self._cursors.pop(token, None)
 
-    async def follow(self) -> AsyncIterator[BuildEvent]:
-        """Every event so far, then each new one until the build ends (the error event included)."""
-        async for batch in self.follow_batches():
-            for event in batch:
-                yield event
-
     async def result(self) -> str:
         """The built image reference; raises the build's error if it failed."""
         async with self._changed:
@@ -195,9 +189,6 @@ class Builder:
     def image_ref(self, manifest: Manifest) -> str:
         """The engine reference a manifest builds into (the base itself when it has no step)."""
         return self.layer_ref(manifest.content_hash()) if manifest.steps else base_image_ref()
-
-    async def is_cached(self, manifest: Manifest) -> bool:
-        return await self._engine().image_exists(self.image_ref(manifest))
 
     async def preview(self, manifest: Manifest) -> dict[str, Any]:
         """Which steps of ``manifest`` are already built, without building anything."""

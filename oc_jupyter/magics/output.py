@@ -18,7 +18,6 @@ class OutputWriter:
 
     def __init__(self) -> None:
         self._last = None
-        self.bytes_out = 0
 
     def write(self, stream: str, text: str) -> None:
         if not text:
@@ -28,7 +27,6 @@ class OutputWriter:
             self._last.flush()
         target.write(text)
         self._last = target
-        self.bytes_out += len(text)
 
     def flush(self) -> None:
         for stream in (sys.stdout, sys.stderr):

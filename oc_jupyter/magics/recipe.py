@@ -80,9 +80,6 @@ class Instruction:
     args: tuple
     text: str
 
-    def describe(self) -> str:
-        return self.text
-
 
 def _quote(line: str) -> str:
     line = line.strip()

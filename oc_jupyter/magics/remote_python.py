@@ -86,7 +86,6 @@ class ExecOutcome:
     ok: bool
     error: RemotePythonError | None = None
     pulled: dict[str, Any] = field(default_factory=dict)
-    displays: int = 0
 
 
 class RemotePython:
@@ -96,7 +95,6 @@ class RemotePython:
         self.sandbox = sandbox
         self.events = bridge.EventQueue()
         self.session = None
-        self.python_version: str | None = None
         self.exit_code: int | None = None
         self._splitter = FrameSplitter()
         self._ids = itertools.count(1)
@@ -128,7 +126,6 @@ class RemotePython:
             raise UsageError(f"Could not start Python in sandbox {self.sandbox.id} ({exc}); "
                              "use %%oc_run --shell for images without python3.") from None
         deadline = time.monotonic() + START_TIMEOUT
-        ready: dict = {}
 
         def handle(event):
             if event is None:
@@ -140,12 +137,10 @@ class RemotePython:
                     raise UsageError(f"Python could not start in sandbox {self.sandbox.id} (exit code {value}); "
                                      "the image needs python3, or use %%oc_run --shell.")
                 if kind == "frame" and value.get("t") == "ready":
-                    ready.update(value)
                     return True
             return False
 
         bridge.wait(self.events, handle, tick=0.5, on_interrupt=self.kill_now)
-        self.python_version = ready.get("python")
 
     def kill_now(self) -> None:
         """Stop the interpreter (its names are lost)."""
@@ -189,7 +184,6 @@ class RemotePython:
                 t = value.get("t")
                 if t == "display":
                     out.display(value.get("data") or {})
-                    outcome.displays += 1
                 elif t == "error":
                     outcome.error = RemotePythonError(value.get("ename", "Error"), value.get("evalue", ""),
                                                       value.get("traceback") or [])

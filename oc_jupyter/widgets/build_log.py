@@ -258,14 +258,14 @@ class BuildLogWidget:
         sandbox = await Sandbox.create(image=image, on_build_log=view.feed)
         view.close()
 
-    In the hand-held form a small timer thread redraws it; ipywidgets allows
-    trait updates from other threads, and text mode prints each line as it
-    arrives.
+    :meth:`feed` only queues (it may be called from any thread); the view
+    draws what was queued when :meth:`pump` or :meth:`close` runs, so a
+    hand-held view that is never pumped shows the build when it is closed.
     """
 
     def __init__(self, title: str = "Build", *, image=None, steps: Iterable[tuple[str, str]] | None = None,
                  tail_lines: int = 200, min_interval: float = 0.25, mode: str | None = None,
-                 display_now: bool = True, auto_pump: bool | None = None, clock=time.monotonic) -> None:
+                 display_now: bool = True, clock=time.monotonic) -> None:
         if steps is None and image is not None:
             steps = [(s.type, s.description) for s in image.steps]
         self.progress = BuildProgress(title, steps or (), tail_lines=tail_lines, clock=clock)
@@ -275,7 +275,6 @@ class BuildLogWidget:
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._last_draw = float("-inf")
         self._dirty = False
-        self._printed_steps: set = set()
         self._handle = None
         self._closed = False
         self._lock = threading.Lock()
@@ -285,8 +284,6 @@ class BuildLogWidget:
             self._build_widgets()
         if display_now:
             self.display()
-        self._timer: threading.Thread | None = None
-        self._auto_pump = auto_pump
 
     # ---------------------------------------------------------------- public
 
@@ -298,8 +295,6 @@ class BuildLogWidget:
     def feed(self, event: Any) -> None:
         """Queue one build-log event; safe from any thread (use as ``on_build_log``)."""
         self._inbox.put(event)
-        if self._auto_pump and self._timer is None:
-            self._start_timer()
 
     def pump(self, force: bool = False) -> None:
         """Apply queued events and redraw if the last redraw is old enough (main thread)."""
@@ -429,15 +424,6 @@ class BuildLogWidget:
             else:
                 self._print(f"{p.title}: {p.status_line()}")
             sys.stdout.flush()
-
-    def _start_timer(self) -> None:
-        def loop():
-            while not self._closed:
-                time.sleep(self.min_interval)
-                self.pump()
-
-        self._timer = threading.Thread(target=loop, name="oc-jupyter-build-log", daemon=True)
-        self._timer.start()
 
 
 class _Summary:

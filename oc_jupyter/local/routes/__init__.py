@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import logging
-
 from fastapi import APIRouter
-
-log = logging.getLogger(__name__)
 
 __all__ = ["api_routers"]
 
-# Route modules for commands and files run inside sandboxes; each exposes `router`.
-_SANDBOX_WORK = ("exec", "files")
-
 
 def api_routers() -> list[APIRouter]:
-    from . import extension, sandboxes, snapshots
+    # Imported here, not at module level, so `routes.health` loads without the sandbox routes.
+    from . import exec as exec_routes
+    from . import extension, files, sandboxes, snapshots
 
-    routers = [sandboxes.router, snapshots.router, extension.router]
-    for name in _SANDBOX_WORK:
-        try:
-            module = importlib.import_module(f"{__name__}.{name}")
-        except ImportError as exc:
-            log.warning("routes %r unavailable: %s", name, exc)
-            continue
-        routers.append(module.router)
-    return routers
+    return [sandboxes.router, snapshots.router, extension.router, exec_routes.router, files.router]
