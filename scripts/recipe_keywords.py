@@ -48,8 +48,9 @@ def main(argv: list[str]) -> int:
     if "--check" in argv:
         current = TARGET.read_text() if TARGET.exists() else ""
         if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is out of date; run `python3 scripts/recipe_keywords.py`.",
-                  file=sys.stderr)
+            print(
+                f"{TARGET.relative_to(ROOT)} is out of date; run `python3 scripts/recipe_keywords.py`.", file=sys.stderr
+            )
             return 1
         return 0
     TARGET.write_text(text)

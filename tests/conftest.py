@@ -68,8 +68,10 @@ def _instances_under(folder: Path) -> set[str]:
     """The instance ids of every server home under ``folder`` (read from their ``state.sqlite``)."""
     found = set()
     for db in folder.rglob("state.sqlite"):
-        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn, \
-                contextlib.suppress(sqlite3.Error):
+        with (
+            contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn,
+            contextlib.suppress(sqlite3.Error),
+        ):
             row = conn.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
             if row:
                 found.add(row[0])
@@ -80,8 +82,9 @@ def _layers_built_by(instances: set[str]) -> dict[str, list[str]]:
     """Image id -> its layer tags, for the images any of ``instances`` built."""
     images: dict[str, list[str]] = {}
     for instance in sorted(instances):
-        listed = engine("images", "--filter", f"label={BUILT_BY_LABEL}={instance}",
-                        "--format", "{{.ID}} {{.Repository}}:{{.Tag}}").stdout
+        listed = engine(
+            "images", "--filter", f"label={BUILT_BY_LABEL}={instance}", "--format", "{{.ID}} {{.Repository}}:{{.Tag}}"
+        ).stdout
         for line in listed.splitlines():
             image_id, _, ref = line.partition(" ")
             if ref.startswith(LAYER_REPOSITORY + ":"):

@@ -280,7 +280,7 @@ async def request(
     return response
 
 
-def decode(data: Any, config: Config, model: type | None = None, *, many: bool = False, what: str = "") -> Any:
+def decode(data: Any, config: Config, model: Any = None, *, many: bool = False, what: str = "") -> Any:
     """``data`` (a response or parsed JSON) as ``model`` instances; a malformed reply is ``BackendUnavailable``."""
     try:
         if isinstance(data, httpx.Response):

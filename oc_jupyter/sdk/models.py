@@ -200,7 +200,7 @@ class BuildLog(str):
         line = parse_step_line(message)
         self.total = line.total if line else data.get("total") if isinstance(data.get("total"), int) else None
         if self.step is None and line:
-            self.step = line.index
+            self.step = line.step
         self.phase = str(data.get("phase") or infer_phase(self.type, message))
         return self
 

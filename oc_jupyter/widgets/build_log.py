@@ -128,7 +128,7 @@ class BuildProgress:
             self.log.append(message)
             return
         if line and phase in ("start", "cached", "done"):
-            index, total = line.index, line.total
+            index, total = line.step, line.total
             step = self._step(index, total, line.description.strip(), type_)
             if phase == "start":
                 self._close_current(now)

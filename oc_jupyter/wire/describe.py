@@ -45,8 +45,9 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def describe_step(type_: str, args: Mapping[str, Any] | Any, *, local: str | None = None,
-                  limit: int | None = None) -> str:
+def describe_step(
+    type_: str, args: Mapping[str, Any] | Any, *, local: str | None = None, limit: int | None = None
+) -> str:
     """``type_`` and ``args`` as one line; ``local`` names the local file or folder an add step came from."""
     args = args if isinstance(args, Mapping) else {}
     if type_ in ("apt_install", "pip_install"):

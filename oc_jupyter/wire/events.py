@@ -24,7 +24,7 @@ _STEP_LINE = re.compile(r"Step (\d+)/(\d+):\s?(.*?)(\s\(cached\))?\s*\Z", re.DOT
 class StepLine(NamedTuple):
     """A parsed ``Step i/N: description [(cached)]`` message."""
 
-    index: int
+    step: int
     total: int
     description: str
     cached: bool

@@ -13,6 +13,8 @@ the received JSON, not on a normalised copy.
 from __future__ import annotations
 
 import binascii
+import re
+import sys
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr
@@ -57,7 +59,9 @@ def _absolute_path(value: str) -> str:
 def _file_path(value: str) -> str:
     _absolute_path(value)
     if value.endswith("/"):
-        raise ValueError(f"path {_short(value)} names a folder; give the file's full path, such as '/workspace/notes.txt'")
+        raise ValueError(
+            f"path {_short(value)} names a folder; give the file's full path, such as '/workspace/notes.txt'"
+        )
     return value
 
 
@@ -74,12 +78,24 @@ def _relative_path(value: str) -> str:
     return value
 
 
+def _strict_b64decode(data: bytes) -> bytes:
+    if sys.version_info >= (3, 11):
+        return binascii.a2b_base64(data, strict_mode=True)
+    # Python 3.10 has no strict mode: refuse what it would refuse (characters
+    # outside the alphabet, bad padding), then decode.
+    if len(data) % 4 or not re.fullmatch(rb"[A-Za-z0-9+/]*={0,2}", data):
+        raise binascii.Error("not strict base64")
+    return binascii.a2b_base64(data)
+
+
 def decode_base64(value: str) -> bytes:
     """The bytes of a base64 field; raises ``ValueError`` with a one-sentence reason."""
     try:
-        return binascii.a2b_base64(value.encode("ascii"), strict_mode=True) if value else b""
+        return _strict_b64decode(value.encode("ascii")) if value else b""
     except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
-        raise ValueError(f"content {_short(value)} is not valid base64 ({exc}); encode the file's bytes with base64") from None
+        raise ValueError(
+            f"content {_short(value)} is not valid base64 ({exc}); encode the file's bytes with base64"
+        ) from None
 
 
 def _base64(value: str) -> str:
@@ -113,19 +129,29 @@ def _env_vars(value: dict[str, str]) -> dict[str, str]:
 
 # The patterns only describe, in the OpenAPI schema, what the validators enforce
 # (the validators give the one-sentence messages).
-AbsolutePath = Annotated[StrictStr, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*$"})]
-FilePath = Annotated[StrictStr, AfterValidator(_file_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*[^/\x00\n\r]$"})]
-RelativePath = Annotated[StrictStr, AfterValidator(_relative_path), Field(
-    json_schema_extra={"pattern": r"^(?!/)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))[^\x00]+$"}
-)]
-Base64Text = Annotated[StrictStr, AfterValidator(_base64), Field(
-    json_schema_extra={"pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}
-)]
+AbsolutePath = Annotated[
+    StrictStr, AfterValidator(_absolute_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*$"})
+]
+FilePath = Annotated[
+    StrictStr, AfterValidator(_file_path), Field(json_schema_extra={"pattern": r"^/[^\x00\n\r]*[^/\x00\n\r]$"})
+]
+RelativePath = Annotated[
+    StrictStr,
+    AfterValidator(_relative_path),
+    Field(json_schema_extra={"pattern": r"^(?!/)(?!(?:.*[/\\])?\.\.(?:[/\\]|$))[^\x00]+$"}),
+]
+Base64Text = Annotated[
+    StrictStr,
+    AfterValidator(_base64),
+    Field(json_schema_extra={"pattern": r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"}),
+]
 Package = Annotated[StrictStr, AfterValidator(_package), Field(json_schema_extra={"pattern": r"^[^\x00]*\S[^\x00]*$"})]
 Command = Annotated[StrictStr, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": r"^[^\x00]*$"})]
-EnvVars = Annotated[dict[StrictStr, Command], AfterValidator(_env_vars), Field(
-    json_schema_extra={"propertyNames": {"pattern": f"^{ENV_NAME_PATTERN}$"}}
-)]
+EnvVars = Annotated[
+    dict[StrictStr, Command],
+    AfterValidator(_env_vars),
+    Field(json_schema_extra={"propertyNames": {"pattern": f"^{ENV_NAME_PATTERN}$"}}),
+]
 
 _ARGS = ConfigDict(extra="allow", strict=True)
 
@@ -142,9 +168,7 @@ class RunArgs(BaseModel):
 
 class EnvArgs(BaseModel):
     model_config = _ARGS
-    vars: EnvVars = Field(
-        description="Variables set in the image config, /etc/environment and /etc/profile.d."
-    )
+    vars: EnvVars = Field(description="Variables set in the image config, /etc/environment and /etc/profile.d.")
 
 
 class WorkdirArgs(BaseModel):

@@ -83,12 +83,33 @@ def st_run(bad_server, tmp_path_factory) -> Run:
         f'"path.sandbox_id" = "{sandbox_id}"\n'
         '"path.name" = "st-pinned"\n'
     )
-    args = [ST, "--config-file", str(config), "run", bad_server.url + "/openapi.json",
-            "--checks", "all", "--max-examples", "25", "--workers", "2", "--no-color",
-            "--phases", "examples,fuzzing,stateful", "--generation-database", "none",
-            "--continue-on-failure", "--request-timeout", "60",
-            "--report", "json,junit", "--report-json-path", str(folder / "report.json"),
-            "--report-junit-path", str(folder / "junit.xml")]
+    args = [
+        ST,
+        "--config-file",
+        str(config),
+        "run",
+        bad_server.url + "/openapi.json",
+        "--checks",
+        "all",
+        "--max-examples",
+        "25",
+        "--workers",
+        "2",
+        "--no-color",
+        "--phases",
+        "examples,fuzzing,stateful",
+        "--generation-database",
+        "none",
+        "--continue-on-failure",
+        "--request-timeout",
+        "60",
+        "--report",
+        "json,junit",
+        "--report-json-path",
+        str(folder / "report.json"),
+        "--report-junit-path",
+        str(folder / "junit.xml"),
+    ]
     for operation in EXCLUDED:
         args += ["--exclude-operation-id", operation]
     env = dict(bad_server.env, OC_ST_KEY=bad_server.key)
@@ -101,12 +122,15 @@ def st_run(bad_server, tmp_path_factory) -> Run:
     for name in ("report.json", "junit.xml"):
         (ARTIFACTS / f"badinput-schemathesis-{name}").write_bytes((folder / name).read_bytes())
     run = Run(done.returncode, output, report, _junit_failures(folder / "junit.xml"), sandbox_id)
-    record_figures("badinput-schemathesis", {
-        "cases_generated": report["test_cases"]["generated"],
-        "failures": {f["code"]: f["count"] for f in report["failures"]},
-        "errors": len(report["errors"]),
-        "excluded_operations": EXCLUDED,
-    })
+    record_figures(
+        "badinput-schemathesis",
+        {
+            "cases_generated": report["test_cases"]["generated"],
+            "failures": {f["code"]: f["count"] for f in report["failures"]},
+            "errors": len(report["errors"]),
+            "excluded_operations": EXCLUDED,
+        },
+    )
     return run
 
 
@@ -137,8 +161,12 @@ def test_the_schema_says_what_the_server_accepts(st_run):
     A refusal that depends on the sandbox's state (a ``cwd`` that does not
     exist there) is not something a schema can express, so it is not counted.
     """
-    cases = [(operation, case) for operation, code, text in st_run.failures if code in PRECISION
-             for case in re.split(r"\n(?=\d+\. Test Case ID:)", text)]
+    cases = [
+        (operation, case)
+        for operation, code, text in st_run.failures
+        if code in PRECISION
+        for case in re.split(r"\n(?=\d+\. Test Case ID:)", text)
+    ]
     unexplained = [f"{operation}: {case}" for operation, case in cases if "does not exist in sandbox" not in case]
     assert cases or not st_run.codes() & PRECISION, "the JSON report lists failures the JUnit report lacks"
     assert unexplained == [], "\n".join(unexplained)[-8000:]

@@ -13,8 +13,9 @@ GENERATED = ROOT / "labextension" / "src" / "recipeKeywords.ts"
 
 
 def test_the_checked_in_keyword_file_is_what_the_generator_writes_now():
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "recipe_keywords.py"), "--check"],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "recipe_keywords.py"), "--check"], capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 

@@ -48,8 +48,11 @@ def _base_requirements(wheel) -> list[str]:
     with zipfile.ZipFile(wheel) as archive:
         [name] = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
         metadata = archive.read(name).decode()
-    return [line.split(":", 1)[1].strip() for line in metadata.splitlines()
-            if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    return [
+        line.split(":", 1)[1].strip()
+        for line in metadata.splitlines()
+        if line.startswith("Requires-Dist:") and "extra ==" not in line
+    ]
 
 
 @pytest.mark.slow
@@ -62,11 +65,24 @@ def test_the_sdk_imports_with_the_base_requirements_alone(tmp_path):
     python = str(venv / "bin" / "python")
     _run(python, "-m", "pip", "install", "-q", "hatchling", env=env)
     wheels = tmp_path / "wheels"
-    _run(python, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(ROOT),
-         env={**env, "HATCH_BUILD_NO_HOOKS": "true"})
+    _run(
+        python,
+        "-m",
+        "pip",
+        "wheel",
+        "-q",
+        "--no-deps",
+        "--no-build-isolation",
+        "-w",
+        str(wheels),
+        str(ROOT),
+        env={**env, "HATCH_BUILD_NO_HOOKS": "true"},
+    )
     [wheel] = wheels.glob("oc_jupyter-*.whl")
     base = _base_requirements(wheel)
-    assert {r.split(">")[0] for r in base} >= {"httpx", "pydantic", "tenacity"} and not any("fastapi" in r for r in base)
+    assert {r.split(">")[0] for r in base} >= {"httpx", "pydantic", "tenacity"} and not any(
+        "fastapi" in r for r in base
+    )
     _run(python, "-m", "pip", "install", "-q", *base, env=env)
     _run(python, "-m", "pip", "install", "-q", "--no-deps", str(wheel), env=env)
 

@@ -29,15 +29,30 @@ def _imports(folder: str) -> dict[str, set[str]]:
 
 
 def _offenders(folder: str, forbidden: tuple[str, ...]) -> list[str]:
-    return [f"{path} imports {name}" for path, names in _imports(folder).items()
-            for name in sorted(names) if name.split(".")[0] in forbidden or name.startswith(forbidden)]
+    return [
+        f"{path} imports {name}"
+        for path, names in _imports(folder).items()
+        for name in sorted(names)
+        if name.split(".")[0] in forbidden or name.startswith(forbidden)
+    ]
 
 
 @pytest.mark.parametrize(
     ("folder", "forbidden"),
     [
-        ("wire", ("oc_jupyter.sdk", "oc_jupyter.local", "oc_jupyter.magics", "oc_jupyter.widgets", "fastapi",
-                  "IPython", "httpx", "starlette")),
+        (
+            "wire",
+            (
+                "oc_jupyter.sdk",
+                "oc_jupyter.local",
+                "oc_jupyter.magics",
+                "oc_jupyter.widgets",
+                "fastapi",
+                "IPython",
+                "httpx",
+                "starlette",
+            ),
+        ),
         ("sdk", ("oc_jupyter.local", "oc_jupyter.magics", "oc_jupyter.widgets", "fastapi", "IPython", "ipywidgets")),
         ("widgets", ("oc_jupyter.local", "oc_jupyter.magics", "httpx")),
     ],

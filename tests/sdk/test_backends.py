@@ -24,12 +24,14 @@ def test_an_unknown_backend_says_so_in_one_sentence():
 
 def test_a_provider_installed_by_another_distribution_is_found(tmp_path, monkeypatch):
     # A real (if minimal) installed distribution: importlib.metadata reads its dist-info from sys.path.
-    (tmp_path / "elsewhere_backend.py").write_text(textwrap.dedent("""
+    (tmp_path / "elsewhere_backend.py").write_text(
+        textwrap.dedent("""
         from oc_jupyter.local.provider import Endpoint
 
         def provide(refresh=False):
             return Endpoint("http://127.0.0.1:9", "key-from-elsewhere")
-    """))
+    """)
+    )
     info = tmp_path / "elsewhere_backend-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: elsewhere-backend\nVersion: 1.0\n")
