@@ -7,14 +7,27 @@ Import as ``from _support import CLI, ENGINE, nonce`` (``tests/`` is on
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
-__all__ = ["CLI", "CONTAINERS_CONF", "ENGINE", "LAYER_REPOSITORY", "ROOT", "container_name", "engine", "nonce"]
+__all__ = [
+    "CLI",
+    "CONTAINERS_CONF",
+    "ENGINE",
+    "LAYER_REPOSITORY",
+    "ROOT",
+    "apoll",
+    "container_name",
+    "engine",
+    "nonce",
+    "poll",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The ``oc-jupyter`` command of the interpreter running the tests.
@@ -40,3 +53,24 @@ def engine(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.setdefault("CONTAINERS_CONF", CONTAINERS_CONF)
     return subprocess.run([ENGINE, *args], capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def poll(check, *, timeout: float = 60.0, interval: float = 0.2, what: str = "the condition") -> None:
+    """Call ``check()`` until it is truthy; fail with ``what`` after ``timeout`` seconds.
+
+    The deadline only bounds a hang; no test depends on how soon the condition holds.
+    """
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout:g} s")
+        time.sleep(interval)
+
+
+async def apoll(check, *, timeout: float = 60.0, interval: float = 0.2, what: str = "the condition") -> None:
+    """:func:`poll` for an async ``check``."""
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not hold within {timeout:g} s")
+        await asyncio.sleep(interval)
