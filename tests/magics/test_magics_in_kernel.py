@@ -152,7 +152,7 @@ def test_interrupt_stops_remote_python_and_keeps_its_names(notebook, interrupt_w
         PS_SLEEP,
         "%%oc_run\nprint('kept', kept)",
     ], allow_errors=True, actions={2: interrupt_when(2, "started")})
-    assert run.errors(2), run.outputs(2)
+    assert [e["ename"] for e in run.errors(2)] == ["KeyboardInterrupt"], run.outputs(2)
     assert run.text(3, "stdout").strip() == "0"
     assert run.text(4, "stdout") == "kept yes\n"
 
