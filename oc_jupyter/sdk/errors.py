@@ -27,6 +27,9 @@ answers are mapped by their envelope's ``code`` (see
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 __all__ = [
     "OCError",
     "AuthError",
@@ -104,7 +107,7 @@ class BuildFailed(OCError):
         *,
         step: int | None = None,
         tail: list[str] | None = None,
-        log: list | None = None,
+        log: Iterable[Any] | None = None,
         status: int | None = None,
         code: str | None = None,
     ) -> None:
@@ -134,7 +137,7 @@ class BuildStreamLost(BackendUnavailable):
     (``Snapshots.wait_until_ready``) to learn how the build ends.
     """
 
-    def __init__(self, message: str, *, log: list | None = None) -> None:
+    def __init__(self, message: str, *, log: Iterable[Any] | None = None) -> None:
         super().__init__(message)
         self.log = list(log or [])
 
