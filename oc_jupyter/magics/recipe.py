@@ -49,7 +49,7 @@ KEYWORDS = {
     "copy": "add_local_file / add_local_dir",
     "file": "add_file",
 }
-# Dockerfile's ADD behaves like COPY for local files; the rest are the aliases.
+# Dockerfile's ADD behaves like COPY for local files.
 _ALIASES = {"add": "copy"}
 
 _FIELD = re.compile(r"(?P<root>[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_]\w*|\[[^\]{}]*\])*(?:![rsa])?(?::[^{}]*)?\Z")
