@@ -110,9 +110,17 @@ def _no_nul(value: str) -> str:
     return value
 
 
+# What `\s` means in the schema's patterns (ECMA-262 regular expressions). Python's str.strip()
+# also strips \x1c-\x1f and \x85 and keeps \ufeff, so a blank check with it would refuse
+# names the published schema calls valid.
+_SCHEMA_SPACE = frozenset("\t\n\v\f\r \u00a0\u1680\u2028\u2029\u202f\u205f\u3000\ufeff") | frozenset(
+    map(chr, range(0x2000, 0x200B))
+)
+
+
 def _package(value: str) -> str:
     _no_nul(value)
-    if not value.strip():
+    if all(ch in _SCHEMA_SPACE for ch in value):
         raise ValueError("a package name is empty; remove it or give a name such as 'curl'")
     return value
 

@@ -69,3 +69,14 @@ def test_base64_is_decoded_strictly():
     for bad in ("aGk", "a!Gk=", "aGk=x"):
         with pytest.raises(ValueError, match="is not valid base64"):
             decode_base64(bad)
+
+
+@pytest.mark.parametrize(("name", "valid"), [("curl", True), ("\x1c", True), ("\x85", True), (" \ufeff\u3000", False)])
+def test_a_blank_package_name_is_what_the_schema_calls_blank(name, valid):
+    """The schema's ``\\S`` is ECMA's: \\x1c and \\x85 are not blank there, U+FEFF is."""
+    image = {"steps": [{"type": "apt_install", "args": {"packages": [name]}}]}
+    if valid:
+        assert Manifest.model_validate(image).steps[0].wire_args() == {"packages": [name]}
+    else:
+        with pytest.raises(ValueError, match="a package name is empty"):
+            Manifest.model_validate(image)
