@@ -79,7 +79,11 @@ def _instances_under(folder: Path) -> set[str]:
 
 
 def _layers_built_by(instances: set[str]) -> dict[str, list[str]]:
-    """Image id -> its layer tags, for the images any of ``instances`` built."""
+    """Image id -> what to remove it by, for the images any of ``instances`` built.
+
+    Layer images are removed by their tags (an image may carry several); one whose tag moved to a
+    rebuilt layer is left untagged and is removed by its id.
+    """
     images: dict[str, list[str]] = {}
     for instance in sorted(instances):
         listed = engine(
@@ -89,6 +93,8 @@ def _layers_built_by(instances: set[str]) -> dict[str, list[str]]:
             image_id, _, ref = line.partition(" ")
             if ref.startswith(LAYER_REPOSITORY + ":"):
                 images.setdefault(image_id, []).append(ref)
+            elif ref == "<none>:<none>":
+                images.setdefault(image_id, []).append(image_id)
     return images
 
 
