@@ -130,9 +130,7 @@ export class PanelModel {
 
   private _schedule(): void {
     this._clearTimer();
-    const delay = this._disposed
-      ? null
-      : nextDelay(this._state, this._visible);
+    const delay = this._disposed ? null : nextDelay(this._state, this._visible);
     if (delay !== null) {
       this._timer = setTimeout(() => void this.refresh(), delay);
     }

@@ -1,4 +1,9 @@
-import { Clipboard, Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import {
+  Clipboard,
+  Dialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
 import {
   copyIcon,
   deleteIcon,
@@ -139,7 +144,11 @@ function SandboxRow(props: {
         <code className="oc-Row-name" title={s.id}>
           {s.id}
         </code>
-        <IconButton icon={copyIcon} label={`Copy id ${s.id}`} onClick={props.onCopy} />
+        <IconButton
+          icon={copyIcon}
+          label={`Copy id ${s.id}`}
+          onClick={props.onCopy}
+        />
         <IconButton
           icon={folderIcon}
           label={`${filesOpen ? 'Hide' : 'Files'} of sandbox ${s.id}`}
@@ -183,7 +192,11 @@ function Section(props: {
   );
 }
 
-async function confirm(title: string, body: string, label: string): Promise<boolean> {
+async function confirm(
+  title: string,
+  body: string,
+  label: string
+): Promise<boolean> {
   const result = await showDialog({
     title,
     body,
@@ -192,7 +205,13 @@ async function confirm(title: string, body: string, label: string): Promise<bool
   return result.button.accept;
 }
 
-function PanelView({ model, state }: { model: PanelModel; state: IPanelState }): JSX.Element {
+function PanelView({
+  model,
+  state
+}: {
+  model: PanelModel;
+  state: IPanelState;
+}): JSX.Element {
   const now = Date.now();
   const reachable = !state.error && !!state.backend?.reachable;
   const onDelete = async (name: string) => {
@@ -238,7 +257,9 @@ function PanelView({ model, state }: { model: PanelModel; state: IPanelState }):
         loading={state.loading}
         onRetry={() => void model.retry()}
       />
-      {state.actionError && <div className="oc-ActionError">{state.actionError}</div>}
+      {state.actionError && (
+        <div className="oc-ActionError">{state.actionError}</div>
+      )}
       {reachable && (
         <>
           <Section
@@ -335,7 +356,9 @@ export class OpenComputerPanel extends ReactWidget {
   protected render(): JSX.Element {
     return (
       <UseSignal signal={this.model.changed} initialArgs={this.model.state}>
-        {(_, state) => <PanelView model={this.model} state={state ?? this.model.state} />}
+        {(_, state) => (
+          <PanelView model={this.model} state={state ?? this.model.state} />
+        )}
       </UseSignal>
     );
   }

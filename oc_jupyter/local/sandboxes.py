@@ -39,6 +39,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Awaitable, Callable
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from .builder import INSTANCE_LABEL
 from .engine import Engine, env_file_args
 from .errors import ConflictError, EngineError, NotFoundError
@@ -67,6 +69,8 @@ RemovedHook = Callable[[str], Awaitable[None] | None]
 
 class SandboxStopped(NotFoundError):
     """The sandbox's container was removed or stopped by something other than this server."""
+
+    code = ErrorCode.SANDBOX_STOPPED
 
     def __init__(self, sandbox_id: str) -> None:
         super().__init__(
@@ -214,7 +218,8 @@ class Sandboxes:
         if record is None:
             raise NotFoundError(
                 f"Sandbox {sandbox_id!r} not found; it was killed or never existed "
-                "(list sandboxes with GET /sandboxes)."
+                "(list sandboxes with GET /sandboxes).",
+                code=ErrorCode.SANDBOX_NOT_FOUND,
             )
         return record
 

@@ -285,10 +285,13 @@ class Sandbox:
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.
 
-        The backend answers 404 both for an unknown path and for a sandbox that is
-        gone; one look at the sandbox's record tells them apart, and only on the
-        error path.
+        A backend that sends error codes has said which already, so the error
+        stands as it is. One without codes (the cloud) answers 404 both for an
+        unknown path and for a sandbox that is gone; one look at the sandbox's
+        record tells them apart, and only on the error path.
         """
+        if exc.code is not None:
+            return exc
         try:
             running = (await self.info()).status == "running"
         except SandboxNotFound as gone:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from oc_jupyter.sdk import Image, Sandbox, Snapshots, errors, sync
@@ -126,10 +127,8 @@ def test_panel_shows_failed_builds_and_reads_well_in_both_themes(lab, page, sdk_
     snaps = Snapshots(config=sdk_config)
     ready, failed = f"lab-ready-{uuid.uuid4().hex[:6]}", f"lab-failed-{uuid.uuid4().hex[:6]}"
     sync.run(snaps.create(ready, Image.base().add_file("/workspace/ok.txt", ready)))
-    try:
+    with pytest.raises(errors.BuildFailed):
         sync.run(snaps.create(failed, Image.base().run_commands(f"echo {failed} && exit 3")))
-    except errors.BuildFailed:
-        pass
     sandbox = sync.run(Sandbox.create(snapshot=ready, config=sdk_config))
     try:
         open_lab(page, lab)

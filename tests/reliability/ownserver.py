@@ -11,18 +11,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from _support import CLI, ENGINE
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "oc-jupyter")
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 

@@ -3,7 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IDataSource, PanelModel } from '../model';
 import { IBackend, ISandbox, ISnapshot } from '../types';
 
-const up: IBackend = { kind: 'local', url: 'http://127.0.0.1:1', reachable: true, message: 'ok' };
+const up: IBackend = {
+  kind: 'local',
+  url: 'http://127.0.0.1:1',
+  reachable: true,
+  message: 'ok'
+};
 
 /** Records every call; answers with whatever the test set. */
 class Source implements IDataSource {
@@ -42,7 +47,8 @@ function snap(name: string, status = 'ready'): ISnapshot {
   return { name, status, contentHash: null, createdAt: null, lastUsedAt: null };
 }
 
-const refreshes = (source: Source) => source.calls.filter(c => c === 'backend').length;
+const refreshes = (source: Source) =>
+  source.calls.filter(c => c === 'backend').length;
 
 describe('PanelModel', () => {
   let source: Source;
@@ -136,7 +142,9 @@ describe('PanelModel', () => {
   });
 
   it('shows why a kill failed and keeps the sandbox', async () => {
-    source.sandboxes = [{ id: 'sb-1', status: 'running', madeFrom: null, createdAt: null }];
+    source.sandboxes = [
+      { id: 'sb-1', status: 'running', madeFrom: null, createdAt: null }
+    ];
     source.killSandbox = async () => {
       throw new Error("Sandbox 'sb-1' not found.");
     };

@@ -240,7 +240,7 @@ async def attach_session(websocket: WebSocket, sandbox_id: str, session_id: str)
         agent: SandboxAgent = await sandbox_agent(websocket, sandbox_id)
         session = agent.sessions.get(session_id)
     except ApiError as exc:
-        await refuse(websocket, exc.status_code, exc.message)
+        await refuse(websocket, exc.status_code, exc.message, exc.code)
         return
     await websocket.accept()
     scrollback, queue = session.attach()

@@ -8,6 +8,8 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from ..builder import BuildJob
 from ..errors import BadRequest, ConflictError, EngineError, NotFoundError
 from ..limits import build_limits, ensure_disk_space, resolve_sandbox_limits
@@ -39,13 +41,15 @@ def _source(state: State, body: SandboxCreate) -> tuple[Manifest, str | None]:
         snapshot = state.store.get_snapshot(body.snapshot)
         if snapshot is None:
             raise NotFoundError(
-                f"Snapshot {body.snapshot!r} not found; create it first (POST /snapshots) or list them with GET /snapshots."
+                f"Snapshot {body.snapshot!r} not found; create it first (POST /snapshots) or list them with GET /snapshots.",
+                code=ErrorCode.SNAPSHOT_NOT_FOUND,
             )
         if snapshot.status != "ready":
             reason = f" ({snapshot.error.splitlines()[0]})" if snapshot.error else ""
             raise ConflictError(
                 f"Snapshot {body.snapshot!r} is {snapshot.status}, not ready{reason}; "
-                + ("wait until it is ready." if snapshot.status == "building" else "create it again.")
+                + ("wait until it is ready." if snapshot.status == "building" else "create it again."),
+                code=ErrorCode.NOT_READY,
             )
         return Manifest.model_validate(snapshot.manifest), snapshot.name
     if body.image is not None:
@@ -53,7 +57,8 @@ def _source(state: State, body: SandboxCreate) -> tuple[Manifest, str | None]:
     if body.templateID != "base":
         raise NotFoundError(
             f"Template {body.templateID!r} not found; the local backend provides only 'base' "
-            "(or pass an image or a snapshot)."
+            "(or pass an image or a snapshot).",
+            code=ErrorCode.TEMPLATE_NOT_FOUND,
         )
     return Manifest(), None
 
