@@ -5,7 +5,8 @@ credentials the Jupyter server holds, so the API key never reaches a browser.
 """
 
 from .proxy import setup_proxy_handlers
-from .routes import setup_route_handlers
+from .routes import NAMESPACE, setup_route_handlers
+from .terminal import setup_terminal_handlers
 
 __all__ = ["setup_route_handlers"]
 
@@ -14,6 +15,7 @@ def _load_jupyter_server_extension(server_app):
     """Register the panel's routes on the Jupyter server."""
     setup_route_handlers(server_app.web_app)
     setup_proxy_handlers(server_app.web_app)
+    setup_terminal_handlers(server_app.web_app, NAMESPACE)
     server_app.log.info("Registered oc_jupyter server extension at /oc-jupyter/")
 
 
