@@ -43,6 +43,7 @@ export class SandboxTerminal extends Widget {
     this._term.loadAddon(this._fit);
     this._term.onData(data => this._send(inputFrame(data)));
     this._term.onResize(({ cols, rows }) => {
+      this._showSize();
       const frame = resizeFrame(cols, rows);
       if (frame) {
         this._send(frame);
@@ -66,6 +67,7 @@ export class SandboxTerminal extends Widget {
       this._opened = true;
       this._term.open(this.node);
       this._fitNow();
+      this._showSize();
       this._connect();
     }
   }
@@ -83,6 +85,12 @@ export class SandboxTerminal extends Widget {
   protected onActivateRequest(msg: Message): void {
     super.onActivateRequest(msg);
     this._term.focus();
+  }
+
+  /** The size xterm.js drew, as attributes: what `stty size` in the shell should say. */
+  private _showSize(): void {
+    this.node.dataset.cols = String(this._term.cols);
+    this.node.dataset.rows = String(this._term.rows);
   }
 
   private _fitNow(): void {
@@ -104,6 +112,12 @@ export class SandboxTerminal extends Widget {
     const socket = new WebSocket(url);
     socket.binaryType = 'arraybuffer';
     socket.onopen = () => {
+      // The tab may have been laid out (and fitted) after the URL took its size.
+      this._fitNow();
+      const frame = resizeFrame(this._term.cols, this._term.rows);
+      if (frame) {
+        socket.send(frame);
+      }
       this.node.dataset.state = 'open';
     };
     socket.onmessage = (event: MessageEvent) => {

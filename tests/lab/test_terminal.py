@@ -1,0 +1,119 @@
+"""A sandbox's terminal in a JupyterLab tab: real xterm.js in Chromium, the server extension's
+WebSocket, the SDK's pty and a real podman sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+import pytest
+import websockets
+from playwright.sync_api import expect
+
+from oc_jupyter.sdk import Image, Sandbox, sync
+
+from .built_here import lab_here  # noqa: F401 - the fixture
+from .conftest import open_lab, open_panel
+
+
+@pytest.fixture
+def sandbox(sdk_config):
+    made = sync.run(Sandbox.create(image=Image.base(), config=sdk_config))
+    yield made
+    try:
+        sync.run(made.kill())
+    except Exception:
+        pass  # the test killed it already
+
+
+def _screen(tab) -> str:
+    return tab.locator(".xterm-rows").inner_text()
+
+
+def _run(page, tab, command: str, expected: str) -> None:
+    """Type a command into the terminal and wait until ``expected`` shows."""
+    tab.locator(".xterm-helper-textarea").focus()
+    page.keyboard.type(command)
+    page.keyboard.press("Enter")
+    expect(tab.locator(".xterm-rows")).to_contain_text(expected, timeout=30_000)
+
+
+def _open_terminal(page, panel, sandbox_id: str):
+    row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox_id}"]')
+    expect(row).to_have_count(1, timeout=60_000)
+    row.get_by_role("button", name=f"Open terminal into {sandbox_id}").click()
+    term = page.locator(f'.oc-Terminal[data-sandbox="{sandbox_id}"]')
+    expect(term).to_have_attribute("data-state", "open", timeout=60_000)
+    return term
+
+
+def _shell_alive(sandbox, pid: str) -> bool:
+    return sync.run(sandbox.exec.run(f"kill -0 {pid}")).exit_code == 0
+
+
+def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
+        lab_here, page, sandbox, artifacts):
+    open_lab(page, lab_here)
+    panel = open_panel(page)
+    term = _open_terminal(page, panel, sandbox.id)
+    tab = page.locator(".oc-TerminalTab")
+    title = page.get_by_role("tab", name=f"Terminal {sandbox.id}")
+    expect(title).to_have_attribute("aria-selected", "true")
+
+    _run(page, term, "hostname", sandbox.id)
+    _run(page, term, "echo $TERM", "xterm-256color")
+    cols, rows = term.get_attribute("data-cols"), term.get_attribute("data-rows")
+    _run(page, term, "stty size", f"{rows} {cols}")
+    page.screenshot(path=str(artifacts / "terminal-tab.png"))
+
+    # A smaller window: the fit addon measures again and the shell is told.
+    page.set_viewport_size({"width": 900, "height": 600})
+    expect(term).not_to_have_attribute("data-cols", cols, timeout=15_000)
+    new_cols, new_rows = term.get_attribute("data-cols"), term.get_attribute("data-rows")
+    assert int(new_cols) < int(cols)
+    _run(page, term, "clear; stty size", f"{new_rows} {new_cols}")
+
+    # Refreshing the panel re-renders its list; the tab keeps its own socket.
+    panel.get_by_role("button", name="Refresh").click()
+    expect(panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')).to_have_count(1)
+    _run(page, term, "echo shell-$$-here", "shell-")
+    pid = re.search(r"shell-(\d+)-here", _screen(term)).group(1)
+    expect(term).to_have_attribute("data-state", "open")
+    assert _shell_alive(sandbox, pid)
+
+    title.locator(".lm-TabBar-tabCloseIcon").click()
+    expect(tab).to_have_count(0)
+    for _ in range(100):  # the hang-up reaches the sandbox a moment after the tab goes
+        if not _shell_alive(sandbox, pid):
+            break
+        page.wait_for_timeout(200)
+    assert not _shell_alive(sandbox, pid), f"the terminal's shell {pid} still runs after its tab closed"
+
+
+def test_opening_a_terminal_wakes_a_hibernated_sandbox(lab_here, page, sandbox, sdk_config):
+    sync.run(sandbox.hibernate())
+    open_lab(page, lab_here)
+    panel = open_panel(page)
+    row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')
+    expect(row.locator(".oc-Badge")).to_have_text("hibernated", timeout=60_000)
+    term = _open_terminal(page, panel, sandbox.id)
+    _run(page, term, "hostname", sandbox.id)
+    assert sync.run(sandbox.info()).status == "running"
+    expect(row.locator(".oc-Badge")).to_have_text("running", timeout=60_000)
+
+
+async def _handshake(url: str, headers: dict[str, str]) -> int:
+    try:
+        async with websockets.connect(url, additional_headers=headers, open_timeout=30) as ws:
+            await ws.send('{"type": "input", "data": "exit\\r"}')
+            return 101
+    except websockets.InvalidStatus as exc:
+        return exc.response.status_code
+
+
+def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
+    url = f"ws{lab_here.url[len('http'):]}/oc-jupyter/sandboxes/{sandbox.id}/terminal"
+    assert asyncio.run(_handshake(url, {})) == 403
+    assert asyncio.run(_handshake(url + "?token=" + uuid.uuid4().hex, {})) == 403
+    assert asyncio.run(_handshake(url, {"Authorization": f"token {lab_here.token}"})) == 101
