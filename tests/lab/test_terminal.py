@@ -7,6 +7,7 @@ import asyncio
 import re
 import uuid
 
+import nbformat
 import pytest
 import websockets
 from playwright.sync_api import expect
@@ -15,6 +16,8 @@ from oc_jupyter.sdk import Image, Sandbox, sync
 
 from .built_here import lab_here  # noqa: F401 - the fixture
 from .conftest import open_lab, open_panel
+from .test_notebook_flow import DONE, _code_cell, _open_notebook
+from .test_notebook_flow import _run as _run_cell
 
 
 @pytest.fixture
@@ -31,7 +34,7 @@ def _screen(tab) -> str:
     return tab.locator(".xterm-rows").inner_text()
 
 
-def _run(page, tab, command: str, expected: str) -> None:
+def _run_in(page, tab, command: str, expected: str) -> None:
     """Type a command into the terminal and wait until ``expected`` shows."""
     tab.locator(".xterm-helper-textarea").focus()
     page.keyboard.type(command)
@@ -61,10 +64,10 @@ def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
     title = page.get_by_role("tab", name=f"Terminal {sandbox.id}")
     expect(title).to_have_attribute("aria-selected", "true")
 
-    _run(page, term, "hostname", sandbox.id)
-    _run(page, term, "echo $TERM", "xterm-256color")
+    _run_in(page, term, "hostname", sandbox.id)
+    _run_in(page, term, "echo $TERM", "xterm-256color")
     cols, rows = term.get_attribute("data-cols"), term.get_attribute("data-rows")
-    _run(page, term, "stty size", f"{rows} {cols}")
+    _run_in(page, term, "stty size", f"{rows} {cols}")
     page.screenshot(path=str(artifacts / "terminal-tab.png"))
 
     # A smaller window: the fit addon measures again and the shell is told.
@@ -72,12 +75,12 @@ def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
     expect(term).not_to_have_attribute("data-cols", cols, timeout=15_000)
     new_cols, new_rows = term.get_attribute("data-cols"), term.get_attribute("data-rows")
     assert int(new_cols) < int(cols)
-    _run(page, term, "clear; stty size", f"{new_rows} {new_cols}")
+    _run_in(page, term, "clear; stty size", f"{new_rows} {new_cols}")
 
     # Refreshing the panel re-renders its list; the tab keeps its own socket.
     panel.get_by_role("button", name="Refresh").click()
     expect(panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')).to_have_count(1)
-    _run(page, term, "echo shell-$$-here", "shell-")
+    _run_in(page, term, "echo shell-$$-here", "shell-")
     pid = re.search(r"shell-(\d+)-here", _screen(term)).group(1)
     expect(term).to_have_attribute("data-state", "open")
     assert _shell_alive(sandbox, pid)
@@ -98,7 +101,7 @@ def test_opening_a_terminal_wakes_a_hibernated_sandbox(lab_here, page, sandbox, 
     row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')
     expect(row.locator(".oc-Badge")).to_have_text("hibernated", timeout=60_000)
     term = _open_terminal(page, panel, sandbox.id)
-    _run(page, term, "hostname", sandbox.id)
+    _run_in(page, term, "hostname", sandbox.id)
     assert sync.run(sandbox.info()).status == "running"
     expect(row.locator(".oc-Badge")).to_have_text("running", timeout=60_000)
 
@@ -117,3 +120,41 @@ def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
     assert asyncio.run(_handshake(url, {})) == 403
     assert asyncio.run(_handshake(url + "?token=" + uuid.uuid4().hex, {})) == 403
     assert asyncio.run(_handshake(url, {"Authorization": f"token {lab_here.token}"})) == 101
+
+
+def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "%load_ext oc_jupyter", "%oc_sandbox terminal", f"%oc_sandbox terminal {sandbox.id}")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    name = f"terminal-{uuid.uuid4().hex[:8]}.ipynb"
+    nbformat.write(notebook, lab_here.root / name)
+
+    _open_notebook(page, lab_here, name)
+    load = _code_cell(page, "%load_ext oc_jupyter")
+    _run_cell(page, load)
+    expect(load.locator(".jp-InputPrompt")).to_have_text(DONE, timeout=120_000)
+
+    bare = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
+    _run_cell(page, bare)
+    expect(bare.locator(".jp-OutputArea")).to_contain_text(
+        "No current sandbox to open a terminal into; give its id, for example %oc_sandbox terminal ID",
+        timeout=60_000)
+
+    cell = _code_cell(page, f"%oc_sandbox terminal {sandbox.id}")
+    _run_cell(page, cell)
+    expect(cell.locator(".oc-TerminalRequest button")).to_have_text(
+        f"Open terminal into {sandbox.id}", timeout=60_000)
+    term = page.locator(f'.oc-Terminal[data-sandbox="{sandbox.id}"]')
+    expect(term).to_have_attribute("data-state", "open", timeout=60_000)
+    _run_in(page, term, "hostname", sandbox.id)
+    expect(term).to_have_count(1)
+
+
+def test_the_terminal_request_says_where_to_open_it_outside_jupyterlab():
+    from oc_jupyter.magics.sandboxes import TERMINAL_MIME, TerminalRequest
+
+    bundle = TerminalRequest("sb-1")._repr_mimebundle_()
+    assert bundle[TERMINAL_MIME]["sandbox"] == "sb-1"
+    assert bundle["text/plain"] == ("A terminal into sandbox sb-1 opens in JupyterLab: run this cell there, or use "
+                                    "the Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel.")
