@@ -11,7 +11,7 @@ from IPython.display import display
 
 from ..widgets import render
 
-__all__ = ["SandboxList", "SandboxDetails", "SandboxMagics", "TerminalRequest", "limits_text", "TERMINAL_MIME"]
+__all__ = ["TERMINAL_MIME", "SandboxDetails", "SandboxList", "SandboxMagics", "TerminalRequest", "limits_text"]
 
 #: Rendered by the JupyterLab extension, which opens (or offers) a terminal tab into the sandbox.
 TERMINAL_MIME = "application/vnd.oc-jupyter.terminal+json"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["preview_ports", "snapshot_payload", "sandbox_payload"]
+__all__ = ["preview_ports", "sandbox_payload", "snapshot_payload"]
 
 
 def _first(record: Any, *keys: str) -> Any:

@@ -27,8 +27,9 @@ def lab_env(env: dict[str, str], data) -> dict[str, str]:
     return {**env, "JUPYTER_PATH": os.pathsep.join(filter(None, [str(data), env.get("JUPYTER_PATH")]))}
 
 
-@pytest.fixture(scope="session")
-def lab_here(local_server, tmp_path_factory):
+@pytest.fixture(scope="session", name="lab_here")
+def lab_here_fixture(local_server, tmp_path_factory):
+    """JupyterLab with this checkout's labextension, wired to the test run's local server."""
     home = tmp_path_factory.mktemp("lab-here")
     root = home / "notebooks"
     root.mkdir()

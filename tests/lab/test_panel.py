@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 
 from oc_jupyter.sdk import Image, Sandbox, Snapshots, errors, sync
 
-from .built_here import lab_here  # noqa: F401 - the fixture, a lab serving this checkout's build
+from .built_here import lab_here_fixture  # noqa: F401 - a lab serving this checkout's build
 from .conftest import open_lab, open_panel
 
 

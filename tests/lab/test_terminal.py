@@ -3,18 +3,18 @@ WebSocket, the SDK's pty and a real podman sandbox."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 
 import nbformat
 import pytest
 import websockets
+from websockets.sync.client import connect
 from playwright.sync_api import expect
 
 from oc_jupyter.sdk import Image, Sandbox, sync
 
-from .built_here import lab_here  # noqa: F401 - the fixture
+from .built_here import lab_here_fixture  # noqa: F401 - a lab serving this checkout's build
 from .conftest import open_lab, open_panel
 from .test_notebook_flow import DONE, _code_cell, _open_notebook
 from .test_notebook_flow import _run as _run_cell
@@ -34,7 +34,7 @@ def _screen(tab) -> str:
     return tab.locator(".xterm-rows").inner_text()
 
 
-def _run_in(page, tab, command: str, expected: str) -> None:
+def _run_in(page, tab, command: str, expected: str | re.Pattern) -> None:
     """Type a command into the terminal and wait until ``expected`` shows."""
     tab.locator(".xterm-helper-textarea").focus()
     page.keyboard.type(command)
@@ -51,6 +51,11 @@ def _open_terminal(page, panel, sandbox_id: str):
     return term
 
 
+def _answer(command: str, output: str) -> re.Pattern:
+    """The command's own output right after it (the prompt alone already names the host)."""
+    return re.compile(re.escape(f"# {command}") + r"\s*" + re.escape(output))
+
+
 def _shell_alive(sandbox, pid: str) -> bool:
     return sync.run(sandbox.exec.run(f"kill -0 {pid}")).exit_code == 0
 
@@ -64,7 +69,7 @@ def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
     title = page.get_by_role("tab", name=f"Terminal {sandbox.id}")
     expect(title).to_have_attribute("aria-selected", "true")
 
-    _run_in(page, term, "hostname", sandbox.id)
+    _run_in(page, term, "hostname", _answer("hostname", sandbox.id))
     _run_in(page, term, "echo $TERM", "xterm-256color")
     cols, rows = term.get_attribute("data-cols"), term.get_attribute("data-rows")
     _run_in(page, term, "stty size", f"{rows} {cols}")
@@ -80,7 +85,7 @@ def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
     # Refreshing the panel re-renders its list; the tab keeps its own socket.
     panel.get_by_role("button", name="Refresh").click()
     expect(panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')).to_have_count(1)
-    _run_in(page, term, "echo shell-$$-here", "shell-")
+    _run_in(page, term, "echo shell-$$-here", re.compile(r"shell-\d+-here"))
     pid = re.search(r"shell-(\d+)-here", _screen(term)).group(1)
     expect(term).to_have_attribute("data-state", "open")
     assert _shell_alive(sandbox, pid)
@@ -101,15 +106,16 @@ def test_opening_a_terminal_wakes_a_hibernated_sandbox(lab_here, page, sandbox, 
     row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')
     expect(row.locator(".oc-Badge")).to_have_text("hibernated", timeout=60_000)
     term = _open_terminal(page, panel, sandbox.id)
-    _run_in(page, term, "hostname", sandbox.id)
+    _run_in(page, term, "hostname", _answer("hostname", sandbox.id))
     assert sync.run(sandbox.info()).status == "running"
     expect(row.locator(".oc-Badge")).to_have_text("running", timeout=60_000)
 
 
-async def _handshake(url: str, headers: dict[str, str]) -> int:
+def _handshake(url: str, headers: dict[str, str]) -> int:
+    # The sync client: Playwright's sync API holds this thread's event loop while the browser is open.
     try:
-        async with websockets.connect(url, additional_headers=headers, open_timeout=30) as ws:
-            await ws.send('{"type": "input", "data": "exit\\r"}')
+        with connect(url, additional_headers=headers, open_timeout=30) as ws:
+            ws.send('{"type": "input", "data": "exit\\r"}')
             return 101
     except websockets.InvalidStatus as exc:
         return exc.response.status_code
@@ -117,9 +123,9 @@ async def _handshake(url: str, headers: dict[str, str]) -> int:
 
 def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
     url = f"ws{lab_here.url[len('http'):]}/oc-jupyter/sandboxes/{sandbox.id}/terminal"
-    assert asyncio.run(_handshake(url, {})) == 403
-    assert asyncio.run(_handshake(url + "?token=" + uuid.uuid4().hex, {})) == 403
-    assert asyncio.run(_handshake(url, {"Authorization": f"token {lab_here.token}"})) == 101
+    assert _handshake(url, {}) == 403
+    assert _handshake(url + "?token=" + uuid.uuid4().hex, {}) == 403
+    assert _handshake(url, {"Authorization": f"token {lab_here.token}"}) == 101
 
 
 def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
@@ -147,7 +153,7 @@ def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
         f"Open terminal into {sandbox.id}", timeout=60_000)
     term = page.locator(f'.oc-Terminal[data-sandbox="{sandbox.id}"]')
     expect(term).to_have_attribute("data-state", "open", timeout=60_000)
-    _run_in(page, term, "hostname", sandbox.id)
+    _run_in(page, term, "hostname", _answer("hostname", sandbox.id))
     expect(term).to_have_count(1)
 
 
