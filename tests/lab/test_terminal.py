@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import nbformat
 import pytest
 import websockets
@@ -126,6 +127,13 @@ def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
     assert _handshake(url, {}) == 403
     assert _handshake(url + "?token=" + uuid.uuid4().hex, {}) == 403
     assert _handshake(url, {"Authorization": f"token {lab_here.token}"}) == 101
+    # The browser's login cookie works from JupyterLab's own page, and not from another site's page:
+    # Jupyter's origin check, as for its own terminals.
+    login = httpx.get(f"{lab_here.url}/lab?token={lab_here.token}", timeout=30)
+    cookie = "; ".join(f"{name}={value}" for name, value in login.cookies.items())
+    assert cookie
+    assert _handshake(url, {"Cookie": cookie, "Origin": "http://evil.example"}) == 403
+    assert _handshake(url, {"Cookie": cookie, "Origin": lab_here.url}) == 101
 
 
 def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
