@@ -14,6 +14,15 @@ function themeColor(name: string, fallback: string): string {
   return value || fallback;
 }
 
+function currentTheme() {
+  return {
+    background: themeColor('--jp-layout-color0', '#ffffff'),
+    foreground: themeColor('--jp-ui-font-color0', '#000000'),
+    cursor: themeColor('--jp-ui-font-color0', '#000000'),
+    selectionBackground: themeColor('--jp-editor-selected-background', '#d9d9d9')
+  };
+}
+
 /**
  * A shell in a sandbox, in a main-area tab. It holds its own WebSocket to the
  * server extension, so it lives on whatever the panel's list does; disposing
@@ -32,12 +41,15 @@ export class SandboxTerminal extends Widget {
       cursorBlink: true,
       fontFamily: themeColor('--jp-code-font-family', 'monospace'),
       fontSize: 13,
-      theme: {
-        background: themeColor('--jp-layout-color0', '#ffffff'),
-        foreground: themeColor('--jp-ui-font-color0', '#000000'),
-        cursor: themeColor('--jp-ui-font-color0', '#000000'),
-        selectionBackground: themeColor('--jp-editor-selected-background', '#d9d9d9')
-      }
+      theme: currentTheme()
+    });
+    // JupyterLab marks the body with the theme's name; follow a switch between light and dark.
+    this._themeWatch = new MutationObserver(() => {
+      this._term.options.theme = currentTheme();
+    });
+    this._themeWatch.observe(document.body, {
+      attributes: true,
+      attributeFilter: ['data-jp-theme-name']
     });
     this._fit = new FitAddon();
     this._term.loadAddon(this._fit);
@@ -55,6 +67,7 @@ export class SandboxTerminal extends Widget {
     if (this.isDisposed) {
       return;
     }
+    this._themeWatch.disconnect();
     this._socket?.close();
     this._socket = null;
     this._term.dispose();
@@ -148,6 +161,7 @@ export class SandboxTerminal extends Widget {
   private _fit: FitAddon;
   private _socket: WebSocket | null = null;
   private _opened = false;
+  private _themeWatch: MutationObserver;
 }
 
 let opened = 0;

@@ -158,7 +158,7 @@ def test_panel_shows_failed_builds_and_reads_well_in_both_themes(lab, page, sdk_
                 pass
 
 
-def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_config):
+def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_config, artifacts):
     sandbox = sync.run(Sandbox.create(image=Image.base(), config=sdk_config, memory_mb=512, cpu_count=1))
     try:
         sync.run(sandbox.hibernate())
@@ -169,6 +169,7 @@ def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_confi
         expect(badge).to_have_text("hibernated", timeout=60_000)
         expect(badge).to_have_class(re.compile(r"oc-Badge-hibernated"))
         expect(row.locator(".oc-Limits")).to_have_text(re.compile(r"^512 MB · 1 CPU · (no )?network$"))
+        row.screenshot(path=str(artifacts / "panel-sandbox-hibernated.png"))
         row.get_by_role("button", name=f"Wake sandbox {sandbox.id}").click()
         expect(badge).to_have_text("running", timeout=60_000)
         expect(row.get_by_role("button", name=f"Wake sandbox {sandbox.id}")).to_have_count(0)
@@ -177,7 +178,7 @@ def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_confi
         sync.run(sandbox.kill())
 
 
-def test_panel_lists_exposed_ports_opens_one_through_jupyter_and_closes_it(lab_here, page, sdk_config):
+def test_panel_lists_exposed_ports_opens_one_through_jupyter_and_closes_it(lab_here, page, sdk_config, artifacts):
     sandbox = sync.run(Sandbox.create(image=Image.base(), config=sdk_config))
     try:
         sync.run(sandbox.exec.run(
@@ -188,6 +189,8 @@ def test_panel_lists_exposed_ports_opens_one_through_jupyter_and_closes_it(lab_h
         panel = open_panel(page)
         port = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"] .oc-Port[data-port="8000"]')
         expect(port).to_have_count(1, timeout=60_000)
+        port.locator("xpath=ancestor::li[contains(@class, 'oc-SandboxRow')]").screenshot(
+            path=str(artifacts / "panel-sandbox-ports.png"))
         link = port.locator("a")
         assert link.get_attribute("href") == f"{lab_here.url}/oc-jupyter/proxy/{sandbox.id}/8000/"
         with page.context.expect_page() as opened:

@@ -100,7 +100,7 @@ def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
     assert not _shell_alive(sandbox, pid), f"the terminal's shell {pid} still runs after its tab closed"
 
 
-def test_opening_a_terminal_wakes_a_hibernated_sandbox(lab_here, page, sandbox, sdk_config):
+def test_opening_a_terminal_wakes_a_hibernated_sandbox_and_follows_the_theme(lab_here, page, sandbox, artifacts):
     sync.run(sandbox.hibernate())
     open_lab(page, lab_here)
     panel = open_panel(page)
@@ -109,6 +109,15 @@ def test_opening_a_terminal_wakes_a_hibernated_sandbox(lab_here, page, sandbox, 
     term = _open_terminal(page, panel, sandbox.id)
     _run_in(page, term, "hostname", _answer("hostname", sandbox.id))
     assert sync.run(sandbox.info()).status == "running"
+    # The terminal takes the theme's colours, and follows a switch to the dark theme.
+    light = term.locator(".xterm-viewport").evaluate("e => getComputedStyle(e).backgroundColor")
+    page.locator(".lm-MenuBar-item", has_text="Settings").click()
+    page.locator(".lm-Menu-item", has_text="Theme").first.hover()
+    page.locator(".lm-Menu-item", has_text="JupyterLab Dark").first.click()
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-name", "JupyterLab Dark")
+    expect(term.locator(".xterm-viewport")).not_to_have_css("background-color", light)
+    expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=30_000)
+    page.screenshot(path=str(artifacts / "terminal-tab-dark.png"))
     expect(row.locator(".oc-Badge")).to_have_text("running", timeout=60_000)
 
 
