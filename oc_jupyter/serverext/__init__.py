@@ -6,7 +6,8 @@ credentials the Jupyter server holds, so the API key never reaches a browser.
 
 from .files import setup_file_handlers
 from .proxy import setup_proxy_handlers
-from .routes import setup_route_handlers
+from .routes import NAMESPACE, setup_route_handlers
+from .terminal import setup_terminal_handlers
 
 __all__ = ["setup_route_handlers"]
 
@@ -16,6 +17,7 @@ def _load_jupyter_server_extension(server_app):
     setup_route_handlers(server_app.web_app)
     setup_proxy_handlers(server_app.web_app)
     setup_file_handlers(server_app.web_app)
+    setup_terminal_handlers(server_app.web_app, NAMESPACE)
     server_app.log.info("Registered oc_jupyter server extension at /oc-jupyter/")
 
 

@@ -41,6 +41,16 @@ class Source implements IDataSource {
     this.calls.push(`kill ${id}`);
     this.sandboxes = this.sandboxes.filter(s => s.id !== id);
   }
+  async wakeSandbox(id: string) {
+    this.calls.push(`wake ${id}`);
+    this.sandboxes = this.sandboxes.map(s => (s.id === id ? { ...s, status: 'running' } : s));
+  }
+  async closePort(id: string, port: number) {
+    this.calls.push(`close ${id} ${port}`);
+    this.sandboxes = this.sandboxes.map(s =>
+      s.id === id ? { ...s, ports: (s.ports ?? []).filter(p => p !== port) } : s
+    );
+  }
 }
 
 function snap(name: string, status = 'ready'): ISnapshot {
@@ -153,6 +163,27 @@ describe('PanelModel', () => {
     await model.killSandbox('sb-1');
     expect(model.state.actionError).toBe("Sandbox 'sb-1' not found.");
     expect(model.state.sandboxes).toHaveLength(1);
+  });
+
+  it('wakes a sandbox, keeps its row and shows it running after the refresh', async () => {
+    source.sandboxes = [{ id: 'sb-1', status: 'hibernated', madeFrom: null, createdAt: null }];
+    model.setVisible(true);
+    await vi.advanceTimersByTimeAsync(0);
+    await model.wakeSandbox('sb-1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(source.calls).toContain('wake sb-1');
+    expect(model.state.sandboxes.map(s => s.status)).toEqual(['running']);
+    expect(model.state.pending).toEqual([]);
+  });
+
+  it('closes a port and keeps the sandbox', async () => {
+    source.sandboxes = [{ id: 'sb-1', status: 'running', madeFrom: null, createdAt: null, ports: [3000, 8000] }];
+    model.setVisible(true);
+    await vi.advanceTimersByTimeAsync(0);
+    await model.closePort('sb-1', 8000);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(source.calls).toContain('close sb-1 8000');
+    expect(model.state.sandboxes[0].ports).toEqual([3000]);
   });
 
   it('emits changed for each transition', async () => {
