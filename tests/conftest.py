@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from engine_under_test import run_engine
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -54,14 +55,10 @@ def local_server(oc_home) -> LocalServer:
     server = LocalServer(url=info["url"], key=info["key"], home=oc_home, instance=info.get("instance", ""), env=env)
     yield server
     subprocess.run([CLI, "server", "stop"], env=env, capture_output=True, text=True)
-    engine = shutil.which("podman") or shutil.which("docker")
-    if engine and server.instance:
-        ids = subprocess.run(
-            [engine, "ps", "-aq", "--filter", f"label=oc-jupyter.instance={server.instance}"],
-            capture_output=True, text=True,
-        ).stdout.split()
+    if server.instance:
+        ids = run_engine("ps", "-aq", "--filter", f"label=oc-jupyter.instance={server.instance}").stdout.split()
         if ids:
-            subprocess.run([engine, "rm", "-f", "-t", "0", *ids], capture_output=True)
+            run_engine("rm", "-f", "-t", "0", *ids)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import httpx
@@ -19,7 +18,7 @@ NO_PYTHON_IMAGE = {
         {"type": "workdir", "args": {"path": "/srv"}},
     ],
 }
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
+from engine_under_test import ENGINE
 
 
 @pytest.fixture(scope="session")

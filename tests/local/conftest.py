@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
 import uuid
@@ -22,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
+from engine_under_test import ENGINE, run_engine
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
 
 
@@ -80,7 +79,7 @@ async def stream_events(client: httpx.AsyncClient, method: str, path: str, body:
 
 
 def engine(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check)
+    return run_engine(*args, check=check)
 
 
 def containers(*labels: str) -> list[str]:

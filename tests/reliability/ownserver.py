@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
+from engine_under_test import ENGINE, engine_args
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 
@@ -35,7 +34,7 @@ def engine_env() -> dict[str, str]:
 
 def podman(*args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run the container engine's CLI, as a user at a terminal would."""
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check, env=engine_env(),
+    return subprocess.run(engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(),
                           timeout=timeout)
 
 
