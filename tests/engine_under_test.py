@@ -2,8 +2,9 @@
 
 Tests inspect containers with the engine's own CLI, as a user would. The few
 podman-only spellings they use are translated here so the same test runs
-under docker: ``image exists`` (docker has only ``image inspect``) and
-``rm -t 0`` (docker's ``rm -f`` kills at once and knows no ``-t``).
+under docker: ``image exists`` (docker has only ``image inspect``),
+``untag`` (docker's ``rmi`` of a tag) and ``rm -t 0`` (docker's ``rm -f``
+kills at once and knows no ``-t``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ def engine_args(*args: str) -> list[str]:
         if words[:2] == ["image", "exists"]:
             words[1] = "inspect"
             words.insert(2, "--format={{.Id}}")
+        if words[:1] == ["untag"]:
+            # docker removes a tag with rmi; -f keeps an image a container still uses (as untag does).
+            words[0:1] = ["rmi", "-f"]
         if words[:1] == ["rm"]:
             for i in range(len(words) - 1):
                 if words[i] == "-t" and words[i + 1] == "0":
