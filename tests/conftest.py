@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from engine_under_test import run_engine
 
 ROOT = Path(__file__).resolve().parent.parent

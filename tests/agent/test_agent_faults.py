@@ -9,7 +9,6 @@ import signal
 import subprocess
 
 import websockets
-
 from engine_under_test import run_engine
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine_under_test import ENGINE, run_engine
+from engine_under_test import ENGINE, run_engine  # noqa: F401  (ENGINE for the tests here)
+
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
 
 

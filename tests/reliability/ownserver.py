@@ -19,9 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from engine_under_test import engine_args
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
-from engine_under_test import ENGINE, engine_args
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 
