@@ -23,11 +23,16 @@ PIDFILE="$RUN_DIR/dockerd.pid"
 DOCKER=/usr/bin/docker
 DOCKERD=/usr/sbin/dockerd
 BASE_IMAGE=localhost/oc-jupyter/base:bookworm-1
+# The project's virtual environment (scripts/setup.sh makes it); PYTHON names another.
 PYTHON="${PYTHON:-$PWD/.venv/bin/python}"
-[ -x "$PYTHON" ] || PYTHON=/work/main/.venv/bin/python
 
 if [ "$(id -u)" != 0 ]; then
     echo "scripts/ci-docker.sh starts a docker daemon and must run as root (for example: sudo $0)." >&2
+    exit 2
+fi
+
+if [ ! -x "$PYTHON" ]; then
+    echo "No Python at $PYTHON; run scripts/setup.sh first, or set PYTHON to the venv's python." >&2
     exit 2
 fi
 
