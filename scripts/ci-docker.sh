@@ -105,9 +105,11 @@ paths=0
 for arg in "$@"; do case "$arg" in -*) ;; *) paths=1 ;; esac; done
 if [ "$paths" = 0 ]; then
     # The tests that drive the engine: container lifecycle, limits and pause, builds and
-    # snapshots, the in-sandbox agent, the SDK against the server, the security boundary.
+    # snapshots, the warm pool, the server daemon, the in-sandbox agent, the SDK against the
+    # server, the security boundary.
     set -- tests/local/test_engine.py tests/local/test_sandboxes.py tests/local/test_limits.py \
-        tests/local/test_snapshots.py tests/local/test_builder.py \
+        tests/local/test_snapshots.py tests/local/test_builder.py tests/local/test_warm_pool.py \
+        tests/local/test_daemon.py \
         tests/agent/test_agent_exec.py tests/agent/test_agent_files.py tests/agent/test_agent_faults.py \
         tests/sdk tests/security/test_sec_limits.py tests/security/test_sec_isolation.py "$@"
 fi

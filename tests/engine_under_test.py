@@ -3,8 +3,9 @@
 Tests inspect containers with the engine's own CLI, as a user would. The few
 podman-only spellings they use are translated here so the same test runs
 under docker: ``image exists`` (docker has only ``image inspect``),
-``untag`` (docker's ``rmi`` of a tag) and ``rm -t 0`` (docker's ``rm -f``
-kills at once and knows no ``-t``).
+``untag`` (docker's ``rmi`` of a tag), ``top NAME args`` (docker's
+``top NAME -o pid,args``) and ``rm -t 0`` (docker's ``rm -f`` kills at once and
+knows no ``-t``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ def engine_args(*args: str) -> list[str]:
         if words[:2] == ["image", "exists"]:
             words[1] = "inspect"
             words.insert(2, "--format={{.Id}}")
+        if words[:1] == ["top"] and len(words) > 2 and not words[2].startswith("-"):
+            # podman takes ps format descriptors (``top NAME args``); docker runs the host's ps with the
+            # options given, and needs its PID column (``-o pid,args``).
+            words[2:] = ["-o", ",".join(["pid", *words[2:]])]
         if words[:1] == ["untag"]:
             # docker removes a tag with rmi; -f keeps an image a container still uses (as untag does).
             words[0:1] = ["rmi", "-f"]
