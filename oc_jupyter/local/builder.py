@@ -378,7 +378,9 @@ class Builder:
                     )
             if code != 0:
                 raise _StepFailed(code)
-            await engine.run("commit", "-q", *[a for c in changes for a in ("--change", c)], name, tag,
+            # docker's commit has no -q (it prints only the id anyway).
+            quiet = ["-q"] if engine.name == "podman" else []
+            await engine.run("commit", *quiet, *[a for c in changes for a in ("--change", c)], name, tag,
                              timeout=SLOW_TIMEOUT)
         except _StepFailed as exc:
             lines = [line for line in tail if line.strip()]

@@ -32,7 +32,8 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 #: The ``oc-jupyter`` command of the interpreter running the tests.
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
+# The engine under test (OC_JUPYTER_ENGINE, else podman), with podman-only spellings translated for docker.
+from engine_under_test import ENGINE, engine_args, engine_env  # noqa: E402
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 #: Where the local server tags the image of every built layer.
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
@@ -50,9 +51,7 @@ def container_name(sandbox_id: str) -> str:
 
 def engine(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """Run the container engine's CLI with the test suite's engine configuration."""
-    env = dict(os.environ)
-    env.setdefault("CONTAINERS_CONF", CONTAINERS_CONF)
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, env=env, timeout=timeout)
+    return subprocess.run(engine_args(*args), capture_output=True, text=True, env=engine_env(), timeout=timeout)
 
 
 def poll(check, *, timeout: float = 60.0, interval: float = 0.2, what: str = "the condition") -> None:

@@ -10,6 +10,7 @@ import subprocess
 
 import websockets
 from _support import ENGINE, apoll
+from engine_under_test import run_engine
 
 
 async def test_a_killed_agent_is_replaced_on_the_next_call(run, sandboxes, container_of, engine_cli):
@@ -31,8 +32,7 @@ async def test_container_removed_outside_fails_clearly_in_flight_and_after(api, 
     async with websockets.connect(ws_url(sandbox, session)) as ws:
         assert (await ws.recv())[0] == 4
         await _sleeps_running(engine_cli, container_of(sandbox), 2)
-        await asyncio.to_thread(subprocess.run, [engine_cli, "rm", "-f", "-t", "0", container_of(sandbox)],
-                                check=True, capture_output=True)
+        await asyncio.to_thread(run_engine, "rm", "-f", "-t", "0", container_of(sandbox), check=True)
         frames = [message async for message in ws]
     assert frames[-1][0] == 3  # the session ends with an exit frame instead of hanging
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _support import CLI, ENGINE, nonce  # noqa: F401 - re-exported to the tests of this folder
+from engine_under_test import run_engine  # noqa: F401 - for the tests of this folder
 
 
 def b64(text: str | bytes) -> str:
@@ -70,7 +71,7 @@ async def stream_events(client: httpx.AsyncClient, method: str, path: str, body:
 
 
 def engine(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check)
+    return run_engine(*args, check=check)
 
 
 def containers(*labels: str) -> list[str]:
