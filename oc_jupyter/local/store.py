@@ -1,4 +1,4 @@
-"""The server's records in SQLite: snapshots, sandboxes and builds.
+"""The server's records in SQLite: snapshots, sandboxes, builds and layer use.
 
 One file, ``state.sqlite`` in the server's home, in WAL mode so readers never
 wait on a writer. Every change is one transaction, so a record is either
@@ -58,6 +58,11 @@ CREATE TABLE IF NOT EXISTS builds (
     error TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS layers (
+    ref TEXT PRIMARY KEY,
+    size INTEGER,
+    last_used_at TEXT NOT NULL
 );
 """
 
@@ -268,6 +273,34 @@ class Store:
                 "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE content_hash = ?",
                 (status, error, utcnow(), content_hash),
             )
+
+    # -- layers -------------------------------------------------------------
+    def touch_layers(self, refs: list[str]) -> None:
+        """Record that the layer images ``refs`` were used now (built, found cached or built upon)."""
+        now = utcnow()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO layers (ref, last_used_at) VALUES (?, ?)"
+                " ON CONFLICT(ref) DO UPDATE SET last_used_at = excluded.last_used_at",
+                [(ref, now) for ref in refs],
+            )
+
+    def set_layer_sizes(self, sizes: dict[str, int]) -> None:
+        """Remember layers' own sizes, which the engine can no longer tell once a parent tag is gone."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO layers (ref, size, last_used_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(ref) DO UPDATE SET size = excluded.size",
+                [(ref, size, utcnow()) for ref, size in sizes.items()],
+            )
+
+    def layer_records(self) -> dict[str, tuple[int | None, str]]:
+        """``ref -> (own size or None, last use)`` for every layer this home has recorded."""
+        return {r["ref"]: (r["size"], r["last_used_at"]) for r in self._query("SELECT * FROM layers")}
+
+    def forget_layers(self, refs: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM layers WHERE ref = ?", [(ref,) for ref in refs])
 
     # -- sandboxes ----------------------------------------------------------
     @staticmethod
