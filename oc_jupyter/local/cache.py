@@ -147,11 +147,11 @@ class LayerCache:
         """Layer refs that must keep their tags, with why."""
         repository = layer_repository()
         why: dict[str, str] = {}
-        for record in self._store.list_sandboxes():
-            why.setdefault(record.image_ref, f"sandbox {record.id}")
         for snapshot in self._store.list_snapshots():
             if snapshot.status == "ready":
                 why.setdefault(f"{repository}:{snapshot.content_hash}", f"snapshot {snapshot.name}")
+        for record in self._store.list_sandboxes():
+            why.setdefault(record.image_ref, f"sandbox {record.id}")
         for ref in self._pinned():
             why.setdefault(ref, "a build in progress")
         return why

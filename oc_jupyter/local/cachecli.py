@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["add_parser"]
 
-PREFIX = "/x-oc-jupyter/v1"
+PREFIX = "/api/x-oc-jupyter/v1"
 
 
 def _size(n: int) -> str:
