@@ -12,6 +12,10 @@ streams its output line by line as it is printed, and lets the build
 container carry the ``oc-jupyter.build``/``oc-jupyter.instance`` labels so a
 server killed mid-build can find and remove it on its next start.
 
+Step containers mount shared download caches (pip's wheelhouse, apt's
+archives and lists; see :mod:`.cache`) outside the committed file system, and
+layers beyond the cache budget are evicted after each build.
+
 Concurrent requests for one manifest share one :class:`BuildJob`; a late
 joiner gets the events so far replayed, then the live ones. The build runs in
 its own task, so a client that disconnects does not stop it.
