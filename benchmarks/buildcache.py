@@ -63,9 +63,9 @@ def _podman_build(engine: str, folder: str, text: str, tag: str, made: set[str])
         f.write(text)
     start = time.perf_counter()
     done = subprocess.run([engine, "build", "--layers", "-f", path, "-t", tag, folder],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - start
-    made.update(re.findall(r"^--> (?:Using cache )?([0-9a-f]{12,})", done.stdout, re.M))
+    made.update(re.findall(r"^--> (?:Using cache )?([0-9a-f]{12,})", done.stdout, re.MULTILINE))
     if done.returncode != 0:
         raise RuntimeError(f"{engine} build failed: {done.stderr.strip()[-2000:]}")
     return elapsed

@@ -28,18 +28,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from .engine import Engine
 from .limits import _storage_root
 from .store import Store, parse_time, utcnow
 
 __all__ = [
-    "DEFAULT_LAYER_REPOSITORY", "layer_repository", "cache_volume", "ensure_cache_volumes", "budget_bytes",
-    "LayerCache", "CACHE_LABEL",
+    "CACHE_LABEL",
+    "DEFAULT_LAYER_REPOSITORY",
+    "LayerCache",
+    "budget_bytes",
+    "cache_volume",
+    "ensure_cache_volumes",
+    "layer_repository",
 ]
 
 log = logging.getLogger(__name__)
@@ -103,7 +110,7 @@ async def budget_bytes(engine: Engine) -> int:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if not value >= 0:
+        if not (value >= 0 and math.isfinite(value)):
             raise BudgetError(
                 f"OC_JUPYTER_CACHE_MAX_GB must be a number of gigabytes (0 or more), not {raw!r}; "
                 "set it to, say, 10, or unset it for the default."

@@ -62,11 +62,13 @@ def fetch(packages, scratch):
     report = os.path.join(scratch, "report.json")
     print("Resolving " + " ".join(packages), flush=True)
     resolved = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", report,
-                               *packages], capture_output=True, text=True)
+                               *packages], capture_output=True, text=True, check=False)
     if resolved.returncode != 0:
         raise Plain("pip could not report what it would install")
     files = []
-    for item in json.load(open(report))["install"]:
+    with open(report) as f:
+        items = json.load(f)["install"]
+    for item in items:
         info = item.get("download_info", {})
         url, digest = info.get("url", ""), info.get("archive_info", {}).get("hashes", {}).get("sha256")
         if not url.startswith(("https://", "http://")) or not digest:
@@ -77,7 +79,7 @@ def fetch(packages, scratch):
         if os.path.isfile(cached) and sha256(cached) == digest:
             print(f"Using cached {name} from the build cache", flush=True)
         else:
-            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", scratch, url])
+            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", scratch, url], check=False)
             fetched = os.path.join(scratch, name)
             if got.returncode != 0 or not os.path.isfile(fetched) or sha256(fetched) != digest:
                 raise Plain(f"{name} could not be fetched with its index's sha256")

@@ -8,8 +8,8 @@ touches layers or caches anything else uses.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 from .conftest import engine, nonce
 

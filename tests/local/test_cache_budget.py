@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from .cacheenv import isolated_cache, layer_tags
-from .conftest import container_of, engine, in_container, manifest, nonce, private_server, run_step, stream_events
+from .conftest import (
+    container_of,
+    engine,
+    in_container,
+    manifest,
+    nonce,
+    private_server,
+    run_step,
+    stream_events,
+)
 
 BUDGET_GB = 0.3
 BLOB_MB = 40
