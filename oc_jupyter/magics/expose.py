@@ -30,7 +30,8 @@ class ExposedPort:
 
     def _repr_html_(self) -> str:
         link = html.escape(self.link, quote=True)
-        how = ("through this Jupyter server (your Jupyter login opens it)" if self.through_jupyter else
+        how = ("through this Jupyter server (your Jupyter login opens it; the page runs as a page of this "
+               "server, so open only apps whose code you trust)" if self.through_jupyter else
                "at the backend (send the sandbox's preview token as 'Authorization: Bearer …')")
         return (f'<div class="oc-expose">Port {self.port} of sandbox <code>{html.escape(self.sandbox_id)}</code>: '
                 f'<a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a> {html.escape(how)}.</div>')
@@ -38,7 +39,8 @@ class ExposedPort:
     def __repr__(self) -> str:
         if self.through_jupyter:
             return (f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
-                    "(on this Jupyter server's address; your Jupyter login opens it)")
+                    "(on this Jupyter server's address; your Jupyter login opens it; the page runs as a page of "
+                    "this server, so open only apps whose code you trust)")
         return (f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
                 "(send the sandbox's preview token as 'Authorization: Bearer …')")
 
@@ -70,6 +72,12 @@ class ExposeMagics(Magics):
         WebSocket traffic to the sandbox's preview URL; it needs your Jupyter
         login, and the browser never sees the backend's API key. The server in
         the sandbox may listen on 127.0.0.1.
+
+        Unlike the outputs of ``%%oc_run``, an exposed page is not isolated:
+        it is served from this Jupyter server's address, as
+        jupyter-server-proxy serves its apps, so a script in it can act with
+        your Jupyter session. Exposing a port is that opt-in: open only apps
+        whose code you trust.
         """
         args = parse_argstring(self.oc_expose, line)
         if args.port is not None and args.close is not None:
