@@ -14,7 +14,7 @@ from . import engine as raw
 from .machine import describe
 from .report import render, save
 
-CASES = ["exec", "magic", "create", "rebuild", "cache_key", "log"]
+CASES = ["exec", "magic", "create", "wake", "rebuild", "cache_key", "log"]
 
 
 def parse_args(argv=None):
@@ -61,6 +61,9 @@ async def measure(args, engine: str) -> list[dict]:
                 rows += await cases.create(engine, image, snapshot, sandbox, max(3, args.repeat // 2))
             finally:
                 await snaps.delete(snapshot)
+        if "wake" in only:
+            progress("wake from hibernation")
+            rows += await cases.wake(engine, sandbox, args.repeat)
     finally:
         await sandbox.kill()
     if "rebuild" in only:

@@ -306,3 +306,38 @@ async def log_latency(engine: str, snaps: Snapshots, lines: int = 60) -> list[di
         row("log_p50", "Build-log line to callback, p50", p50, unit="ms", goal="", lines=len(delays)),
         row("log_p95", "Build-log line to callback, p95", p95, unit="ms", goal="≤ 100 ms", met=p95 <= 100, lines=len(delays)),
     ]
+
+
+# --------------------------------------------------------------------------- hibernate and wake
+
+
+async def wake(engine: str, sandbox: Sandbox, repeat: int) -> list[dict]:
+    """Waking a hibernated sandbox (and its first command) beside unpausing a bare container of the same image."""
+    image = raw.image_of(engine, raw.container_of(engine, sandbox.id))
+    bare = raw.run(engine, "run", "-d", "--label", f"{raw.LABEL}=1", "--entrypoint", "sleep", image, "infinity")
+    woke, first, unpause, unpause_exec = Timer(), Timer(), Timer(), Timer()
+    try:
+        await sandbox.commands.run("true")
+        for _ in range(repeat):
+            await sandbox.hibernate()
+            with woke.time():
+                await sandbox.wake()
+            await sandbox.hibernate()
+            with first.time():
+                result = await sandbox.commands.run("true")
+            assert result.exit_code == 0
+            raw.run(engine, "pause", bare)
+            with unpause.time():
+                raw.run(engine, "unpause", bare)
+            raw.run(engine, "pause", bare)
+            with unpause_exec.time():
+                raw.run(engine, "unpause", bare)
+                raw.run(engine, "exec", bare, "true")
+    finally:
+        raw.run(engine, "rm", "-f", "-t", "0", bare, check=False)
+    return [
+        row("wake", "`sandbox.wake()` of a hibernated sandbox", woke.median * 1000, unpause.median * 1000,
+            f"`{os.path.basename(engine)} unpause <ctr>`"),
+        row("wake", 'First `commands.run("true")` after hibernation (wakes it)', first.median * 1000,
+            unpause_exec.median * 1000, f"`{os.path.basename(engine)} unpause` + `exec <ctr> true`"),
+    ]

@@ -47,9 +47,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.oc-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ labextension/package.json -nt "$stamp" ] 2>/dev/null; then
-    log "Installing oc_jupyter into .venv (editable, with test tools)"
+    log "Installing oc_jupyter into .venv (editable, every extra, with test and lint tools)"
     .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -e ".[test]"
+    .venv/bin/python -m pip install -q -e ".[all,test,dev]"
     touch "$stamp"
 fi
 if [ -x scripts/setup-lab.sh ]; then scripts/setup-lab.sh; fi

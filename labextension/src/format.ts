@@ -66,7 +66,7 @@ export function fullDate(iso: string | null | undefined): string {
 }
 
 /** One of a fixed set of badge kinds, so unknown statuses still render. */
-export type BadgeKind = 'building' | 'ready' | 'failed' | 'running' | 'other';
+export type BadgeKind = 'building' | 'ready' | 'failed' | 'running' | 'hibernated' | 'other';
 
 export function badgeKind(status: string): BadgeKind {
   const s = status.toLowerCase();
@@ -78,6 +78,9 @@ export function badgeKind(status: string): BadgeKind {
   }
   if (s === 'running') {
     return 'running';
+  }
+  if (s === 'hibernated') {
+    return 'hibernated';
   }
   if (s === 'failed' || s === 'error' || s === 'stopped' || s === 'killed') {
     return 'failed';

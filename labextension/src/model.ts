@@ -11,6 +11,8 @@ export interface IDataSource {
   listSandboxes(): Promise<ISandbox[]>;
   deleteSnapshot(name: string): Promise<void>;
   killSandbox(id: string): Promise<void>;
+  wakeSandbox(id: string): Promise<void>;
+  closePort(id: string, port: number): Promise<void>;
 }
 
 function messageOf(error: unknown): string {
@@ -76,6 +78,14 @@ export class PanelModel {
     return this._remove('sandbox', id, () => this.source.killSandbox(id));
   }
 
+  wakeSandbox(id: string): Promise<void> {
+    return this._act('sandbox', id, () => this.source.wakeSandbox(id));
+  }
+
+  closePort(id: string, port: number): Promise<void> {
+    return this._act('sandbox', id, () => this.source.closePort(id, port));
+  }
+
   dispose(): void {
     this._disposed = true;
     this._clearTimer();
@@ -128,11 +138,30 @@ export class PanelModel {
     void this.refresh();
   }
 
+  /** Like a removal, but the item stays: the refresh that follows shows what changed. */
+  private async _act(
+    kind: ItemKind,
+    key: string,
+    call: () => Promise<void>
+  ): Promise<void> {
+    this._dispatch({ type: 'remove-start', kind, key });
+    try {
+      await call();
+      this._dispatch({ type: 'action-done', kind, key });
+    } catch (error) {
+      this._dispatch({
+        type: 'remove-failed',
+        kind,
+        key,
+        message: messageOf(error)
+      });
+    }
+    void this.refresh();
+  }
+
   private _schedule(): void {
     this._clearTimer();
-    const delay = this._disposed
-      ? null
-      : nextDelay(this._state, this._visible);
+    const delay = this._disposed ? null : nextDelay(this._state, this._visible);
     if (delay !== null) {
       this._timer = setTimeout(() => void this.refresh(), delay);
     }

@@ -1,21 +1,33 @@
-import { Clipboard, Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import {
+  Clipboard,
+  Dialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
+import {
+  closeIcon,
   copyIcon,
   deleteIcon,
+  folderIcon,
   LabIcon,
+  launchIcon,
   ReactWidget,
   refreshIcon,
+  runIcon,
   stopIcon,
+  terminalIcon,
   UseSignal
 } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
+import { SandboxFiles } from './files';
 import { age, badgeKind, fullDate, shortHash, timeAgo } from './format';
 import { ocIcon } from './icon';
 import { PanelModel } from './model';
 import * as api from './request';
 import { IPanelState, isPending } from './state';
+import { limitsText } from './terminalProtocol';
 import { IBackend, ISandbox, ISnapshot } from './types';
 
 function Badge({ status }: { status: string }): JSX.Element {
@@ -128,15 +140,41 @@ function SandboxRow(props: {
   pending: boolean;
   onKill: () => void;
   onCopy: () => void;
+  onTerminal: () => void;
+  onWake: () => void;
+  onClosePort: (port: number) => void;
 }): JSX.Element {
   const { sandbox: s, now } = props;
+  const [filesOpen, setFilesOpen] = React.useState(false);
+  const hibernated = s.status === 'hibernated';
+  const limits = limitsText(s);
+  const ports = s.ports ?? [];
   return (
-    <li className="oc-Row oc-SandboxRow" data-id={s.id}>
+    <li className="oc-Row oc-SandboxRow" data-id={s.id} data-status={s.status}>
       <div className="oc-Row-main">
         <code className="oc-Row-name" title={s.id}>
           {s.id}
         </code>
         <IconButton icon={copyIcon} label={`Copy id ${s.id}`} onClick={props.onCopy} />
+        {hibernated && (
+          <IconButton
+            icon={runIcon}
+            label={`Wake sandbox ${s.id}`}
+            onClick={props.onWake}
+            disabled={props.pending}
+          />
+        )}
+        <IconButton
+          icon={terminalIcon}
+          label={`Open terminal into ${s.id}`}
+          onClick={props.onTerminal}
+          disabled={props.pending}
+        />
+        <IconButton
+          icon={folderIcon}
+          label={`${filesOpen ? 'Hide' : 'Files'} of sandbox ${s.id}`}
+          onClick={() => setFilesOpen(!filesOpen)}
+        />
         <IconButton
           icon={stopIcon}
           label={`Kill sandbox ${s.id}`}
@@ -149,7 +187,37 @@ function SandboxRow(props: {
         <Badge status={s.status} />
         <span title="made from">from {s.madeFrom ?? '—'}</span>
         <span title={fullDate(s.createdAt)}>age {age(s.createdAt, now)}</span>
+        {limits && (
+          <span className="oc-Limits" title="memory · CPUs · network">
+            {limits}
+          </span>
+        )}
       </div>
+      {ports.length > 0 && (
+        <ul className="oc-Ports" aria-label={`Exposed ports of ${s.id}`}>
+          {ports.map(port => (
+            <li key={port} className="oc-Port" data-port={port}>
+              <a
+                className="oc-Port-link"
+                href={api.portUrl(s.id, port)}
+                target="_blank"
+                rel="noopener noreferrer"
+                title={`Open port ${port} of ${s.id} through Jupyter`}
+              >
+                <launchIcon.react tag="span" elementSize="normal" />
+                {port}
+              </a>
+              <IconButton
+                icon={closeIcon}
+                label={`Stop exposing port ${port} of ${s.id}`}
+                onClick={() => props.onClosePort(port)}
+                disabled={props.pending}
+              />
+            </li>
+          ))}
+        </ul>
+      )}
+      {filesOpen && <SandboxFiles sandboxId={s.id} />}
     </li>
   );
 }
@@ -174,7 +242,11 @@ function Section(props: {
   );
 }
 
-async function confirm(title: string, body: string, label: string): Promise<boolean> {
+async function confirm(
+  title: string,
+  body: string,
+  label: string
+): Promise<boolean> {
   const result = await showDialog({
     title,
     body,
@@ -183,7 +255,15 @@ async function confirm(title: string, body: string, label: string): Promise<bool
   return result.button.accept;
 }
 
-function PanelView({ model, state }: { model: PanelModel; state: IPanelState }): JSX.Element {
+function PanelView({
+  model,
+  state,
+  openTerminal
+}: {
+  model: PanelModel;
+  state: IPanelState;
+  openTerminal: (id: string) => void;
+}): JSX.Element {
   const now = Date.now();
   const reachable = !state.error && !!state.backend?.reachable;
   const onDelete = async (name: string) => {
@@ -229,7 +309,9 @@ function PanelView({ model, state }: { model: PanelModel; state: IPanelState }):
         loading={state.loading}
         onRetry={() => void model.retry()}
       />
-      {state.actionError && <div className="oc-ActionError">{state.actionError}</div>}
+      {state.actionError && (
+        <div className="oc-ActionError">{state.actionError}</div>
+      )}
       {reachable && (
         <>
           <Section
@@ -269,6 +351,9 @@ function PanelView({ model, state }: { model: PanelModel; state: IPanelState }):
                 pending={isPending(state, 'sandbox', s.id)}
                 onKill={() => void onKill(s.id)}
                 onCopy={() => onCopy(s.id)}
+                onTerminal={() => openTerminal(s.id)}
+                onWake={() => void model.wakeSandbox(s.id)}
+                onClosePort={port => void model.closePort(s.id, port)}
               />
             ))}
           </Section>
@@ -280,7 +365,10 @@ function PanelView({ model, state }: { model: PanelModel; state: IPanelState }):
 
 /** The left-sidebar panel; refreshes only while it is shown. */
 export class OpenComputerPanel extends ReactWidget {
-  constructor(readonly model: PanelModel = new PanelModel(api)) {
+  constructor(
+    readonly model: PanelModel = new PanelModel(api),
+    private readonly openTerminal: (id: string) => void = () => undefined
+  ) {
     super();
     this.id = 'oc-jupyter-panel';
     this.addClass('oc-Panel');
@@ -326,7 +414,13 @@ export class OpenComputerPanel extends ReactWidget {
   protected render(): JSX.Element {
     return (
       <UseSignal signal={this.model.changed} initialArgs={this.model.state}>
-        {(_, state) => <PanelView model={this.model} state={state ?? this.model.state} />}
+        {(_, state) => (
+          <PanelView
+            model={this.model}
+            state={state ?? this.model.state}
+            openTerminal={this.openTerminal}
+          />
+        )}
       </UseSignal>
     );
   }

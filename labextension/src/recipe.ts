@@ -4,6 +4,8 @@
  * out; the CodeMirror plugin only turns these into decorations.
  */
 
+import { RECIPE_KEYWORDS } from './recipeKeywords';
+
 export type TokenKind = 'magic' | 'keyword' | 'comment' | 'heredoc';
 
 export interface IToken {
@@ -13,15 +15,7 @@ export interface IToken {
 }
 
 /** Step keywords of a recipe; matched case-insensitively (RUN, ENV, ...). */
-export const KEYWORDS = new Set([
-  'apt',
-  'pip',
-  'run',
-  'env',
-  'workdir',
-  'copy',
-  'file'
-]);
+export const KEYWORDS: ReadonlySet<string> = new Set(RECIPE_KEYWORDS);
 
 const MAGIC = /^\s*%%oc_image\b/;
 const HEREDOC = /<<-?\s*(['"]?)([A-Za-z_][A-Za-z0-9_]*)\1\s*$/;
@@ -43,7 +37,11 @@ export function recipeTokens(text: string): IToken[] {
     offset += line.length + 1;
     if (index === 0) {
       const magic = line.indexOf('%%oc_image');
-      tokens.push({ from: start + magic, to: start + magic + 10, kind: 'magic' });
+      tokens.push({
+        from: start + magic,
+        to: start + magic + 10,
+        kind: 'magic'
+      });
       return;
     }
     if (heredocEnd !== null) {
@@ -63,12 +61,17 @@ export function recipeTokens(text: string): IToken[] {
     const lead = line.length - line.trimStart().length;
     const rest = line.slice(lead);
     if (rest.startsWith('#')) {
-      tokens.push({ from: start + lead, to: start + line.length, kind: 'comment' });
+      tokens.push({
+        from: start + lead,
+        to: start + line.length,
+        kind: 'comment'
+      });
       return;
     }
     const word = /^[A-Za-z]+/.exec(rest);
     if (word && KEYWORDS.has(word[0].toLowerCase())) {
-      const end = rest.length === word[0].length || /\s/.test(rest[word[0].length]);
+      const end =
+        rest.length === word[0].length || /\s/.test(rest[word[0].length]);
       if (end) {
         tokens.push({
           from: start + lead,

@@ -66,3 +66,33 @@ export async function killSandbox(id: string): Promise<void> {
     method: 'DELETE'
   });
 }
+
+export async function wakeSandbox(id: string): Promise<void> {
+  await requestAPI<void>(`sandboxes/${encodeURIComponent(id)}/wake`, {
+    method: 'POST'
+  });
+}
+
+/** Stop exposing a port (the `%oc_expose --close` of the panel). */
+export async function closePort(id: string, port: number): Promise<void> {
+  await requestAPI<void>(
+    `sandboxes/${encodeURIComponent(id)}/previews/${port}`,
+    { method: 'DELETE' }
+  );
+}
+
+/** Where an exposed port opens: the Jupyter server's proxy, behind the Jupyter login. */
+export function portUrl(
+  id: string,
+  port: number,
+  settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+): string {
+  return URLExt.join(
+    settings.baseUrl,
+    NAMESPACE,
+    'proxy',
+    encodeURIComponent(id),
+    String(port),
+    '/'
+  );
+}

@@ -39,6 +39,7 @@ export type Action =
   | { type: 'retry' }
   | { type: 'remove-start'; kind: ItemKind; key: string }
   | { type: 'remove-done'; kind: ItemKind; key: string }
+  | { type: 'action-done'; kind: ItemKind; key: string }
   | { type: 'remove-failed'; kind: ItemKind; key: string; message: string };
 
 export const initialState: IPanelState = {
@@ -114,6 +115,13 @@ export function reduce(state: IPanelState, action: Action): IPanelState {
         action.kind,
         action.key
       );
+    case 'action-done':
+      return {
+        ...state,
+        pending: state.pending.filter(
+          p => p !== itemKey(action.kind, action.key)
+        )
+      };
     case 'remove-failed':
       return {
         ...state,

@@ -27,4 +27,9 @@ export interface ISandbox {
   status: string;
   madeFrom: string | null;
   createdAt: string | null;
+  memoryMB?: number | null;
+  cpuCount?: number | null;
+  networkEnabled?: boolean | null;
+  /** Exposed ports (preview URLs), opened through the Jupyter server's proxy. */
+  ports?: number[];
 }

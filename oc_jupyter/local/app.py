@@ -1,9 +1,12 @@
 """The app factory: wires the routes, the key check, the error envelope and the server's state.
 
-Every route under ``/api`` requires the key; ``GET /health`` alone does not.
+Every route under ``/api`` requires the key, except the signed file URLs
+(their signature is the credential); ``GET /health`` does not either.
 Every error, FastAPI's own included, is answered as ``{"error": "one
-sentence"}`` with the contract's status code: request validation problems
-(malformed JSON, wrong types, invalid manifests) are 400, not FastAPI's 422.
+sentence", "code": "<ErrorCode>"}`` with the API's status code: request
+validation problems (malformed JSON, wrong types, invalid manifests) are 400,
+not FastAPI's 422. ``error`` is what OpenComputer's clients read; ``code``
+(:class:`oc_jupyter.wire.codes.ErrorCode`) is what this project's SDK maps.
 """
 
 from __future__ import annotations
@@ -21,12 +24,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Match
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from .._version import __version__
 from .auth import require_key
 from .errors import ApiError
 from .manifest import STEP_TYPES
 from .models import ErrorBody
-from .routes import api_routers
+from .routes import api_routers, public_api_routers
 from .routes import doors as sandbox_doors
 from .routes import health as health_routes
 from .state import State
@@ -91,15 +96,26 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     return f"Invalid {where}: {message[0].lower() + message[1:]}."
 
 
+def envelope(message: str, code: ErrorCode) -> dict[str, str]:
+    """The JSON body of every error answer."""
+    return {"error": message, "code": code.value}
+
+
+# Codes for Starlette's own HTTP errors, which carry only a status.
+_CODE_OF_STATUS = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND,
+                   405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 501: ErrorCode.NOT_IMPLEMENTED}
+
+
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-    return JSONResponse({"error": str(exc)}, status_code=exc.status_code)
+    return JSONResponse(exc.envelope(), status_code=exc.status_code)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return JSONResponse({"error": validation_message(list(exc.errors()))}, status_code=400)
+    return JSONResponse(envelope(validation_message(list(exc.errors())), ErrorCode.BAD_REQUEST), status_code=400)
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = _CODE_OF_STATUS.get(exc.status_code, ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL)
     if exc.status_code == 404:
         message = f"No route {request.url.path!r}; the API is described at /openapi.json."
     elif exc.status_code == 405:
@@ -108,10 +124,10 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
             f"Method {request.method} is not allowed on {request.url.path!r}; "
             f"use {', '.join(allowed) or 'another method'} (see /openapi.json)."
         )
-        return JSONResponse({"error": message}, status_code=405, headers={"Allow": ", ".join(allowed)})
+        return JSONResponse(envelope(message, code), status_code=405, headers={"Allow": ", ".join(allowed)})
     else:
         message = str(exc.detail)
-    return JSONResponse({"error": message}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
+    return JSONResponse(envelope(message, code), status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
 def _allowed_methods(request: Request) -> list[str]:
@@ -128,7 +144,8 @@ def _allowed_methods(request: Request) -> list[str]:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse(
-        {"error": f"The server failed unexpectedly ({type(exc).__name__}); see server.log in the server's home."},
+        envelope(f"The server failed unexpectedly ({type(exc).__name__}); see server.log in the server's home.",
+                 ErrorCode.INTERNAL),
         status_code=500,
     )
 
@@ -168,6 +185,8 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
     app.add_middleware(sandbox_doors.PreviewHosts)
     for router in api_routers():
         app.include_router(router, prefix=API_PREFIX, dependencies=[Depends(require_key)])
+    for router in public_api_routers():
+        app.include_router(router, prefix=API_PREFIX)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -176,10 +195,11 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
                 "type": "apiKey", "in": "header", "name": "X-API-Key",
             }
+            public = {API_PREFIX + route.path for router in public_api_routers() for route in router.routes}
             for path, operations in schema.get("paths", {}).items():
                 if path.startswith(API_PREFIX):
                     for operation in operations.values():
-                        operation["security"] = [{"apiKey": []}]
+                        operation["security"] = [] if path in public else [{"apiKey": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

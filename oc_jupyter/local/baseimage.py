@@ -40,6 +40,8 @@ import tempfile
 from pathlib import Path
 from typing import Awaitable, Callable
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from .engine import Engine
 from .errors import ApiError
 
@@ -76,6 +78,7 @@ class BaseImageError(ApiError):
     """The base image could not be built or pulled."""
 
     status_code = 500
+    code = ErrorCode.ENGINE_FAILED
 
 
 def base_image_ref() -> str:

@@ -10,7 +10,10 @@ steps, ``create`` + ``cp`` of a tar stream for file steps), which is then
 committed. Running the step ourselves, rather than through ``podman build``,
 streams its output line by line as it is printed, and lets the build
 container carry the ``oc-jupyter.build``/``oc-jupyter.instance`` labels so a
-server killed mid-build can find and remove it on its next start.
+server killed mid-build can find and remove it on its next start. A
+committed layer keeps only ``oc-jupyter.built-by`` (the instance that built
+it), which is not a label any cleanup filters containers by, so a layer
+store shared by several servers can tell whose builds a layer came from.
 
 Concurrent requests for one manifest share one :class:`BuildJob`; a late
 joiner gets the events so far replayed, then the live ones. The build runs in
@@ -41,13 +44,14 @@ from .limits import host_memory_mb as _host_mb
 from .manifest import Manifest, decode_base64, describe_step
 from .store import Store
 
-__all__ = ["Builder", "BuildJob", "BuildEvent", "LAYER_REPOSITORY", "BUILD_LABEL", "INSTANCE_LABEL"]
+__all__ = ["Builder", "BuildJob", "BuildEvent", "LAYER_REPOSITORY", "BUILD_LABEL", "BUILT_BY_LABEL", "INSTANCE_LABEL"]
 
 log = logging.getLogger(__name__)
 
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 BUILD_LABEL = "oc-jupyter.build"
 INSTANCE_LABEL = "oc-jupyter.instance"
+BUILT_BY_LABEL = "oc-jupyter.built-by"
 # Builds use the engine's default network, as sandboxes do: package indexes are
 # reachable, services listening on the host's loopback (this server, Jupyter) are not.
 TAIL_LINES = 20
@@ -155,12 +159,6 @@ class BuildJob:
         finally:
             self._cursors.pop(token, None)
 
-    async def follow(self) -> AsyncIterator[BuildEvent]:
-        """Every event so far, then each new one until the build ends (the error event included)."""
-        async for batch in self.follow_batches():
-            for event in batch:
-                yield event
-
     async def result(self) -> str:
         """The built image reference; raises the build's error if it failed."""
         async with self._changed:
@@ -199,9 +197,6 @@ class Builder:
     def image_ref(self, manifest: Manifest) -> str:
         """The engine reference a manifest builds into (the base itself when it has no step)."""
         return self.layer_ref(manifest.content_hash()) if manifest.steps else base_image_ref()
-
-    async def is_cached(self, manifest: Manifest) -> bool:
-        return await self._engine().image_exists(self.image_ref(manifest))
 
     async def preview(self, manifest: Manifest) -> dict[str, Any]:
         """Which steps of ``manifest`` are already built, without building anything."""
@@ -362,7 +357,7 @@ class Builder:
         # entrypoint: reset them so images (and sandboxes made from them) carry
         # only what the base had.
         changes = [
-            f"LABEL {BUILD_LABEL}=", f"LABEL {INSTANCE_LABEL}=",
+            f"LABEL {BUILD_LABEL}=", f"LABEL {INSTANCE_LABEL}=", f"LABEL {BUILT_BY_LABEL}={self.instance}",
             "ENTRYPOINT " + json.dumps(config.get("Entrypoint") or []),
             "CMD " + json.dumps(config.get("Cmd") or ["/bin/bash"]),
         ]
@@ -383,7 +378,9 @@ class Builder:
                     )
             if code != 0:
                 raise _StepFailed(code)
-            await engine.run("commit", "-q", *[a for c in changes for a in ("--change", c)], name, tag,
+            # docker's commit has no -q (it prints only the id anyway).
+            quiet = ["-q"] if engine.name == "podman" else []
+            await engine.run("commit", *quiet, *[a for c in changes for a in ("--change", c)], name, tag,
                              timeout=SLOW_TIMEOUT)
         except _StepFailed as exc:
             lines = [line for line in tail if line.strip()]

@@ -208,15 +208,6 @@ class Engine:
         found = {line.strip() for line in result.stdout.splitlines()}
         return {ref for ref in refs if ref in found}
 
-    async def image_tags(self, repository: str) -> set[str]:
-        """Tags present in the engine for ``repository`` (one call, for cache checks of many layers)."""
-        result = await self.run("images", "--format", "{{.Repository}}:{{.Tag}}", repository, check=False)
-        return {
-            line.strip().rsplit(":", 1)[1]
-            for line in result.stdout.splitlines()
-            if line.strip().startswith(repository + ":")
-        }
-
     async def containers(self, *labels: str, all: bool = True) -> list[dict]:
         """Containers carrying every ``key=value`` label: their id, name and labels."""
         args = ["ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.State}}"]
@@ -246,6 +237,38 @@ class Engine:
         if not result.ok:
             return None
         return result.stdout.strip().lower() == "true"
+
+    # -- a sandbox's lifecycle: pause keeps memory and processes, commit keeps only the disk --
+    async def container_state(self, ref: str) -> str | None:
+        """``running``, ``paused``, ``exited``, … as the engine says, or None if the container does not exist."""
+        result = await self.run("inspect", "--type", "container", "--format", "{{.State.Status}}", ref, check=False)
+        return result.stdout.strip().lower() if result.ok else None
+
+    async def pause(self, ref: str) -> None:
+        await self.run("pause", ref)
+
+    async def unpause(self, ref: str) -> None:
+        await self.run("unpause", ref)
+
+    async def restart(self, ref: str, *, grace: int) -> None:
+        """Stop the container (SIGTERM, SIGKILL after ``grace`` seconds) and start it again on the same disk."""
+        await self.run("restart", "-t", str(grace), ref)
+
+    async def commit(self, ref: str, image: str) -> None:
+        """Save the container's file system as ``image`` (memory is not saved)."""
+        await self.run("commit", "-q", ref, image, timeout=SLOW_TIMEOUT)
+
+    async def image_size(self, image: str) -> int:
+        result = await self.run("image", "inspect", "--format", "{{.Size}}", image, check=False)
+        try:
+            return int(result.stdout.strip())
+        except ValueError:
+            return 0
+
+    async def remove_image(self, image: str) -> bool:
+        """Remove ``image`` unless a container still uses it; whether it is gone."""
+        result = await self.run("rmi", image, check=False)
+        return result.ok or not await self.image_exists(image)
 
 
 @contextlib.contextmanager

@@ -8,6 +8,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from oc_jupyter.wire.codes import ErrorCode
+from oc_jupyter.wire.validate import is_env_name
+
 from .manifest import Manifest
 
 __all__ = [
@@ -16,7 +19,6 @@ __all__ = [
 ]
 
 _SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _snapshot_name(value: str) -> str:
@@ -30,7 +32,7 @@ def _snapshot_name(value: str) -> str:
 
 def _envs(value: dict[str, str]) -> dict[str, str]:
     for name, val in value.items():
-        if not _ENV_NAME.match(name):
+        if not is_env_name(name):
             raise ValueError(f"environment variable name {name[:60]!r} is invalid; use letters, digits and '_'")
         if "\x00" in val:
             raise ValueError(f"the value of environment variable {name!r} contains a NUL character; remove it")
@@ -69,13 +71,14 @@ class ErrorBody(BaseModel):
     """The error envelope of every failed request."""
 
     error: str = Field(description="One sentence: what failed and how to fix it.")
+    code: ErrorCode | None = Field(default=None, description="Why it failed, for programs; new codes may appear.")
 
 
 class SandboxCreate(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     templateID: StrictStr = Field(default="base", description="Template to start from; the local backend has `base`.")
-    timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox is reaped; 0 = never.")
+    timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox hibernates; 0 = never.")
     envs: Envs = Field(default_factory=dict, description="Environment variables of every command.")
     metadata: Annotated[dict[StrictStr, Any], AfterValidator(_json_text)] = Field(default_factory=dict)
     memoryMB: Count | None = Field(
@@ -91,7 +94,7 @@ class SandboxInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     sandboxID: str
-    status: Literal["running", "stopped"]
+    status: Literal["running", "hibernated", "stopped"]
     templateID: str
     snapshot: str | None = None
     contentHash: str | None = None

@@ -16,7 +16,10 @@ from typing import Any
 
 from .store import utcnow
 
-__all__ = ["Preview", "SandboxPreviews", "forget_sandbox", "previews_of"]
+__all__ = ["Preview", "SandboxPreviews", "check_preview_auth", "forget_sandbox", "issue_token", "previews_of"]
+
+# The cloud's rule for a token the caller brings.
+MIN_TOKEN = 16
 
 
 def _digest(token: str) -> bytes:
@@ -79,6 +82,23 @@ def previews_of(sandbox_id: str) -> SandboxPreviews:
 
 def peek(sandbox_id: str) -> SandboxPreviews | None:
     return _previews.get(sandbox_id)
+
+
+def check_preview_auth(preview_auth: dict[str, Any]) -> str | None:
+    """The caller's own token in ``previewAuth`` (``None`` for ``"auto"``); ``ValueError`` names what is wrong."""
+    scheme = preview_auth.get("scheme", "bearer")
+    if scheme != "bearer":
+        raise ValueError(f"previewAuth.scheme must be 'bearer', got {scheme!r}; use \"bearer\".")
+    token = preview_auth.get("token", "auto")
+    if not isinstance(token, str) or (token != "auto" and len(token) < MIN_TOKEN):
+        raise ValueError(f"previewAuth.token must be \"auto\" or a string of at least {MIN_TOKEN} characters; "
+                         "pass \"auto\" to have one made.")
+    return None if token == "auto" else token
+
+
+def issue_token(sandbox_id: str, preview_auth: dict[str, Any]) -> str:
+    """The preview token a sandbox create asks for with ``previewAuth``: its plaintext, to answer once."""
+    return previews_of(sandbox_id).rotate(check_preview_auth(preview_auth))
 
 
 def forget_sandbox(sandbox_id: str) -> None:

@@ -102,10 +102,8 @@ class State:
 
     def _connect_agents(self) -> None:
         """Let the in-sandbox agents release a sandbox's sessions when it is removed."""
-        try:
-            from .agent import close_sandbox
-        except ImportError:
-            return
+        from .agent import close_sandbox
+
         self.on_sandbox_removed.append(close_sandbox)
 
     async def shutdown(self) -> None:
@@ -118,9 +116,9 @@ class State:
             await asyncio.wait(pending, timeout=10)
         with contextlib.suppress(Exception):
             await self.sandboxes.close()
-        with contextlib.suppress(ImportError, Exception):
-            from .agent import close_all
+        from .agent import close_all
 
+        with contextlib.suppress(Exception):
             await close_all()
         self.store.close()
 

@@ -1,4 +1,4 @@
-"""The server's records in SQLite: snapshots, sandboxes and builds.
+"""The server's records in SQLite: snapshots, sandboxes, builds and checkpoints.
 
 One file, ``state.sqlite`` in the server's home, in WAL mode so readers never
 wait on a writer. Every change is one transaction, so a record is either
@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["Store", "SnapshotRecord", "SandboxRecord", "utcnow"]
+__all__ = ["Store", "SnapshotRecord", "SandboxRecord", "CheckpointRecord", "utcnow"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -58,6 +58,17 @@ CREATE TABLE IF NOT EXISTS builds (
     error TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT
+);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    id TEXT PRIMARY KEY,
+    sandbox_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    image_ref TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (sandbox_id, name)
 );
 """
 
@@ -134,6 +145,31 @@ class SandboxRecord:
             "networkEnabled": self.network_enabled,
             "startedAt": self.created_at,
             "lastActiveAt": self.last_active_at,
+        }
+
+
+@dataclass
+class CheckpointRecord:
+    """A saved state of a sandbox's disk: an engine image made from its container."""
+
+    id: str
+    sandbox_id: str
+    name: str
+    kind: str
+    status: str
+    size_bytes: int
+    image_ref: str
+    created_at: str
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "sandboxId": self.sandbox_id,
+            "name": self.name,
+            "kind": self.kind,
+            "status": self.status,
+            "sizeBytes": self.size_bytes,
+            "createdAt": self.created_at,
         }
 
 
@@ -319,3 +355,44 @@ class Store:
             db.executemany(
                 "UPDATE sandboxes SET last_active_at = ? WHERE id = ?", [(t, i) for i, t in activity.items()]
             )
+
+    def set_sandbox_memory(self, sandbox_id: str, memory_mb: int) -> bool:
+        with self._tx() as db:
+            return db.execute("UPDATE sandboxes SET memory_mb = ? WHERE id = ?", (memory_mb, sandbox_id)).rowcount > 0
+
+    def set_sandbox_container(self, sandbox_id: str, container_id: str, image_ref: str) -> bool:
+        """After the sandbox's container was recreated (a restore), from ``image_ref``."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE sandboxes SET container_id = ?, image_ref = ? WHERE id = ?", (container_id, image_ref, sandbox_id)
+            ).rowcount > 0
+
+    # -- checkpoints --------------------------------------------------------
+    def add_checkpoint(self, record: CheckpointRecord) -> bool:
+        """Store ``record``; False when its sandbox already has a checkpoint of that name."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO checkpoints (id, sandbox_id, name, kind, status, size_bytes, image_ref, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (record.id, record.sandbox_id, record.name, record.kind, record.status, record.size_bytes,
+                     record.image_ref, record.created_at),
+                )
+        except sqlite3.IntegrityError:
+            return False
+        return True
+
+    def get_checkpoint(self, checkpoint_id: str) -> CheckpointRecord | None:
+        rows = self._query("SELECT * FROM checkpoints WHERE id = ?", (checkpoint_id,))
+        return CheckpointRecord(**dict(rows[0])) if rows else None
+
+    def list_checkpoints(self, sandbox_id: str | None = None) -> list[CheckpointRecord]:
+        if sandbox_id is None:
+            rows = self._query("SELECT * FROM checkpoints ORDER BY created_at, id")
+        else:
+            rows = self._query("SELECT * FROM checkpoints WHERE sandbox_id = ? ORDER BY created_at, id", (sandbox_id,))
+        return [CheckpointRecord(**dict(r)) for r in rows]
+
+    def delete_checkpoint(self, checkpoint_id: str) -> bool:
+        with self._tx() as db:
+            return db.execute("DELETE FROM checkpoints WHERE id = ?", (checkpoint_id,)).rowcount > 0

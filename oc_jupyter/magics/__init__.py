@@ -1,4 +1,4 @@
-"""The notebook magics: ``%%oc_image``, ``%oc_run``/``%%oc_run``, snapshots and sandboxes.
+"""The notebook magics: ``%%oc_image``, ``%oc_run``/``%%oc_run``, snapshots, sandboxes and file transfers.
 
 ``%load_ext oc_jupyter`` calls :func:`load_ipython_extension`, which registers
 the magics, their settings (``%config OCJupyter``) and rich reprs for SDK
@@ -15,12 +15,14 @@ _loaded: dict[int, tuple] = {}
 
 
 def _magic_classes():
+    from .expose import ExposeMagics
+    from .files import FileMagics
     from .image import ImageMagics
     from .run import RunMagics
     from .sandboxes import SandboxMagics
     from .snapshots import SnapshotMagics
 
-    return (ImageMagics, RunMagics, SnapshotMagics, SandboxMagics)
+    return (ImageMagics, RunMagics, SnapshotMagics, SandboxMagics, ExposeMagics, FileMagics)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -12,10 +12,11 @@ import re
 
 from IPython.core.error import UsageError
 
+from oc_jupyter.wire.validate import is_env_name
+
 __all__ = ["parse_env", "parse_names", "split_command"]
 
 _TOKEN = re.compile(r"""\s*((?:[^\s'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")+)""", re.DOTALL)
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def split_command(line: str, parser) -> tuple[list[str], str]:
@@ -60,7 +61,7 @@ def parse_env(pairs: list[str] | None) -> dict[str, str]:
     env = {}
     for pair in pairs or []:
         key, eq, value = pair.partition("=")
-        if not eq or not _NAME.match(key):
+        if not eq or not is_env_name(key):
             raise UsageError(f"--env expects KEY=VALUE with a valid variable name, got {pair!r}.")
         env[key] = value
     return env
@@ -72,6 +73,6 @@ def parse_names(value: str | None, option: str) -> list[str]:
         return []
     names = [n.strip() for n in value.split(",") if n.strip()]
     for name in names:
-        if not _NAME.match(name):
+        if not is_env_name(name):
             raise UsageError(f"{option} expects comma-separated Python names, got {name!r}.")
     return names

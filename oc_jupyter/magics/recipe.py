@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oc_jupyter.wire.validate import is_env_name
+
 __all__ = ["KEYWORDS", "Instruction", "RecipeError", "build_image", "parse_recipe", "recipe_to_image"]
 
 #: Canonical keyword -> what it maps to, in the order they are listed to users.
@@ -47,10 +49,9 @@ KEYWORDS = {
     "copy": "add_local_file / add_local_dir",
     "file": "add_file",
 }
-# Dockerfile's ADD behaves like COPY for local files; the rest are the issue's aliases.
+# Dockerfile's ADD behaves like COPY for local files.
 _ALIASES = {"add": "copy"}
 
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _FIELD = re.compile(r"(?P<root>[A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z_]\w*|\[[^\]{}]*\])*(?:![rsa])?(?::[^{}]*)?\Z")
 _HEREDOC = re.compile(r"<<-?\s*(?P<q>['\"]?)(?P<tag>[A-Za-z_][A-Za-z0-9_]*)(?P=q)\s*(?:#.*)?\Z")
 
@@ -78,9 +79,6 @@ class Instruction:
     keyword: str
     args: tuple
     text: str
-
-    def describe(self) -> str:
-        return self.text
 
 
 def _quote(line: str) -> str:
@@ -252,7 +250,7 @@ def _env(lineno, line, rest, body):
     pairs = {}
     for token in tokens:
         key, eq, value = token.partition("=")
-        if not eq or not _ENV_NAME.match(key):
+        if not eq or not is_env_name(key):
             raise RecipeError(lineno, line, f"{token!r} is not a KEY=VALUE pair with a valid variable name")
         pairs[key] = value
     return [pairs]

@@ -11,6 +11,12 @@ it is waiting for: values it asked to pull, read with the safe decoders of
 :mod:`.values` (pickle only for names the user opted in); anything else (an
 unrequested pull, an unknown frame, a second ``done``, a frame for another
 request) is dropped and noted in one line under the cell.
+
+The interpreter waits for requests, so it does not by itself keep its
+sandbox awake (``IDLE_SESSION_ENV``): between cells the sandbox hibernates
+after its idle timeout with every name kept, and while a cell runs the kernel
+marks the sandbox active every ``keep_awake_every`` seconds so a long silent
+cell is never frozen.
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ ACK_EVERY = 1 << 20
 MAX_FRAME = 1 << 31
 KNOWN = {"ready", "stream", "display", "error", "push_error", "pull", "pull_error", "done",
          "sh_out", "sh_err", "sh_exit"}
+# Tells the server this session waits for input: only its I/O counts as activity.
+IDLE_SESSION_ENV = "OC_JUPYTER_IDLE_SESSION"
 
 
 class RemotePythonGone(Exception):
@@ -184,6 +192,9 @@ class RemotePython:
         # their late frames are expected, so only their output is shown.
         self._abandoned: set[int] = set()
         self._finished: set[int] = set()
+        #: Seconds between "still busy" marks while a request runs (0: the sandbox never idles out).
+        self.keep_awake_every = 0.0
+        self._kept_awake_at = 0.0
 
     @property
     def alive(self) -> bool:
@@ -199,7 +210,7 @@ class RemotePython:
 
         async def _start():
             return await self.sandbox.exec.start(
-                "python3", args=["-u", "-c", SOURCE],
+                "python3", args=["-u", "-c", SOURCE], env={IDLE_SESSION_ENV: "1"},
                 on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
                 on_exit=events.callback("exit"),
             )
@@ -311,6 +322,7 @@ class RemotePython:
 
         def handle(event):
             if event is None:
+                self._keep_awake()
                 if deadline is not None and not state["timed_out"] and time.monotonic() > deadline:
                     state["timed_out"] = True
                     self._interrupt()
@@ -392,6 +404,7 @@ class RemotePython:
 
         def handle(event):
             if event is None:
+                self._keep_awake()
                 if deadline is not None and not state["timed_out"] and time.monotonic() > deadline:
                     state["timed_out"] = True
                     self._send({"op": "shell_kill", "id": rid})
@@ -405,7 +418,7 @@ class RemotePython:
 
         done = False
         try:
-            bridge.wait(self.events, handle, tick=0.2 if deadline else None,
+            bridge.wait(self.events, handle, tick=0.2 if deadline or self.keep_awake_every else None,
                         on_interrupt=lambda: self._send({"op": "shell_kill", "id": rid}), grace=INTERRUPT_GRACE)
             done = state["code"] is not None or state["error"] is not None
         finally:
@@ -471,9 +484,17 @@ class RemotePython:
             notes.add(f"a {t!r} for another command")
         return False
 
+    def _keep_awake(self) -> None:
+        """While a request runs, mark the sandbox active now and then (a cheap request the server counts)."""
+        now = time.monotonic()
+        if self.keep_awake_every and now - self._kept_awake_at >= self.keep_awake_every:
+            self._kept_awake_at = now
+            bridge.submit(self.sandbox.exec.list())
+
     def _send(self, request: dict) -> None:
         from ..sdk import errors as sdk_errors
 
+        self._kept_awake_at = time.monotonic()
         line = json.dumps(request) + "\n"
         try:
             bridge.run(self.session.send_stdin(line))

@@ -1,6 +1,8 @@
-"""``%oc_sandboxes`` and ``%oc_sandbox use|kill|info``: the running sandboxes."""
+"""``%oc_sandboxes`` and ``%oc_sandbox use|kill|info|hibernate|wake|terminal``: the running sandboxes."""
 
 from __future__ import annotations
+
+import time
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -9,7 +11,12 @@ from IPython.display import display
 
 from ..widgets import render
 
-__all__ = ["SandboxList", "SandboxDetails", "SandboxMagics", "limits_text"]
+__all__ = ["TERMINAL_MIME", "SandboxDetails", "SandboxList", "SandboxMagics", "TerminalRequest", "limits_text"]
+
+#: Rendered by the JupyterLab extension, which opens (or offers) a terminal tab into the sandbox.
+TERMINAL_MIME = "application/vnd.oc-jupyter.terminal+json"
+#: A saved notebook reopened later only offers the terminal; a fresh request opens it.
+_FRESH_SECONDS = 60
 
 
 def limits_text(info) -> str:
@@ -73,6 +80,23 @@ class SandboxDetails:
         return "\n".join(f"{name + ':':<11}{value}" for name, value in self._rows())
 
 
+class TerminalRequest:
+    """Asks JupyterLab to open a terminal tab; elsewhere its text says where to find one."""
+
+    def __init__(self, sandbox_id: str) -> None:
+        self.sandbox_id = sandbox_id
+        self.requested = time.time()
+
+    def __repr__(self) -> str:
+        return (f"A terminal into sandbox {self.sandbox_id} opens in JupyterLab: run this cell there, or use the "
+                f"Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel.")
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {TERMINAL_MIME: {"sandbox": self.sandbox_id, "requested": self.requested,
+                                "freshFor": _FRESH_SECONDS},
+                "text/plain": repr(self)}
+
+
 @magics_class
 class SandboxMagics(Magics):
     """List sandboxes, choose the current one, kill or inspect one."""
@@ -80,7 +104,8 @@ class SandboxMagics(Magics):
     def __init__(self, shell, state) -> None:
         super().__init__(shell)
         self.state = state
-        self._actions = {"use": self._use, "kill": self._kill, "info": self._info}
+        self._actions = {"use": self._use, "kill": self._kill, "info": self._info,
+                         "hibernate": self._hibernate, "wake": self._wake, "terminal": self._terminal}
 
     @line_magic
     def oc_sandboxes(self, line):
@@ -102,19 +127,43 @@ class SandboxMagics(Magics):
 
     @line_magic
     @magic_arguments()
-    @argument("action", choices=["use", "kill", "info"], help="What to do.")
-    @argument("id", help="Sandbox id (for use: 'none' stops using one).")
+    @argument("action", choices=["use", "kill", "info", "hibernate", "wake", "terminal"], help="What to do.")
+    @argument("id", nargs="?", help="Sandbox id (for use: 'none' stops using one; terminal: the current one if left out).")
     def oc_sandbox(self, line):
-        """Use, kill or inspect one sandbox.
+        """Use, kill, inspect, hibernate or wake one sandbox.
 
         ::
 
             %oc_sandbox use ID     # %oc_run/%%oc_run without a target run there (use none: back to the default)
             %oc_sandbox info ID    # status, what it runs, memory/CPU limits, network, disk used
             %oc_sandbox kill ID    # stop it and remove it
+            %oc_sandbox hibernate ID  # pause it with its memory (no CPU); the next cell using it wakes it
+            %oc_sandbox wake ID    # resume a hibernated sandbox now
+            %oc_sandbox terminal [ID]  # open a terminal tab into it in JupyterLab (the current sandbox if no ID)
         """
         args = parse_argstring(self.oc_sandbox, line)
+        if args.id is None and args.action != "terminal":
+            raise UsageError(f"%oc_sandbox {args.action} needs a sandbox id; %oc_sandboxes lists them, "
+                             f"for example %oc_sandbox {args.action} ID.")
         return self._actions[args.action](args.id)
+
+    def _terminal(self, sandbox_id: str | None):
+        from ..sdk import errors, sync
+
+        if sandbox_id is None:
+            if self.state.current is None:
+                raise UsageError("No current sandbox to open a terminal into; give its id, for example "
+                                 "%oc_sandbox terminal ID (%oc_sandboxes lists them).")
+            sandbox_id = self.state.current.id
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            sync.run(sandbox.info())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not reach sandbox {sandbox_id!r}: {exc}") from None
+        display(TerminalRequest(sandbox.id))
 
     def _use(self, sandbox_id: str):
         if sandbox_id.lower() == "none":
@@ -151,3 +200,36 @@ class SandboxMagics(Magics):
         except errors.OCError as exc:
             raise UsageError(f"Could not read sandbox {sandbox_id!r}: {exc}") from None
         display(SandboxDetails(info))
+
+    def _hibernate(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            sync.run(sandbox.hibernate())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not hibernate sandbox {sandbox_id!r}: {exc}") from None
+        self.state.hibernated.add(sandbox.id)
+        print(f"Hibernated sandbox {sandbox.id}; the next cell that uses it (or %oc_sandbox wake {sandbox.id}) wakes it.")
+
+    def _wake(self, sandbox_id: str):
+        from ..sdk import errors, sync
+
+        sandbox = self.state.connect(sandbox_id)
+        try:
+            if sync.run(sandbox.info()).status != "hibernated":
+                self.state.hibernated.discard(sandbox.id)
+                print(f"Sandbox {sandbox.id} is not hibernated ({sandbox.status}); nothing to wake.")
+                return
+            started = time.perf_counter()
+            sync.run(sandbox.wake())
+        except errors.NotFound:
+            self.state.forget(sandbox.id)
+            raise UsageError(f"Sandbox {sandbox_id!r} is gone; %oc_sandboxes lists the running ones.") from None
+        except errors.OCError as exc:
+            raise UsageError(f"Could not wake sandbox {sandbox_id!r}: {exc}") from None
+        self.state.hibernated.discard(sandbox.id)
+        print(f"woke sandbox {sandbox.id} in {(time.perf_counter() - started) * 1000:.0f} ms")

@@ -18,7 +18,7 @@ class OCJupyter(Configurable):
 
     sandbox_timeout = Int(
         3600, min=0,
-        help="Idle seconds after which the backend stops a sandbox the magics created (0: never).",
+        help="Idle seconds after which a sandbox the magics created hibernates (memory kept; the next cell wakes it; 0: never).",
     ).tag(config=True)
 
     widgets = Enum(

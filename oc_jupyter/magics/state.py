@@ -4,6 +4,10 @@ A cell that names the same target (an image, a snapshot, the base) as an
 earlier cell reuses that cell's sandbox, so a notebook pays for a sandbox
 once. Sandboxes the magics created on their own are killed when the kernel
 shuts down, unless kept with ``--keep`` (or ``OCJupyter.keep_sandboxes``).
+
+A sandbox idle longer than ``OCJupyter.sandbox_timeout`` hibernates with its
+memory; the next cell that uses it wakes it (and says so in one line), so
+remote Python names survive a long pause.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import threading
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -97,6 +102,8 @@ class NotebookState:
         self.current = None
         self.repls: dict[str, Any] = {}
         self.no_python: set[str] = set()
+        self._last_used: dict[str, float] = {}
+        self.hibernated: set[str] = set()
         self._lock = threading.Lock()
         atexit.register(self.shutdown)
 
@@ -163,11 +170,45 @@ class NotebookState:
     def sandbox_for(self, target: Target, *, keep: bool = False):
         """The sandbox for ``target``, reusing the one an earlier cell made."""
         if target.kind == "sandbox":
-            return self.connect(target.key)
+            return self.ensure_awake(self.connect(target.key))
         existing = self.sandboxes.get(target.ident)
         if existing is not None:
-            return existing
+            return self.ensure_awake(existing)
         sandbox = self.create(target, keep=keep)
+        self._last_used[sandbox.id] = time.monotonic()
+        return sandbox
+
+    def _timeout_of(self, sandbox) -> int:
+        info = getattr(sandbox, "_info", None)
+        extra = (info.model_extra or {}) if info is not None else {}
+        timeout = extra.get("timeout")
+        return timeout if isinstance(timeout, int) else self.settings.sandbox_timeout
+
+    def ensure_awake(self, sandbox):
+        """Wake ``sandbox`` if it may have hibernated since its last cell, noting it in one line.
+
+        Only a sandbox idle about as long as its timeout (or hibernated with
+        ``%oc_sandbox hibernate``) is asked, so busy notebooks pay nothing; a
+        sandbox hibernated elsewhere still wakes on the cell's first request.
+        """
+        from ..sdk import errors, sync
+
+        now = time.monotonic()
+        last = self._last_used.get(sandbox.id)
+        self._last_used[sandbox.id] = now
+        timeout = self._timeout_of(sandbox)
+        idle_long = last is not None and timeout > 0 and now - last >= max(timeout - 1, 0)
+        if not (idle_long or sandbox.id in self.hibernated):
+            return sandbox
+        self.hibernated.discard(sandbox.id)
+        try:
+            if sync.run(sandbox.info()).status != "hibernated":
+                return sandbox
+            started = time.perf_counter()
+            sync.run(sandbox.wake())
+        except errors.OCError:
+            return sandbox  # the cell's own request reports what is wrong
+        print(f"woke sandbox {sandbox.id} in {(time.perf_counter() - started) * 1000:.0f} ms")
         return sandbox
 
     def connect(self, sandbox_id: str):
@@ -183,6 +224,8 @@ class NotebookState:
         except errors.NotFound:
             raise UsageError(f"No sandbox {sandbox_id!r} on this backend; %oc_sandboxes lists the running ones.") from None
         self.sandboxes[("sandbox", sandbox_id)] = sandbox
+        if sandbox.status == "hibernated":
+            self.hibernated.add(sandbox.id)
         return sandbox
 
     def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):
@@ -319,6 +362,9 @@ class NotebookState:
         repl = self.repls.get(sandbox.id)
         if repl is None or not repl.alive:
             repl = RemotePython(sandbox)
+            timeout = self._timeout_of(sandbox)
+            # Well inside the idle timeout, and never more often than twice a second.
+            repl.keep_awake_every = max(0.5, min(30.0, timeout / 3)) if timeout > 0 else 0.0
             repl.start(out)
             self.repls[sandbox.id] = repl
         return repl

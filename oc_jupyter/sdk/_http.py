@@ -21,21 +21,29 @@ from typing import Any
 import httpx
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
+from oc_jupyter.wire.codes import ErrorCode
+from oc_jupyter.wire.gojson import Blob, body_length, iter_body_bytes, iter_json
+
 from .._version import __version__
 from .config import Config
 from .errors import (
     AuthError,
     BackendUnavailable,
+    BuildFailed,
     Conflict,
     NotFound,
     NotSupported,
     OCError,
+    PathConflict,
+    PathNotFound,
     PlanLimitError,
     RequestError,
     SandboxFamilyLimitError,
+    SandboxNotFound,
+    SandboxStopped,
     ScalingLockedError,
+    SnapshotNotFound,
 )
-from .hashing import Blob, body_length, iter_body_bytes, iter_json
 
 __all__ = [
     "SDK_VERSION",
@@ -109,17 +117,60 @@ def encode_json(body: Any) -> tuple[dict[str, str], bytes | AsyncIterator[bytes]
     return headers, stream()
 
 
-def _error_text(response: httpx.Response) -> str:
+#: The SDK exception for each specific error code. Generic codes (``not_found``,
+#: ``conflict``, ``bad_request``, ``internal``, …) are left out on purpose: for
+#: them, and for backends that send no code (the cloud), the status decides,
+#: with the caller's ``not_found`` class for a 404.
+CODE_TO_EXC: dict[str, type[OCError]] = {
+    ErrorCode.SANDBOX_NOT_FOUND.value: SandboxNotFound,
+    ErrorCode.SANDBOX_STOPPED.value: SandboxStopped,
+    ErrorCode.SNAPSHOT_NOT_FOUND.value: SnapshotNotFound,
+    ErrorCode.TEMPLATE_NOT_FOUND.value: NotFound,
+    ErrorCode.SESSION_NOT_FOUND.value: NotFound,
+    ErrorCode.PATH_NOT_FOUND.value: PathNotFound,
+    ErrorCode.PATH_CONFLICT.value: PathConflict,
+    ErrorCode.NAME_TAKEN.value: Conflict,
+    ErrorCode.NOT_READY.value: Conflict,
+    ErrorCode.BUILD_FAILED.value: BuildFailed,
+    ErrorCode.NOT_IMPLEMENTED.value: NotSupported,
+    # OpenComputer's own codes for a scale refused by a lock or by the sandbox family's settings.
+    ScalingLockedError.code: ScalingLockedError,
+    SandboxFamilyLimitError.code: SandboxFamilyLimitError,
+}
+
+
+def _error_body(response: httpx.Response) -> tuple[str, str | None]:
+    """The envelope's message and code (``None`` when the backend sends none)."""
     try:
         data = response.json()
     except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
         data = None
+    code = data.get("code") if isinstance(data, dict) and isinstance(data.get("code"), str) else None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
-        return data["error"]
+        return data["error"], code
     if isinstance(data, dict) and isinstance(data.get("detail"), str):
-        return data["detail"]
+        return data["detail"], code
     text = response.text.strip()
-    return text[:300] if text else response.reason_phrase or f"HTTP {response.status_code}"
+    return (text[:300] if text else response.reason_phrase or f"HTTP {response.status_code}"), code
+
+
+def _class_for(status: int, code: str | None, not_found: type[NotFound]) -> type[OCError]:
+    """The exception class for an error answer: by code when it names a case, else by status."""
+    if code in CODE_TO_EXC:
+        return CODE_TO_EXC[code]
+    if status in (401, 403):
+        return AuthError
+    if status == 402:
+        return PlanLimitError
+    if status == 404:
+        return not_found
+    if status == 409:
+        return Conflict
+    if status == 501:
+        return NotSupported
+    if status == 429 or status >= 500:
+        return BackendUnavailable
+    return RequestError
 
 
 def _error_code(response: httpx.Response) -> str | None:
@@ -137,31 +188,20 @@ def raise_for_response(
     status = response.status_code
     if status < 400:
         return
-    message = config.scrub(_error_text(response))
+    text, code = _error_body(response)
+    message = config.scrub(text)
     prefix = f"{what}: " if what else ""
-    code = _error_code(response)
-    if status == 403 and code == ScalingLockedError.code:
-        raise ScalingLockedError(f"{prefix}{message}", status=status)
-    if status == 403 and code == SandboxFamilyLimitError.code:
-        raise SandboxFamilyLimitError(f"{prefix}{message}", status=status)
-    if status == 402:
-        raise PlanLimitError(f"{prefix}{message}", status=status)
-    if status == 501:
-        raise NotSupported(f"{prefix}{message}", status=status)
-    if status in (401, 403):
+    cls = _class_for(status, code, not_found)
+    if cls is AuthError:
         hint = (
             "set OPENCOMPUTER_API_KEY to a valid key (or pass api_key=)"
             if config.backend == "cloud"
             else "the local server's key changed; restart the kernel or run `oc-jupyter server status`"
         )
-        raise AuthError(f"{prefix}{config.api_url} refused the API key ({message}); {hint}.", status=status)
-    if status == 404:
-        raise not_found(f"{prefix}{message}", status=status)
-    if status == 409:
-        raise Conflict(f"{prefix}{message}", status=status)
-    if status == 429 or status >= 500:
-        raise BackendUnavailable(f"{prefix}{config.api_url} answered {status}: {message}", status=status)
-    raise RequestError(f"{prefix}{message}", status=status)
+        raise AuthError(f"{prefix}{config.api_url} refused the API key ({message}); {hint}.", status=status, code=code)
+    if cls is BackendUnavailable:
+        raise BackendUnavailable(f"{prefix}{config.api_url} answered {status}: {message}", status=status, code=code)
+    raise cls(f"{prefix}{message}", status=status, code=code)
 
 
 def translate(exc: Exception, config: Config, what: str = "") -> OCError:
@@ -260,7 +300,7 @@ async def request(
     return response
 
 
-def decode(data: Any, config: Config, model: type | None = None, *, many: bool = False, what: str = "") -> Any:
+def decode(data: Any, config: Config, model: Any = None, *, many: bool = False, what: str = "") -> Any:
     """``data`` (a response or parsed JSON) as ``model`` instances; a malformed reply is ``BackendUnavailable``."""
     try:
         if isinstance(data, httpx.Response):

@@ -89,11 +89,10 @@ class RecentLog:
 
 @dataclass
 class BuildOutcome:
-    """What a build request produced: the result JSON, how it came, and the latest logs seen."""
+    """What a build request produced: the result JSON and the latest logs seen."""
 
     status: int
     data: Any
-    streamed: bool
     recent: RecentLog = field(default_factory=RecentLog)
 
     @property
@@ -159,7 +158,7 @@ async def post_build(
             if response.status_code >= 400 or "text/event-stream" not in response.headers.get("content-type", ""):
                 await response.aread()
                 _http.raise_for_response(response, config, not_found=not_found, what=what)
-                return BuildOutcome(response.status_code, _parse(response.text) if response.content else None, False)
+                return BuildOutcome(response.status_code, _parse(response.text) if response.content else None)
             async for event in source.aiter_sse():
                 if event.event == "build_log":
                     data = _parse(event.data)
@@ -169,7 +168,7 @@ async def post_build(
                 elif event.event == "error":
                     raise _failure(_parse(event.data), recent)
                 elif event.event == "result":
-                    return BuildOutcome(response.status_code, _parse(event.data), True, recent)
+                    return BuildOutcome(response.status_code, _parse(event.data), recent)
     except (httpx.HTTPError, SSEError) as exc:
         if isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout)):
             # The request never reached the backend: nothing is building.

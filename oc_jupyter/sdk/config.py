@@ -10,46 +10,52 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import threading
-import time
 from dataclasses import dataclass, field
-from typing import Any
+from importlib.metadata import EntryPoint, entry_points
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from .errors import AuthError, BackendUnavailable, OCError
+from .errors import AuthError, BackendUnavailable
 
-__all__ = ["Config", "DEFAULT_API_URL"]
+__all__ = ["BACKENDS_GROUP", "Config", "DEFAULT_API_URL", "Provider", "backend_provider"]
 
 #: The OpenComputer cloud, as the official clients default to it.
 DEFAULT_API_URL = "https://app.opencomputer.dev"
 
-#: How long a resolved local server is trusted without asking for its health again (tens of ms
-#: each time), provided its ``server.json`` is unchanged and its process still exists.
-LOCAL_TRUST_SECONDS = 10.0
+#: The entry point group where backends register; ``local`` is the embedded server.
+BACKENDS_GROUP = "oc_jupyter.backends"
 
-# home folder -> (server.json stamp, when checked, server pid, Config)
-_local_seen: dict[str, tuple[tuple[int, int, int], float, int, Config]] = {}
-_local_lock = threading.Lock()
+# An install whose metadata predates the group (an editable install made before
+# it existed) still finds the provider the package ships under this name.
+_BUNDLED = {"local": "oc_jupyter.local.provider:local_backend"}
 
 
-def _stamp(path: str) -> tuple[int, int, int] | None:
+class Provider(Protocol):
+    """A backend provider: finds (or starts) its server and says where it listens and with which key."""
+
+    def __call__(self, refresh: bool = False) -> Any: ...
+
+
+def backend_provider(name: str) -> Provider:
+    """The provider registered as ``name`` in :data:`BACKENDS_GROUP`."""
+    found = [ep for ep in entry_points(group=BACKENDS_GROUP) if ep.name == name]
+    if found:
+        entry = found[0]
+    elif name in _BUNDLED:
+        entry = EntryPoint(name, _BUNDLED[name], BACKENDS_GROUP)
+    else:
+        raise BackendUnavailable(f"No backend named {name!r} is installed; set OPENCOMPUTER_API_KEY to use the cloud.")
     try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return entry.load()
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"The {name} backend is not installed ({exc}); run `pip install 'oc_jupyter[{name}]'`, "
+            "or set OPENCOMPUTER_API_KEY to use the OpenComputer cloud."
+        ) from exc
 
 
-def _process_exists(pid: int) -> bool:
-    if os.name != "posix" or pid <= 0:
-        return False  # signal 0 is only a probe on POSIX
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# backend name -> (the provider's last answer, the Config made from it)
+_last_answer: dict[str, tuple[Any, Config]] = {}
 
 
 def _is_loopback(url: str) -> bool:
@@ -91,11 +97,11 @@ class Config:
     def resolve(cls, api_key: str | None = None, api_url: str | None = None, *, refresh: bool = False) -> Config:
         """Pick the backend: a key (argument or ``OPENCOMPUTER_API_KEY``) means cloud, none means local.
 
-        For the local backend this starts the embedded server if it is not
-        running, which can take a few seconds the first time. A server found
-        healthy is trusted for :data:`LOCAL_TRUST_SECONDS` while its
-        ``server.json`` stays the same; ``refresh=True`` checks it again now
-        (after a connection failure, say).
+        For the local backend the ``local`` provider (entry point group
+        :data:`BACKENDS_GROUP`) starts the embedded server if it is not
+        running, which can take a few seconds the first time; it may trust a
+        server found healthy for a few seconds, and ``refresh=True`` checks it
+        again now (after a connection failure, say).
         """
         key = api_key or os.environ.get("OPENCOMPUTER_API_KEY") or ""
         url = api_url or os.environ.get("OPENCOMPUTER_API_URL") or ""
@@ -118,38 +124,14 @@ class Config:
 
     @classmethod
     def _local(cls, refresh: bool = False) -> Config:
-        try:
-            from oc_jupyter.local.daemon import SERVER_JSON, ensure_running, home_dir
-        except ImportError as exc:
-            raise BackendUnavailable(
-                f"The local backend is not installed ({exc}); set OPENCOMPUTER_API_KEY to use the OpenComputer cloud."
-            ) from exc
-        home = home_dir()
-        info_path = os.path.join(home, SERVER_JSON)
-        with _local_lock:
-            seen = _local_seen.get(str(home))
-        if (
-            seen is not None
-            and not refresh
-            and time.monotonic() - seen[1] < LOCAL_TRUST_SECONDS
-            and seen[0] == _stamp(info_path)
-            and _process_exists(seen[2])
-        ):
-            return seen[3]
-        try:
-            server: Any = ensure_running(home)
-        except OCError:
-            raise
-        except Exception as exc:  # the daemon reports engine or port problems in its own words
-            raise BackendUnavailable(f"Could not start the local backend: {exc}") from exc
-        url = server["url"] if isinstance(server, dict) else server.url
-        key = server["key"] if isinstance(server, dict) else server.key
-        pid = server.get("pid") if isinstance(server, dict) else getattr(server, "pid", None)
-        config = cls(url, key, "local")
-        stamp = _stamp(info_path)
-        if stamp is not None and isinstance(pid, int):
-            with _local_lock:
-                _local_seen[str(home)] = (stamp, time.monotonic(), pid, config)
+        server = backend_provider("local")(refresh)
+        # A provider answering from memory returns the same object; so is the Config, and callers
+        # (the notebook's backend cache) tell "unchanged" by identity.
+        last = _last_answer.get("local")
+        if last is not None and last[0] is server:
+            return last[1]
+        config = cls(server.url, server.key, "local")
+        _last_answer["local"] = (server, config)
         return config
 
     @property

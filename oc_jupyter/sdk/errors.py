@@ -6,9 +6,11 @@
     ├── AuthError            the backend refused the API key (401/403)
     ├── NotFound             the named thing does not exist (404)
     │   ├── SnapshotNotFound
+    │   ├── PathNotFound     no file or folder at a path in the sandbox
     │   └── SandboxNotFound
     │       └── SandboxStopped   the sandbox exists but no longer runs (also a SandboxError)
-    ├── Conflict             the name is taken (409)
+    ├── Conflict             the request clashes with current state (409): a name taken, a snapshot not ready
+    │   └── PathConflict     a path's kind or permissions do not allow the file operation
     ├── BuildFailed          an image step failed; carries .step, .tail, .log
     ├── SandboxError         a sandbox could not do what was asked
     ├── BackendUnavailable   the backend cannot be reached or is overloaded (429, 5xx)
@@ -21,10 +23,16 @@
     └── LocalFileNotFound    a local file named in an Image does not exist (also a FileNotFoundError)
 
 Transport errors (``httpx``, ``websockets``) are translated in one place, with
-``raise ... from exc``, so a user never sees a raw library exception.
+``raise ... from exc``, so a user never sees a raw library exception. Error
+answers are mapped by their envelope's ``code`` (see
+:mod:`oc_jupyter.wire.codes`) when the backend sends one, else by status;
+``.code`` keeps the code (``None`` for backends that send none).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
 
 __all__ = [
     "OCError",
@@ -33,7 +41,9 @@ __all__ = [
     "SnapshotNotFound",
     "SandboxNotFound",
     "SandboxStopped",
+    "PathNotFound",
     "Conflict",
+    "PathConflict",
     "BuildFailed",
     "SandboxError",
     "BackendUnavailable",
@@ -50,13 +60,15 @@ __all__ = [
 class OCError(Exception):
     """Root of every error the SDK raises.
 
-    ``status`` is the HTTP status code when the error came from a response.
+    ``status`` is the HTTP status code when the error came from a response,
+    and ``code`` the envelope's error code when the backend sent one.
     """
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.code = code
 
 
 class AuthError(OCError):
@@ -75,8 +87,16 @@ class SandboxNotFound(NotFound):
     """No sandbox has the requested id (it may have been killed or timed out)."""
 
 
+class PathNotFound(NotFound):
+    """No file or folder exists at the path asked for inside a sandbox."""
+
+
 class Conflict(OCError):
     """The request clashes with existing state, such as a snapshot name already taken."""
+
+
+class PathConflict(Conflict):
+    """The path exists, but its kind or permissions do not allow the operation (a folder where a file is needed)."""
 
 
 class BuildFailed(OCError):
@@ -95,10 +115,11 @@ class BuildFailed(OCError):
         *,
         step: int | None = None,
         tail: list[str] | None = None,
-        log: list | None = None,
+        log: Iterable[Any] | None = None,
         status: int | None = None,
+        code: str | None = None,
     ) -> None:
-        super().__init__(message, status=status)
+        super().__init__(message, status=status, code=code)
         self.step = step
         self.tail = list(tail or [])
         self.log = list(log or [])
@@ -124,7 +145,7 @@ class BuildStreamLost(BackendUnavailable):
     (``Snapshots.wait_until_ready``) to learn how the build ends.
     """
 
-    def __init__(self, message: str, *, log: list | None = None) -> None:
+    def __init__(self, message: str, *, log: Iterable[Any] | None = None) -> None:
         super().__init__(message)
         self.log = list(log or [])
 

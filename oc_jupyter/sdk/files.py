@@ -7,8 +7,10 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from oc_jupyter.wire.validate import text_problem
+
 from . import _http
-from .errors import NotFound, SandboxNotFound
+from .errors import NotFound, PathNotFound, SandboxNotFound
 from .models import EntryInfo
 
 if TYPE_CHECKING:
@@ -22,8 +24,9 @@ def _check_path(path: str) -> str:
         raise TypeError(f"Sandbox paths must be str, got {path!r} ({type(path).__name__}).")
     if not path.startswith("/"):
         raise ValueError(f"Sandbox path {path!r} must be absolute, e.g. {'/workspace/' + path!r}.")
-    if "\x00" in path:
-        raise ValueError(f"Sandbox path {path!r} contains a NUL character.")
+    problem = text_problem(path)
+    if problem:
+        raise ValueError(f"Sandbox path {path!r} {problem}; fix the path.")
     return path
 
 
@@ -50,8 +53,8 @@ class Filesystem:
             explained = await self._sandbox._explain_not_found(exc)
             if isinstance(explained, SandboxNotFound):
                 raise explained from None
-            raise NotFound(
-                f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404
+            raise PathNotFound(
+                f"No such file or folder {path!r} in sandbox {self._sandbox.id!r} ({exc}).", status=404, code=exc.code
             ) from None
 
     async def read(self, path: str) -> str:

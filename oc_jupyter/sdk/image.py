@@ -9,25 +9,24 @@ takes, and ``cache_key()`` the ``contentHash`` the server will compute for it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .hashing import Blob, content_hash, iter_manifest_json
+from oc_jupyter.wire.describe import describe_step
+from oc_jupyter.wire.gojson import Blob, content_hash, iter_manifest_json
+from oc_jupyter.wire.validate import is_env_name, text_problem
+
 from .localfiles import collect_dir, resolve_local
 
 __all__ = ["Image", "Step"]
-
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-
 
 @dataclass(frozen=True)
 class Step:
     """One build step: the wire ``type`` and ``args``, plus a description for people.
 
     ``args`` is read-only; embedded file content appears in it as
-    :class:`~oc_jupyter.sdk.hashing.Blob` values (base64 on the wire).
+    :class:`~oc_jupyter.wire.gojson.Blob` values (base64 on the wire).
     """
 
     type: str
@@ -84,12 +83,11 @@ def _frozen(value: Any) -> Any:
 def _check_text(method: str, what: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(f"{method}: {what} must be a str, got {value!r} ({type(value).__name__}).")
-    if "\x00" in value:
+    problem = text_problem(value)
+    if problem and "NUL" in problem:
         raise ValueError(f"{method}: {what} {value!r} contains a NUL character, which no shell or file system accepts.")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError(f"{method}: {what} {value!r} is not valid Unicode (lone surrogate); fix the text.") from exc
+    if problem:
+        raise ValueError(f"{method}: {what} {value!r} is not valid Unicode (lone surrogate); fix the text.")
     return value
 
 
@@ -131,16 +129,6 @@ def _check_remote_file(method: str, path: Any) -> str:
     return path
 
 
-def _size(n: int) -> str:
-    """``n`` bytes for people: 512 B, 3.4 KB, 12.0 MB."""
-    value, unit = float(n), "B"
-    for bigger in ("KB", "MB", "GB"):
-        if value < 1024:
-            break
-        value, unit = value / 1024, bigger
-    return f"{n} B" if unit == "B" else f"{value:.1f} {unit}"
-
-
 @dataclass(frozen=True, eq=False)
 class Image:
     """A declarative sandbox image: a base plus an ordered tuple of steps.
@@ -167,19 +155,19 @@ class Image:
         """Start from the default environment: bash, Python 3 with pip, Node.js, build tools, ``/workspace``."""
         return cls()
 
-    def _with(self, type_: str, args: dict[str, Any], description: str) -> Image:
-        step = Step(type_, _frozen(args), description)
+    def _with(self, type_: str, args: dict[str, Any], local: str | None = None) -> Image:
+        step = Step(type_, _frozen(args), describe_step(type_, args, local=local))
         return Image(self.base_image, (*self.steps, step), self.builder_memory_mb)
 
     def apt_install(self, packages: list[str]) -> Image:
         """Install system packages with ``apt-get install -y``."""
         names = _check_names("apt_install", packages)
-        return self._with("apt_install", {"packages": list(names)}, "apt_install " + " ".join(names))
+        return self._with("apt_install", {"packages": list(names)})
 
     def pip_install(self, packages: list[str]) -> Image:
         """Install Python packages with ``pip install``."""
         names = _check_names("pip_install", packages)
-        return self._with("pip_install", {"packages": list(names)}, "pip_install " + " ".join(names))
+        return self._with("pip_install", {"packages": list(names)})
 
     def run_commands(self, *commands: str) -> Image:
         """Run shell commands during the build, one step for all of them (joined with ``&&``)."""
@@ -194,7 +182,7 @@ class Image:
             _check_text("run_commands", "command", command)
             if not command.strip():
                 raise ValueError(f"run_commands: commands must not be blank, got {commands!r}.")
-        return self._with("run", {"commands": list(commands)}, "run " + " && ".join(commands))
+        return self._with("run", {"commands": list(commands)})
 
     def env(self, vars: dict[str, str]) -> Image:
         """Set environment variables for every later step and every command in the sandbox."""
@@ -204,7 +192,7 @@ class Image:
             raise ValueError("env needs at least one variable, got an empty dict.")
         for name, value in vars.items():
             _check_text("env", "variable name", name)
-            if not _ENV_NAME.match(name):
+            if not is_env_name(name):
                 raise ValueError(
                     f"env: variable name {name!r} is not valid; "
                     "use letters, digits and underscores, not starting with a digit."
@@ -212,13 +200,12 @@ class Image:
             if not isinstance(value, str):
                 raise TypeError(f"env: value of {name} must be a str, got {value!r}; write {name!r}: {str(value)!r}.")
             _check_text("env", f"value of {name}", value)
-        shown = " ".join(f"{k}={v}" for k, v in vars.items())
-        return self._with("env", {"vars": dict(vars)}, f"env {shown}")
+        return self._with("env", {"vars": dict(vars)})
 
     def workdir(self, path: str) -> Image:
         """Set the default working directory (created if missing)."""
         _check_remote("workdir", path)
-        return self._with("workdir", {"path": path}, f"workdir {path}")
+        return self._with("workdir", {"path": path})
 
     def add_file(self, remote_path: str, content: str | bytes) -> Image:
         """Embed a file with the given content (text is written as UTF-8)."""
@@ -234,11 +221,11 @@ class Image:
             data = bytes(content)
         else:
             raise TypeError(f"add_file: content must be str or bytes, got {type(content).__name__}.")
-        return self._add_file(remote_path, data, f"add_file {remote_path} ({_size(len(data))})")
+        return self._add_file(remote_path, data)
 
-    def _add_file(self, remote_path: str, data: bytes, description: str) -> Image:
+    def _add_file(self, remote_path: str, data: bytes, local: str | None = None) -> Image:
         args = {"path": remote_path, "content": Blob(data), "encoding": "base64"}
-        return self._with("add_file", args, description)
+        return self._with("add_file", args, local)
 
     def add_local_file(
         self, local_path: str | os.PathLike, remote_path: str, *, base_dir: str | os.PathLike | None = None
@@ -247,9 +234,7 @@ class Image:
         _check_remote_file("add_local_file", remote_path)
         path = resolve_local(local_path, base_dir, kind="file")
         data = path.read_bytes()
-        return self._add_file(
-            remote_path, data, f"add_local_file {os.fspath(local_path)} -> {remote_path} ({_size(len(data))})"
-        )
+        return self._add_file(remote_path, data, os.fspath(local_path))
 
     def add_local_dir(
         self,
@@ -269,10 +254,8 @@ class Image:
         _check_remote("add_local_dir", remote_path)
         root = resolve_local(local_path, base_dir, kind="folder")
         files = collect_dir(root, ignore)
-        total = sum(len(f.data) for f in files)
         entries = [{"relativePath": f.relative_path, "content": Blob(f.data)} for f in files]
-        description = f"add_dir {os.fspath(local_path)} -> {remote_path} ({len(files)} files, {_size(total)})"
-        return self._with("add_dir", {"path": remote_path, "files": entries}, description)
+        return self._with("add_dir", {"path": remote_path, "files": entries}, os.fspath(local_path))
 
     def builder_memory(self, mb: int) -> Image:
         """Ask for ``mb`` MB of RAM while building; not part of the cache key."""

@@ -8,12 +8,13 @@ takes the wire's camelCase keys too, so code written for the seed's dicts
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+
+from oc_jupyter.wire.events import infer_phase, parse_step_line
 
 __all__ = [
     "WireModel",
@@ -185,7 +186,6 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-_STEP_PREFIX = re.compile(r"Step (\d+)/(\d+):")
 
 
 class BuildLog(str):
@@ -221,20 +221,12 @@ class BuildLog(str):
         self.step = step if isinstance(step, int) and not isinstance(step, bool) else None
         elapsed = data.get("elapsed")
         self.elapsed = float(elapsed) if isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) else None
-        match = _STEP_PREFIX.match(message)
-        self.total = int(match.group(2)) if match else data.get("total") if isinstance(data.get("total"), int) else None
-        if self.step is None and match:
-            self.step = int(match.group(1))
-        self.phase = str(data.get("phase") or cls._infer_phase(self.type, message, match is not None))
+        line = parse_step_line(message)
+        self.total = line.total if line else data.get("total") if isinstance(data.get("total"), int) else None
+        if self.step is None and line:
+            self.step = line.step
+        self.phase = str(data.get("phase") or infer_phase(self.type, message))
         return self
-
-    @staticmethod
-    def _infer_phase(type_: str, message: str, has_prefix: bool) -> str:
-        if type_ == "cache_hit" or (has_prefix and message.rstrip().endswith("(cached)")):
-            return "cached"
-        if has_prefix:
-            return "start"
-        return "output"
 
     def __repr__(self) -> str:
         return f"BuildLog(step={self.step}, type={self.type!r}, phase={self.phase!r}, message={self.message!r})"

@@ -54,6 +54,8 @@ class Sandbox:
         self.id = sandbox_id
         self.config = config
         self._info = info
+        # Answered once, by the create that asked for it: kept here, since a later info() no longer has it.
+        self._preview_auth_token: str = ((info.model_extra or {}).get("previewAuthToken") or "") if info else ""
         self.exec = Exec(self)
         self.commands = self.exec
         self.files = Filesystem(self)
@@ -283,10 +285,13 @@ class Sandbox:
     async def _explain_not_found(self, exc: NotFound) -> NotFound:
         """Why a 404 from a command or file call happened: the sandbox stopped, vanished, or only the path is missing.
 
-        The backend answers 404 both for an unknown path and for a sandbox that is
-        gone; one look at the sandbox's record tells them apart, and only on the
-        error path.
+        A backend that sends error codes has said which already, so the error
+        stands as it is. One without codes (the cloud) answers 404 both for an
+        unknown path and for a sandbox that is gone; one look at the sandbox's
+        record tells them apart, and only on the error path.
         """
+        if exc.code is not None:
+            return exc
         try:
             running = (await self.info()).status == "running"
         except SandboxNotFound as gone:
@@ -345,14 +350,11 @@ class Sandbox:
     def preview_auth_token(self) -> str:
         """The preview URLs' bearer token: set by create (``previewAuthToken``) or :meth:`rotate_preview_auth_token`;
         empty when not known to this object."""
-        token = self.__dict__.get("_preview_auth_token")
-        if token is None and self._info is not None:
-            token = (self._info.model_extra or {}).get("previewAuthToken")
-        return token or ""
+        return self._preview_auth_token
 
     @preview_auth_token.setter
     def preview_auth_token(self, token: str) -> None:
-        self.__dict__["_preview_auth_token"] = token
+        self._preview_auth_token = token
 
     async def create_preview_url(self, port: int, domain: str | None = None, auth_config: dict | None = None) -> dict:
         """Expose ``port`` of the sandbox over HTTP and WebSocket; the answer names its ``hostname``."""
@@ -370,3 +372,130 @@ class Sandbox:
         """Make a new preview token, retiring the old one at once; also stored in :attr:`preview_auth_token`."""
         self.preview_auth_token = await previews.rotate_preview_auth_token(self)
         return self.preview_auth_token
+
+    # ── hibernation, restarts, resizing, signed URLs and checkpoints (OpenComputer's surface) ──
+    @property
+    def end_at(self) -> str | None:
+        """When the provider destroys the sandbox's host (RFC 3339), or None when nothing limits its life."""
+        extra = (self._info.model_extra or {}) if self._info is not None else {}
+        return extra.get("endAt")
+
+    def _path(self, *parts: str) -> str:
+        return "/".join([f"/sandboxes/{quote(self.id)}", *(quote(p) for p in parts)])
+
+    async def _post(self, *parts: str, body: Any = None, timeout: Any = ..., what: str = "") -> httpx.Response:
+        return await _http.request(
+            self.config, "POST", self._path(*parts), json_body=body, timeout=timeout,
+            not_found=SandboxNotFound, what=what or f"sandbox {self.id}",
+        )
+
+    def _remember(self, response: httpx.Response, what: str) -> None:
+        self._info = _http.decode(response, self.config, SandboxInfo, what=what)
+
+    async def hibernate(self) -> None:
+        """Pause the sandbox with its memory and processes; the next call (or :meth:`wake`) resumes it."""
+        await self._post("hibernate", what=f"hibernate sandbox {self.id}")
+        if self._info is not None:
+            self._info = self._info.model_copy(update={"status": "hibernated"})
+
+    async def wake(self, timeout: int | None = None) -> None:
+        """Resume a hibernated sandbox, optionally with a new idle ``timeout`` (seconds; 0 = never hibernate)."""
+        body: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        what = f"wake sandbox {self.id}"
+        self._remember(await self._post("wake", body=body, what=what), what)
+
+    async def reboot(self) -> None:
+        """Restart the sandbox: its processes end (SIGTERM, then SIGKILL) and the disk stays."""
+        what = f"reboot sandbox {self.id}"
+        self._remember(await self._post("reboot", timeout=CREATE_TIMEOUT, what=what), what)
+
+    async def power_cycle(self) -> None:
+        """Restart the sandbox at once: every process is killed, the disk stays."""
+        what = f"power-cycle sandbox {self.id}"
+        self._remember(await self._post("power-cycle", timeout=CREATE_TIMEOUT, what=what), what)
+
+    async def scale(self, memory_mb: int) -> dict:
+        """Change the sandbox's memory limit while it runs; ``{sandboxID, memoryMB, cpuPercent}``."""
+        response = await self._post("scale", body={"memoryMB": memory_mb}, what=f"scale sandbox {self.id}")
+        return _http.decode(response, self.config, what=f"scale sandbox {self.id}")
+
+    async def download_url(self, path: str, *, expires_in: int = 3600) -> str:
+        """A URL anyone can GET ``path`` from, without the API key, for ``expires_in`` seconds (at most 86400)."""
+        return await self._signed_url("download-url", path, expires_in)
+
+    async def upload_url(self, path: str, *, expires_in: int = 3600) -> str:
+        """A URL anyone can PUT ``path``'s new content to, without the API key, for ``expires_in`` seconds."""
+        return await self._signed_url("upload-url", path, expires_in)
+
+    async def _signed_url(self, kind: str, path: str, expires_in: int) -> str:
+        what = f"{kind} for {path!r} in sandbox {self.id}"
+        response = await self._post("files", kind, body={"path": path, "expiresIn": expires_in}, what=what)
+        data = _http.decode(response, self.config, what=what)
+        if not isinstance(data, dict) or not isinstance(data.get("url"), str):
+            raise BackendUnavailable(f"{what}: {self.config.api_url} replied without a url.")
+        return data["url"]
+
+    async def create_checkpoint(
+        self,
+        name: str,
+        kind: str | None = None,
+        promote_to_full: bool | None = None,
+        retention_policy: dict | None = None,
+    ) -> dict:
+        """Save the sandbox as checkpoint ``name``; ``kind`` is ``"disk_only"`` or (cloud only) ``"full"``."""
+        body: dict[str, Any] = {"name": name}
+        if kind is not None:
+            body["kind"] = kind
+        if promote_to_full is not None:
+            body["promoteToFull"] = promote_to_full
+        if retention_policy is not None:
+            body["retentionPolicy"] = retention_policy
+        what = f"checkpoint {name!r} of sandbox {self.id}"
+        response = await self._post("checkpoints", body=body, timeout=CREATE_TIMEOUT, what=what)
+        return _http.decode(response, self.config, what=what)
+
+    async def list_checkpoints(self) -> list[dict]:
+        """The sandbox's checkpoints, oldest first."""
+        what = f"checkpoints of sandbox {self.id}"
+        response = await _http.request(self.config, "GET", self._path("checkpoints"), not_found=SandboxNotFound,
+                                       what=what)
+        return _http.decode(response, self.config, what=what)
+
+    async def restore_checkpoint(self, checkpoint_id: str) -> None:
+        """Revert the sandbox in place to the checkpoint: its files become the checkpoint's, its processes restart."""
+        what = f"restore checkpoint {checkpoint_id!r} of sandbox {self.id}"
+        response = await _http.request(self.config, "POST", self._path("checkpoints", checkpoint_id, "restore"),
+                                       timeout=CREATE_TIMEOUT, what=what)
+        self._remember(response, what)
+
+    async def delete_checkpoint(self, checkpoint_id: str) -> None:
+        """Delete the checkpoint (its saved files go too once no sandbox runs from them)."""
+        await _http.request(self.config, "DELETE", self._path("checkpoints", checkpoint_id),
+                            what=f"delete checkpoint {checkpoint_id!r} of sandbox {self.id}")
+
+    @classmethod
+    async def create_from_checkpoint(
+        cls,
+        checkpoint_id: str,
+        timeout: int = 0,
+        api_key: str | None = None,
+        api_url: str | None = None,
+        envs: dict[str, str] | None = None,
+        secret_store: str | None = None,
+        *,
+        config: Config | None = None,
+    ) -> Sandbox:
+        """A new sandbox (a fork) whose files start as the checkpoint's; ``timeout=0`` never hibernates it."""
+        config = await resolve_config(config, api_key, api_url)
+        body: dict[str, Any] = {"timeout": timeout}
+        if envs:
+            body["envs"] = dict(envs)
+        if secret_store:
+            body["secretStore"] = secret_store
+        what = f"sandbox from checkpoint {checkpoint_id!r}"
+        response = await _http.request(config, "POST", f"/sandboxes/from-checkpoint/{quote(checkpoint_id)}",
+                                       json_body=body, timeout=CREATE_TIMEOUT, what=what)
+        info = _http.decode(response, config, SandboxInfo, what=what)
+        if not info.sandbox_id:
+            raise BackendUnavailable(f"{what}: {config.api_url} replied without a sandboxID.")
+        return cls(info.sandbox_id, config, info)

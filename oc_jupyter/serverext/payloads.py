@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["snapshot_payload", "sandbox_payload"]
+__all__ = ["preview_ports", "sandbox_payload", "snapshot_payload"]
 
 
 def _first(record: Any, *keys: str) -> Any:
@@ -30,7 +30,14 @@ def snapshot_payload(info: Any) -> dict[str, Any]:
     }
 
 
-def sandbox_payload(info: Any) -> dict[str, Any]:
+def preview_ports(previews: Any) -> list[int]:
+    """The port numbers of a preview URL list, sorted; hostnames and tokens stay on the server."""
+    if not isinstance(previews, list):
+        return []
+    return sorted({p["port"] for p in previews if isinstance(p, dict) and _number(p.get("port"))})
+
+
+def sandbox_payload(info: Any, ports: list[int] | None = None) -> dict[str, Any]:
     return {
         "id": info.get("sandboxID"),
         "status": info.get("status") or "unknown",
@@ -41,6 +48,8 @@ def sandbox_payload(info: Any) -> dict[str, Any]:
         "cpuCount": _number(info.get("cpuCount")),
         "networkEnabled": info.get("networkEnabled") if isinstance(info.get("networkEnabled"), bool) else None,
         "diskUsedMB": _number(info.get("diskUsedMB")),
+        # Opened through the Jupyter server's proxy path, never the backend's preview hostname.
+        "ports": list(ports or []),
     }
 
 

@@ -11,6 +11,7 @@ for an expired Jupyter login).
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -22,7 +23,7 @@ from oc_jupyter.sdk import Sandbox, Snapshots
 from oc_jupyter.sdk.errors import BackendUnavailable, Conflict, NotFound, OCError, RequestError
 
 from .backend import BackendState
-from .payloads import sandbox_payload, snapshot_payload
+from .payloads import preview_ports, sandbox_payload, snapshot_payload
 
 __all__ = ["setup_route_handlers", "NAMESPACE"]
 
@@ -95,7 +96,18 @@ class SandboxesHandler(_Handler):
             infos = await Sandbox.list(config=config)
         except OCError as exc:
             return self.fail(exc)
-        self.reply({"sandboxes": [sandbox_payload(i) for i in infos]})
+        ports = await asyncio.gather(*(_ports(info, config) for info in infos))
+        self.reply({"sandboxes": [sandbox_payload(i, p) for i, p in zip(infos, ports)]})
+
+
+async def _ports(info: Any, config: Any) -> list[int]:
+    """The exposed ports of a running sandbox; none shown when it is asleep or cannot say."""
+    if info.get("status") != "running":
+        return []
+    try:
+        return preview_ports(await Sandbox(info.get("sandboxID"), config).list_preview_urls())
+    except OCError:
+        return []
 
 
 class SandboxHandler(_Handler):
@@ -111,6 +123,34 @@ class SandboxHandler(_Handler):
         self.finish()
 
 
+class WakeHandler(_Handler):
+    @tornado.web.authenticated
+    async def post(self, sandbox_id: str) -> None:
+        try:
+            config = await self.backend.config()
+            sandbox = await Sandbox.connect(sandbox_id, config=config)
+            await sandbox.wake()
+        except OCError as exc:
+            return self.fail(exc)
+        self.set_status(204)
+        self.finish()
+
+
+class PreviewHandler(_Handler):
+    @tornado.web.authenticated
+    async def delete(self, sandbox_id: str, port: str) -> None:
+        if not 1 <= int(port) <= 65535:
+            self.set_status(400)
+            return self.reply({"message": f"The port must be a whole number from 1 to 65535, got {port}."})
+        try:
+            config = await self.backend.config()
+            await Sandbox(sandbox_id, config).delete_preview_url(int(port))
+        except OCError as exc:
+            return self.fail(exc)
+        self.set_status(204)
+        self.finish()
+
+
 def setup_route_handlers(web_app) -> None:
     base = url_path_join(web_app.settings["base_url"], NAMESPACE)
     options = {"backend": BackendState()}
@@ -120,5 +160,7 @@ def setup_route_handlers(web_app) -> None:
         (url_path_join(base, r"snapshots/([^/]+)"), SnapshotHandler, options),
         (url_path_join(base, "sandboxes"), SandboxesHandler, options),
         (url_path_join(base, r"sandboxes/([^/]+)"), SandboxHandler, options),
+        (url_path_join(base, r"sandboxes/([^/]+)/wake"), WakeHandler, options),
+        (url_path_join(base, r"sandboxes/([^/]+)/previews/(\d+)"), PreviewHandler, options),
     ]
     web_app.add_handlers(".*$", handlers)

@@ -19,7 +19,6 @@ comm messages per second and no line is lost (they are all in the buffer).
 from __future__ import annotations
 
 import queue
-import re
 import sys
 import threading
 import time
@@ -29,13 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..untrusted import clean_terminal
+from oc_jupyter.wire.events import infer_phase, parse_step_line
+
 from . import render
 from .log_buffer import LogBuffer
 from .mode import widgets_enabled
 
 __all__ = ["BuildLogWidget", "BuildProgress", "StepState"]
-
-_STEP = re.compile(r"Step (\d+)/(\d+):\s?(.*?)(\s\(cached\))?\s*\Z", re.DOTALL)
 
 
 @dataclass
@@ -119,24 +118,19 @@ class BuildProgress:
             self.status = "reattaching"
             return
         now = self._clock()
-        match = _STEP.match(message)
+        line = parse_step_line(message)
         if not phase:
             # Backends that do not send a phase still prefix step starts with "Step i/N:".
-            if type_ == "cache_hit" or (match and match.group(4)):
-                phase = "cached"
-            elif match:
-                phase = "start"
-            else:
-                phase = "output"
+            phase = infer_phase(type_, message)
         if type_ == "cache_hit":
             self.cache_hit = True
             for step in self.steps:
                 step.state = "cached"
             self.log.append(message)
             return
-        if match and phase in ("start", "cached", "done"):
-            index, total = int(match.group(1)), int(match.group(2))
-            step = self._step(index, total, match.group(3).strip(), type_)
+        if line and phase in ("start", "cached", "done"):
+            index, total = line.step, line.total
+            step = self._step(index, total, line.description.strip(), type_)
             if phase == "start":
                 self._close_current(now)
                 step.state, step.started = "building", now
@@ -265,14 +259,14 @@ class BuildLogWidget:
         sandbox = await Sandbox.create(image=image, on_build_log=view.feed)
         view.close()
 
-    In the hand-held form a small timer thread redraws it; ipywidgets allows
-    trait updates from other threads, and text mode prints each line as it
-    arrives.
+    :meth:`feed` only queues (it may be called from any thread); the view
+    draws what was queued when :meth:`pump` or :meth:`close` runs, so a
+    hand-held view that is never pumped shows the build when it is closed.
     """
 
     def __init__(self, title: str = "Build", *, image=None, steps: Iterable[tuple[str, str]] | None = None,
                  tail_lines: int = 200, min_interval: float = 0.25, mode: str | None = None,
-                 display_now: bool = True, auto_pump: bool | None = None, clock=time.monotonic) -> None:
+                 display_now: bool = True, clock=time.monotonic) -> None:
         if steps is None and image is not None:
             steps = [(s.type, s.description) for s in image.steps]
         self.progress = BuildProgress(title, steps or (), tail_lines=tail_lines, clock=clock)
@@ -282,7 +276,6 @@ class BuildLogWidget:
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._last_draw = float("-inf")
         self._dirty = False
-        self._printed_steps: set = set()
         self._handle = None
         self._closed = False
         self._lock = threading.Lock()
@@ -292,8 +285,6 @@ class BuildLogWidget:
             self._build_widgets()
         if display_now:
             self.display()
-        self._timer: threading.Thread | None = None
-        self._auto_pump = auto_pump
 
     # ---------------------------------------------------------------- public
 
@@ -305,8 +296,6 @@ class BuildLogWidget:
     def feed(self, event: Any) -> None:
         """Queue one build-log event; safe from any thread (use as ``on_build_log``)."""
         self._inbox.put(event)
-        if self._auto_pump and self._timer is None:
-            self._start_timer()
 
     def pump(self, force: bool = False) -> None:
         """Apply queued events and redraw if the last redraw is old enough (main thread)."""
@@ -387,7 +376,7 @@ class BuildLogWidget:
         phase = event.get("phase") if isinstance(event, dict) else getattr(event, "phase", None)
         if phase == "reattach":
             self._print(f"[oc_jupyter] {message}")
-        elif _STEP.match(message) or getattr(event, "type", "") == "cache_hit":
+        elif parse_step_line(message) or getattr(event, "type", "") == "cache_hit":
             self._print(message)
         else:
             self._print("    " + message)
@@ -439,15 +428,6 @@ class BuildLogWidget:
             else:
                 self._print(f"{render.one_line(p.title)}: {p.status_line()}")
             sys.stdout.flush()
-
-    def _start_timer(self) -> None:
-        def loop():
-            while not self._closed:
-                time.sleep(self.min_interval)
-                self.pump()
-
-        self._timer = threading.Thread(target=loop, name="oc-jupyter-build-log", daemon=True)
-        self._timer.start()
 
 
 class _Summary:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..untrusted import clean_terminal, one_line
 from ..untrusted import escape_html as escape
+from oc_jupyter.wire.describe import content_size, describe_step, human_size
 
 __all__ = [
     "STATE_COLORS",
@@ -69,15 +70,6 @@ def badge(state: str) -> str:
     color = STATE_COLORS.get(state, "#607d8b")
     return (f'<span style="display:inline-block;padding:0 6px;border-radius:8px;color:#fff;'
             f'background:{color};font-size:11px">{escape(state)}</span>')
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 def human_duration(seconds: float | None) -> str:
@@ -283,11 +275,6 @@ def snapshots_text(infos) -> str:
     return _text_table(SNAPSHOT_HEADERS, rows)
 
 
-def _b64_size(text: Any) -> int:
-    text = str(text or "")
-    return max(len(text) * 3 // 4 - text[-2:].count("="), 0)
-
-
 def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
     """A wire manifest's steps as short descriptions, and its embedded files as ``(path, size)``, never content."""
     steps = (manifest.get("steps") or []) if isinstance(manifest, dict) else []
@@ -296,26 +283,13 @@ def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
     for step in steps:
         kind = str(step.get("type", "?")) if isinstance(step, dict) else "?"
         args = step.get("args") if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
-        if kind in ("apt_install", "pip_install"):
-            descriptions.append(f"{kind} " + " ".join(map(str, args.get("packages") or [])))
-        elif kind == "run":
-            descriptions.append("run " + " && ".join(map(str, args.get("commands") or [])))
-        elif kind == "env":
-            descriptions.append("env " + " ".join(f"{k}={v}" for k, v in (args.get("vars") or {}).items()))
-        elif kind == "workdir":
-            descriptions.append(f"workdir {args.get('path', '')}")
-        elif kind == "add_file":
-            size = _b64_size(args.get("content"))
-            files.append((str(args.get("path", "")), size))
-            descriptions.append(f"add_file {args.get('path', '')} ({human_size(size)})")
+        if kind == "add_file":
+            files.append((str(args.get("path", "")), content_size(args.get("content"))))
         elif kind == "add_dir":
             root = str(args.get("path", "")).rstrip("/")
-            entries = [(f"{root}/{f.get('relativePath', '')}", _b64_size(f.get("content")))
-                       for f in args.get("files") or [] if isinstance(f, dict)]
-            files += entries
-            descriptions.append(f"add_dir {root} ({len(entries)} files, {human_size(sum(n for _, n in entries))})")
-        else:
-            descriptions.append(kind)
+            files += [(f"{root}/{f.get('relativePath', '')}", content_size(f.get("content")))
+                      for f in args.get("files") or [] if isinstance(f, dict)]
+        descriptions.append(describe_step(kind, args))
     return descriptions, files
 
 

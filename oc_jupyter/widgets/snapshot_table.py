@@ -34,7 +34,6 @@ class SnapshotTable:
         self.snapshots: list = []
         self.error: str | None = None
         self.pending_delete: str | None = None
-        self.refreshes = 0
         self._handle = None
         self._poller: threading.Thread | None = None
         self._stop = threading.Event()
@@ -53,7 +52,6 @@ class SnapshotTable:
                 self.error = None
             except Exception as exc:  # shown in the table; the widget must stay usable
                 self.error = str(exc) or type(exc).__name__
-            self.refreshes += 1
         if redraw:
             self._redraw()
         if self.building() and self.use_widgets:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import httpx
 import pytest
+from _support import ENGINE
 
 # An image whose python3 is gone, so the server must fall back to the engine's exec.
 NO_PYTHON_IMAGE = {
@@ -19,7 +19,6 @@ NO_PYTHON_IMAGE = {
         {"type": "workdir", "args": {"path": "/srv"}},
     ],
 }
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
 
 
 @pytest.fixture(scope="session")

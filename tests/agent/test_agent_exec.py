@@ -30,7 +30,7 @@ def exit_code(frame: tuple[int, bytes]) -> int:
 
 async def test_run_returns_output_and_exit_code(run, sandbox):
     result = await run(sandbox, "sh", "-c", "echo out; echo err >&2; exit 3")
-    assert result == {"exitCode": 3, "stdout": "out\n", "stderr": "err\n"}
+    assert result == {"exitCode": 3, "stdout": "out\n", "stderr": "err\n", "oomKilled": False, "error": None}
 
 
 async def test_run_merges_env_over_the_sandbox_env_and_honours_cwd(run, sandbox):
@@ -66,7 +66,7 @@ async def test_run_timeout_kills_the_whole_process_group(run, sandbox):
 
 async def test_run_returns_when_the_command_exits_even_if_a_background_child_keeps_its_pipes(run, sandbox):
     result = await run(sandbox, "sh", "-c", "sleep 120 & echo started", timeout=60)
-    assert result == {"exitCode": 0, "stdout": "started\n", "stderr": ""}
+    assert result == {"exitCode": 0, "stdout": "started\n", "stderr": "", "oomKilled": False, "error": None}
 
 
 async def test_missing_command_is_exit_127_with_a_message(run, sandbox):

@@ -10,7 +10,7 @@ import websockets
 async def test_run_works_without_python(run, nopython_sandbox):
     result = await run(nopython_sandbox, "sh", "-c", 'echo "$GREETING $EXTRA"; pwd; echo e >&2; exit 4',
                        envs={"EXTRA": "there"})
-    assert result == {"exitCode": 4, "stdout": "hello there\n/srv\n", "stderr": "e\n"}
+    assert result == {"exitCode": 4, "stdout": "hello there\n/srv\n", "stderr": "e\n", "oomKilled": False, "error": None}
     assert (await run(nopython_sandbox, "sh", "-c", "command -v python3 || echo none"))["stdout"] == "none\n"
 
 

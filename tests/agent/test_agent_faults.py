@@ -9,6 +9,8 @@ import signal
 import subprocess
 
 import websockets
+from _support import ENGINE, apoll
+from engine_under_test import run_engine
 
 
 async def test_a_killed_agent_is_replaced_on_the_next_call(run, sandboxes, container_of, engine_cli):
@@ -29,9 +31,8 @@ async def test_container_removed_outside_fails_clearly_in_flight_and_after(api, 
     in_flight = asyncio.create_task(api.post(f"/sandboxes/{sandbox}/exec/run", json={"cmd": "sleep", "args": ["300"]}))
     async with websockets.connect(ws_url(sandbox, session)) as ws:
         assert (await ws.recv())[0] == 4
-        await asyncio.sleep(0.3)
-        await asyncio.to_thread(subprocess.run, [engine_cli, "rm", "-f", "-t", "0", container_of(sandbox)],
-                                check=True, capture_output=True)
+        await _sleeps_running(engine_cli, container_of(sandbox), 2)
+        await asyncio.to_thread(run_engine, "rm", "-f", "-t", "0", container_of(sandbox), check=True)
         frames = [message async for message in ws]
     assert frames[-1][0] == 3  # the session ends with an exit frame instead of hanging
 
@@ -44,6 +45,20 @@ async def test_container_removed_outside_fails_clearly_in_flight_and_after(api, 
     assert "outside oc_jupyter" in after.json()["error"]
     listing = await api.get(f"/sandboxes/{sandbox}/files/list", params={"path": "/"})
     assert listing.status_code == 404
+
+
+async def _sleeps_running(engine_cli: str, container: str, count: int) -> None:
+    """Wait until ``count`` ``sleep 300`` commands run in the container, so the request reached the agent."""
+
+    async def running() -> bool:
+        ps = await asyncio.to_thread(
+            subprocess.run,
+            [engine_cli, "exec", container, "sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"],
+            capture_output=True, text=True,
+        )
+        return sum(line.strip() == "sleep 300" for line in ps.stdout.splitlines()) >= count
+
+    await apoll(running, what=f"{count} 'sleep 300' running in {container}")
 
 
 def _agent_exec_pid(server_pid: int, container: str) -> int:
@@ -64,7 +79,7 @@ async def test_engine_exec_dying_mid_command_is_a_clear_error_then_recovers(api,
     await run(sandbox, "true")
     server_pid = json.loads((local_server.home / "server.json").read_text())["pid"]
     in_flight = asyncio.create_task(api.post(f"/sandboxes/{sandbox}/exec/run", json={"cmd": "sleep", "args": ["300"]}))
-    await asyncio.sleep(0.3)
+    await _sleeps_running(ENGINE, container_of(sandbox), 1)
     os.kill(_agent_exec_pid(server_pid, container_of(sandbox)), signal.SIGKILL)
     response = await in_flight
     assert response.status_code == 500

@@ -334,9 +334,11 @@ async def test_non_utf8_and_binary_local_files_arrive_byte_for_byte(tmp_path, sd
              .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
              .add_local_dir(tmp_path / "dir", "/w/dir")
              .run_commands(f"echo {tmp_path.name}"))
-    assert image.cache_key() == image.cache_key() == Image.base().add_local_file(
-        tmp_path / "latin1.txt", "/w/latin1.txt").add_local_file(tmp_path / "blob.bin", "/w/blob.bin").add_local_dir(
-        tmp_path / "dir", "/w/dir").run_commands(f"echo {tmp_path.name}").cache_key()
+    rebuilt = (Image.base().add_local_file(tmp_path / "latin1.txt", "/w/latin1.txt")
+               .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
+               .add_local_dir(tmp_path / "dir", "/w/dir")
+               .run_commands(f"echo {tmp_path.name}"))
+    assert rebuilt is not image and rebuilt.cache_key() == image.cache_key()
     sandbox = await Sandbox.create(image=image, config=sdk_config, timeout=0)
     try:
         assert await sandbox.files.read_bytes("/w/latin1.txt") == latin1

@@ -16,12 +16,11 @@ import json
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from ownserver import record_figures
 
 from oc_jupyter.local.manifest import Manifest
 from oc_jupyter.magics.recipe import build_image
 from oc_jupyter.sdk import Image
-
-from ownserver import record_figures
 
 COUNTS = {"recipes_random": 0, "recipes_structured": 0, "builder_chains": 0}
 EXAMPLES = 400

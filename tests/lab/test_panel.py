@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from oc_jupyter.sdk import Image, Sandbox, Snapshots, errors, sync
 
+from .built_here import lab_here_fixture  # noqa: F401 - a lab serving this checkout's build
 from .conftest import open_lab, open_panel
 
 
@@ -126,10 +129,8 @@ def test_panel_shows_failed_builds_and_reads_well_in_both_themes(lab, page, sdk_
     snaps = Snapshots(config=sdk_config)
     ready, failed = f"lab-ready-{uuid.uuid4().hex[:6]}", f"lab-failed-{uuid.uuid4().hex[:6]}"
     sync.run(snaps.create(ready, Image.base().add_file("/workspace/ok.txt", ready)))
-    try:
+    with pytest.raises(errors.BuildFailed):
         sync.run(snaps.create(failed, Image.base().run_commands(f"echo {failed} && exit 3")))
-    except errors.BuildFailed:
-        pass
     sandbox = sync.run(Sandbox.create(snapshot=ready, config=sdk_config))
     try:
         open_lab(page, lab)
@@ -154,3 +155,55 @@ def test_panel_shows_failed_builds_and_reads_well_in_both_themes(lab, page, sdk_
                 sync.run(snaps.delete(name))
             except errors.SnapshotNotFound:
                 pass
+
+
+def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_config, artifacts):
+    sandbox = sync.run(Sandbox.create(image=Image.base(), config=sdk_config, memory_mb=512, cpu_count=1))
+    try:
+        sync.run(sandbox.hibernate())
+        open_lab(page, lab_here)
+        panel = open_panel(page)
+        row = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"]')
+        badge = row.locator(".oc-Badge")
+        expect(badge).to_have_text("hibernated", timeout=60_000)
+        expect(badge).to_have_class(re.compile(r"oc-Badge-hibernated"))
+        expect(row.locator(".oc-Limits")).to_have_text(re.compile(r"^512 MB · 1 CPU · (no )?network$"))
+        row.screenshot(path=str(artifacts / "panel-sandbox-hibernated.png"))
+        row.get_by_role("button", name=f"Wake sandbox {sandbox.id}").click()
+        expect(badge).to_have_text("running", timeout=60_000)
+        expect(row.get_by_role("button", name=f"Wake sandbox {sandbox.id}")).to_have_count(0)
+        assert sync.run(sandbox.info()).status == "running"
+    finally:
+        sync.run(sandbox.kill())
+
+
+def test_panel_lists_exposed_ports_opens_one_through_jupyter_and_closes_it(lab_here, page, sdk_config, artifacts):
+    sandbox = sync.run(Sandbox.create(image=Image.base(), config=sdk_config))
+    try:
+        sync.run(sandbox.exec.run(
+            "mkdir -p /tmp/site && echo port-page-$HOSTNAME > /tmp/site/index.html && "
+            "cd /tmp/site && (python3 -m http.server 8000 --bind 127.0.0.1 > /dev/null 2>&1 &)"))
+        sync.run(sandbox.create_preview_url(8000))
+        open_lab(page, lab_here)
+        panel = open_panel(page)
+        port = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"] .oc-Port[data-port="8000"]')
+        expect(port).to_have_count(1, timeout=60_000)
+        port.locator("xpath=ancestor::li[contains(@class, 'oc-SandboxRow')]").screenshot(
+            path=str(artifacts / "panel-sandbox-ports.png"))
+        link = port.locator("a")
+        assert link.get_attribute("href") == f"{lab_here.url}/oc-jupyter/proxy/{sandbox.id}/8000/"
+        with page.context.expect_page() as opened:
+            link.click()
+        shown = opened.value
+        for _ in range(50):  # the server in the sandbox may still be starting: reload until it answers
+            if f"port-page-{sandbox.id}" in shown.content():
+                break
+            shown.wait_for_timeout(300)
+            shown.reload()
+        expect(shown.locator("body")).to_contain_text(f"port-page-{sandbox.id}")
+        shown.close()
+        port.get_by_role("button", name=f"Stop exposing port 8000 of {sandbox.id}").click()
+        expect(port).to_have_count(0, timeout=30_000)
+        assert sync.run(sandbox.list_preview_urls()) == []
+    finally:
+        sync.run(sandbox.kill())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from oc_jupyter.sdk import SandboxInfo, SnapshotInfo
-from oc_jupyter.serverext.payloads import made_from, sandbox_payload, snapshot_payload
+from oc_jupyter.serverext.payloads import made_from, preview_ports, sandbox_payload, snapshot_payload
 
 
 def test_snapshot_payload_keeps_only_the_panel_fields():
@@ -27,7 +27,7 @@ def test_sandbox_payload_drops_envs_and_metadata():
     payload = sandbox_payload(info)
     assert payload == {"id": "sb-1", "status": "running", "madeFrom": "snapshot demo",
                        "createdAt": "2026-01-01T00:00:00Z", "memoryMB": None, "cpuCount": None,
-                       "networkEnabled": None, "diskUsedMB": None}
+                       "networkEnabled": None, "diskUsedMB": None, "ports": []}
     assert "secret" not in repr(payload)
 
 
@@ -39,6 +39,14 @@ def test_sandbox_payload_carries_the_limits():
     payload = sandbox_payload(info)
     assert (payload["memoryMB"], payload["cpuCount"], payload["networkEnabled"], payload["diskUsedMB"]) == (
         512, 1, False, 3)
+
+
+def test_preview_ports_keep_only_the_port_numbers():
+    previews = [{"port": 8000, "hostname": "8000-sb.example", "token": "secret"}, {"port": 3000},
+                {"port": "x"}, "junk", {"port": 8000}]
+    assert preview_ports(previews) == [3000, 8000]
+    assert preview_ports(None) == []
+    assert sandbox_payload({"sandboxID": "sb-3"}, [3000])["ports"] == [3000]
 
 
 def test_made_from_names_the_origin():

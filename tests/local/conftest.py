@@ -11,28 +11,19 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import subprocess
-import sys
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
-
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
-CLI = str(Path(sys.executable).parent / "oc-jupyter")
+from _support import CLI, ENGINE, nonce  # noqa: F401 - re-exported to the tests of this folder
+from engine_under_test import run_engine  # noqa: F401 - for the tests of this folder
 
 
 def b64(text: str | bytes) -> str:
     return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
-
-
-def nonce() -> str:
-    """A fresh token: put it in a step so the manifest was never built before."""
-    return uuid.uuid4().hex[:12]
 
 
 def run_step(*commands: str) -> dict:
@@ -80,7 +71,7 @@ async def stream_events(client: httpx.AsyncClient, method: str, path: str, body:
 
 
 def engine(*args: str, check: bool = False) -> subprocess.CompletedProcess:
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check)
+    return run_engine(*args, check=check)
 
 
 def containers(*labels: str) -> list[str]:

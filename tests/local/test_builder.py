@@ -21,8 +21,9 @@ def _logs(events, phase=None):
 
 async def test_image_build_streams_each_step_and_its_output(api, made):
     token = nonce()
+    script = f"#!/bin/sh\necho greeting-{token}\n"
     image = manifest(
-        file_step("/opt/tools/greet.sh", f"#!/bin/sh\necho greeting-{token}\n"),
+        file_step("/opt/tools/greet.sh", script),
         run_step("chmod +x /opt/tools/greet.sh", "/opt/tools/greet.sh", "echo to-stderr >&2"),
         {"type": "env", "args": {"vars": {"PROJECT_ROOT": "/workspace/project"}}},
         {"type": "workdir", "args": {"path": "/workspace/project"}},
@@ -33,7 +34,7 @@ async def test_image_build_streams_each_step_and_its_output(api, made):
     made.append(events[-1].data["sandboxID"])
     starts = [log["message"] for log in _logs(events, "start")]
     assert starts == [
-        "Step 1/4: add file /opt/tools/greet.sh",
+        f"Step 1/4: add_file /opt/tools/greet.sh ({len(script)} B)",
         "Step 2/4: run chmod +x /opt/tools/greet.sh && /opt/tools/greet.sh && echo to-stderr >&2",
         "Step 3/4: env PROJECT_ROOT=/workspace/project",
         "Step 4/4: workdir /workspace/project",

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 
+from engine_under_test import ENGINE_NAME
 from oc_jupyter.local import daemon
 
 from .conftest import (
@@ -31,7 +32,7 @@ def test_cli_start_status_env_stop(tmp_path):
         assert status.returncode == 0
         shown = json.loads(status.stdout)
         assert {k: shown[k] for k in ("url", "pid", "engine", "version")} == {
-            "url": info["url"], "pid": info["pid"], "engine": "podman", "version": info["version"],
+            "url": info["url"], "pid": info["pid"], "engine": ENGINE_NAME, "version": info["version"],
         }
         assert info["key"] not in status.stdout
 

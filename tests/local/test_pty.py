@@ -13,6 +13,11 @@ from .conftest import private_server
 pytestmark = pytest.mark.asyncio
 
 
+def _connect(url: str):
+    # A generous handshake bound: on a loaded machine the sandbox lookup behind it can be slow.
+    return websockets.connect(url, open_timeout=60)
+
+
 async def _sandbox(api, made) -> str:
     created = await api.post("/sandboxes", json={"templateID": "base", "timeout": 0})
     assert created.status_code == 201, created.text
@@ -45,7 +50,7 @@ async def test_typed_keys_are_echoed_and_run(api, made, local_server):
     assert opened.status_code == 201, opened.text
     info = opened.json()
     assert info["sandboxID"] == sandbox_id and info["sessionID"]
-    async with websockets.connect(_socket_url(local_server.url, local_server.key, sandbox_id, info["sessionID"])) as ws:
+    async with _connect(_socket_url(local_server.url, local_server.key, sandbox_id, info["sessionID"])) as ws:
         await ws.send(b"echo h''i; hostname; echo $TERM; tput colors\r")
         text = await _read_until(ws, r"\r\n256\r\n")
     assert "echo h''i" in text  # the terminal echoed the keystrokes
@@ -57,7 +62,7 @@ async def test_typed_keys_are_echoed_and_run(api, made, local_server):
 async def test_resize_is_seen_by_stty(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    async with websockets.connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
+    async with _connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
         await ws.send(b"stty size\r")
         await _read_until(ws, r"[\r\n]24 80\r\n")
         resized = await api.post(f"/sandboxes/{sandbox_id}/pty/{session_id}/resize", json={"cols": 132, "rows": 43})
@@ -69,7 +74,7 @@ async def test_resize_is_seen_by_stty(api, made, local_server):
 async def test_delete_ends_the_shell_and_closes_the_socket(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    async with websockets.connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
+    async with _connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
         await ws.send(b"echo ready\r")
         await _read_until(ws, r"[\r\n]ready\r\n")
         assert (await api.delete(f"/sandboxes/{sandbox_id}/pty/{session_id}")).status_code == 204
@@ -83,7 +88,7 @@ async def test_delete_ends_the_shell_and_closes_the_socket(api, made, local_serv
 async def test_exit_in_the_shell_closes_the_socket(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    async with websockets.connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
+    async with _connect(_socket_url(local_server.url, local_server.key, sandbox_id, session_id)) as ws:
         await ws.send(b"exit 3\r")
         with pytest.raises(websockets.ConnectionClosed):
             while True:
@@ -93,11 +98,13 @@ async def test_exit_in_the_shell_closes_the_socket(api, made, local_server):
 async def test_socket_without_key_is_refused(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
-    url = local_server.url.replace("http://", "ws://") + f"/api/sandboxes/{sandbox_id}/pty/{session_id}"
-    with pytest.raises(websockets.InvalidStatus) as refused:
-        async with websockets.connect(url):
-            pass
-    assert refused.value.response.status_code == 401
+    for prefix in ("/api", ""):
+        url = local_server.url.replace("http://", "ws://") + f"{prefix}/sandboxes/{sandbox_id}/pty/{session_id}"
+        for query in ("", "?api_key=not-the-key"):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                async with _connect(url + query):
+                    pass
+            assert refused.value.response.status_code == 401
 
 
 async def test_bad_sizes_and_shells_are_one_sentence(api, made):
@@ -107,7 +114,7 @@ async def test_bad_sizes_and_shells_are_one_sentence(api, made):
     relative = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "bash"})
     assert relative.status_code == 400 and "'bash'" in relative.json()["error"]
     missing = await api.post(f"/sandboxes/{sandbox_id}/pty", json={"shell": "/bin/nosuchshell"})
-    assert missing.status_code == 400 and "/bin/nosuchshell" in missing.json()["error"]
+    assert missing.status_code == 400 and "'/bin/nosuchshell' does not exist in sandbox" in missing.json()["error"]
 
 
 async def test_terminal_with_no_client_ends_after_the_grace_period(tmp_path, base_image):
@@ -117,7 +124,7 @@ async def test_terminal_with_no_client_ends_after_the_grace_period(tmp_path, bas
             sandbox_id = created.json()["sandboxID"]
             session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
             info = server.info()
-            async with websockets.connect(_socket_url(info["url"], info["key"], sandbox_id, session_id)) as ws:
+            async with _connect(_socket_url(info["url"], info["key"], sandbox_id, session_id)) as ws:
                 await ws.send(b"echo attached\r")
                 await _read_until(ws, r"[\r\n]attached\r\n")
             for _ in range(100):
@@ -173,3 +180,17 @@ async def test_opencomputer_sdk_drives_a_terminal(local_server, api, made):
         await session.close()
     finally:
         await sandbox.close()
+
+
+async def test_a_late_client_gets_the_scrollback_and_both_see_what_either_types(api, made, local_server):
+    sandbox_id = await _sandbox(api, made)
+    session_id = (await api.post(f"/sandboxes/{sandbox_id}/pty", json={})).json()["sessionID"]
+    url = _socket_url(local_server.url, local_server.key, sandbox_id, session_id)
+    async with _connect(url) as first:
+        await first.send(b"echo first-$((1+1))\r")
+        await _read_until(first, r"[\r\n]first-2\r\n")
+        async with _connect(url) as second:
+            assert "first-2" in await _read_until(second, r"[\r\n]first-2\r\n")
+            await second.send(b"echo second-$((2+2))\r")
+            await _read_until(first, r"[\r\n]second-4\r\n")
+            await _read_until(second, r"[\r\n]second-4\r\n")

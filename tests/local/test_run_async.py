@@ -25,7 +25,7 @@ async def test_a_quick_command_is_answered_inline(api, sandbox_id):
             break
         assert response.status_code == 202
     assert response.status_code == 200
-    assert response.json() == {"exitCode": 3, "stdout": "hi\n", "stderr": "err\n"}
+    assert response.json() == {"exitCode": 3, "stdout": "hi\n", "stderr": "err\n", "oomKilled": False, "error": None}
 
 
 async def test_a_slow_command_gets_an_exec_id_whose_result_is_long_polled(api, sandbox_id):

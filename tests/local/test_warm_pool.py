@@ -8,10 +8,14 @@ tests see.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
+from datetime import datetime, timezone
 from pathlib import Path
+
+from engine_under_test import image_of
 
 from .conftest import container_of, containers, engine, manifest, nonce, private_server, run_step
 
@@ -23,12 +27,11 @@ def pool_containers(instance: str) -> set[str]:
 
 
 def created_at(name: str) -> float:
-    stamp = engine("inspect", "--format", "{{.Created.UnixNano}}", name).stdout.strip()
-    return int(stamp) / 1e9
-
-
-def image_of(name: str) -> str:
-    return engine("inspect", "--format", "{{.ImageName}}", name).stdout.strip()
+    """When the container was created, in seconds; podman and docker both give RFC 3339 with nanoseconds."""
+    stamp = json.loads(engine("inspect", name).stdout)[0]["Created"]
+    whole, _, rest = stamp.partition(".")
+    digits = rest.rstrip("Z").split("+")[0].split("-")[0]
+    return datetime.fromisoformat(whole).replace(tzinfo=timezone.utc).timestamp() + float("0." + (digits or "0"))
 
 
 async def wait_for(condition, seconds: float = 60.0):

@@ -175,7 +175,8 @@ _lines = st.builds(lambda k, rest: f"{k} {rest}", _keywords, st.text(max_size=40
 def test_any_text_gives_an_image_or_a_value_error(text):
     try:
         image = build_image(text, {"x": 1, "name": "v"}, base_dir=Path(os.devnull).parent)
-    except ValueError:
+    except ValueError as exc:
+        assert str(exc).startswith("Line "), f"a recipe error that does not name its line: {exc}"
         return
     assert isinstance(image, Image)
     assert image.cache_key() == build_image(text, {"x": 1, "name": "v"}, base_dir=Path(os.devnull).parent).cache_key()

@@ -11,18 +11,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
+from _support import CLI, ENGINE
+
+from engine_under_test import engine_args
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = str(Path(sys.executable).parent / "oc-jupyter")
-ENGINE = shutil.which("podman") or shutil.which("docker") or "podman"
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
 
@@ -35,7 +34,7 @@ def engine_env() -> dict[str, str]:
 
 def podman(*args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run the container engine's CLI, as a user at a terminal would."""
-    return subprocess.run([ENGINE, *args], capture_output=True, text=True, check=check, env=engine_env(),
+    return subprocess.run(engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(),
                           timeout=timeout)
 
 

@@ -423,20 +423,21 @@ def test_concurrent_starts_of_one_home_give_one_server(tmp_path):
         server.cleanup()
 
 
-# ── a sandbox reaped after its idle timeout ────────────────────────────────
-async def test_a_reaped_sandbox_says_so_on_the_next_call(sdk_config):
+# ── a sandbox hibernated after its idle timeout ────────────────────────────
+async def test_an_idle_sandbox_hibernates_and_the_next_call_wakes_it(sdk_config):
     sandbox = await Sandbox.create(config=sdk_config, timeout=1)
-    ctr = await asyncio.to_thread(container_of, sandbox.id)
+    try:
+        ctr = await asyncio.to_thread(container_of, sandbox.id)
+        await sandbox.commands.run("echo kept > /workspace/f")
 
-    async def reaped() -> bool:
-        return not await asyncio.to_thread(containers_with, f"oc-jupyter.sandbox={sandbox.id}")
+        async def hibernated() -> bool:
+            return (await sandbox.info()).status == "hibernated"
 
-    await await_until(reaped, 60, "the idle reaper to remove the sandbox", interval=0.5)
-    with pytest.raises(errors.SandboxNotFound) as caught:
-        await sandbox.commands.run("true")
-    message = str(caught.value)
-    assert sandbox.id in message and "idle timeout" in message, message
-    assert ctr not in await asyncio.to_thread(containers_with, "oc-jupyter.sandbox")
+        await await_until(hibernated, 60, "the idle timeout to hibernate the sandbox", interval=0.5)
+        assert (await sandbox.commands.run("cat /workspace/f")).stdout == "kept\n"
+        assert await asyncio.to_thread(container_of, sandbox.id) == ctr
+    finally:
+        await sandbox.kill()
 
 
 # ── the connection drops mid-stream: the SDK falls back to polling ─────────

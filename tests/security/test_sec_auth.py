@@ -20,6 +20,8 @@ from websockets.exceptions import InvalidStatus
 WRONG_KEYS = {"missing": None, "wrong": "not-the-key-0123456789abcdef", "empty": "", "key with a suffix": None}
 PATH_VALUES = {"sandbox_id": "sb-0000000000000000", "name": "some-snapshot", "session_id": "sess-0",
                "exec_id": "exec-0", "port": "8000", "checkpoint_id": "00000000-0000-0000-0000-000000000000"}
+# Signed file URLs: their signature is the credential (tests/local/test_signed_files.py refuses bad ones).
+SIGNED = {("GET", "/api/sandboxes/{sandbox_id}/files/download"), ("PUT", "/api/sandboxes/{sandbox_id}/files/upload")}
 
 
 def _routes(anonymous) -> list[tuple[str, str]]:
@@ -27,8 +29,21 @@ def _routes(anonymous) -> list[tuple[str, str]]:
     found = []
     for path, operations in schema["paths"].items():
         for method in operations:
-            found.append((method.upper(), re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)))
+            if (method.upper(), path) in SIGNED:
+                continue
+            found.append((method.upper(), re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES.get(m.group(1), "x-0"), path)))
     return found
+
+
+def test_only_the_signed_file_urls_go_without_the_key(anonymous):
+    schema = anonymous.get("/openapi.json").json()
+    keyless = {(method.upper(), path) for path, operations in schema["paths"].items()
+               for method, operation in operations.items()
+               if path.startswith("/api/") and operation.get("security") == []}
+    assert keyless == SIGNED
+    # Without a signature they refuse, naming what is missing, and never serve a file.
+    response = anonymous.get("/api/sandboxes/sb-0000000000000000/files/download", params={"path": "/etc/passwd"})
+    assert response.status_code == 400 and "expires" in response.json()["error"]
 
 
 def test_the_schema_lists_every_resource(anonymous):

@@ -107,7 +107,10 @@ def test_fork_bomb_meets_the_process_cap(tmp_path):
             watcher = threading.Thread(target=watch)
             watcher.start()
             try:
-                bomb = _run(api, sandbox_id, "timeout -s KILL 20 bash -c ':(){ :|:& };:'; echo bomb-over", timeout=60)
+                # The bomb's first shell returns at once, its forks go on as orphans: it stays (busy with
+                # builtins only, which need no fork) until they have met the cap and said so on stderr.
+                bomb = _run(api, sandbox_id, "timeout -s KILL 20 bash -c ':(){ :|:& };:; "
+                            "while ((SECONDS < 5)); do true; done'; echo bomb-over", timeout=60)
             finally:
                 stop.set()
                 watcher.join()

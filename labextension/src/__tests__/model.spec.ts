@@ -3,7 +3,12 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { IDataSource, PanelModel } from '../model';
 import { IBackend, ISandbox, ISnapshot } from '../types';
 
-const up: IBackend = { kind: 'local', url: 'http://127.0.0.1:1', reachable: true, message: 'ok' };
+const up: IBackend = {
+  kind: 'local',
+  url: 'http://127.0.0.1:1',
+  reachable: true,
+  message: 'ok'
+};
 
 /** Records every call; answers with whatever the test set. */
 class Source implements IDataSource {
@@ -36,13 +41,24 @@ class Source implements IDataSource {
     this.calls.push(`kill ${id}`);
     this.sandboxes = this.sandboxes.filter(s => s.id !== id);
   }
+  async wakeSandbox(id: string) {
+    this.calls.push(`wake ${id}`);
+    this.sandboxes = this.sandboxes.map(s => (s.id === id ? { ...s, status: 'running' } : s));
+  }
+  async closePort(id: string, port: number) {
+    this.calls.push(`close ${id} ${port}`);
+    this.sandboxes = this.sandboxes.map(s =>
+      s.id === id ? { ...s, ports: (s.ports ?? []).filter(p => p !== port) } : s
+    );
+  }
 }
 
 function snap(name: string, status = 'ready'): ISnapshot {
   return { name, status, contentHash: null, createdAt: null, lastUsedAt: null };
 }
 
-const refreshes = (source: Source) => source.calls.filter(c => c === 'backend').length;
+const refreshes = (source: Source) =>
+  source.calls.filter(c => c === 'backend').length;
 
 describe('PanelModel', () => {
   let source: Source;
@@ -136,7 +152,9 @@ describe('PanelModel', () => {
   });
 
   it('shows why a kill failed and keeps the sandbox', async () => {
-    source.sandboxes = [{ id: 'sb-1', status: 'running', madeFrom: null, createdAt: null }];
+    source.sandboxes = [
+      { id: 'sb-1', status: 'running', madeFrom: null, createdAt: null }
+    ];
     source.killSandbox = async () => {
       throw new Error("Sandbox 'sb-1' not found.");
     };
@@ -145,6 +163,27 @@ describe('PanelModel', () => {
     await model.killSandbox('sb-1');
     expect(model.state.actionError).toBe("Sandbox 'sb-1' not found.");
     expect(model.state.sandboxes).toHaveLength(1);
+  });
+
+  it('wakes a sandbox, keeps its row and shows it running after the refresh', async () => {
+    source.sandboxes = [{ id: 'sb-1', status: 'hibernated', madeFrom: null, createdAt: null }];
+    model.setVisible(true);
+    await vi.advanceTimersByTimeAsync(0);
+    await model.wakeSandbox('sb-1');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(source.calls).toContain('wake sb-1');
+    expect(model.state.sandboxes.map(s => s.status)).toEqual(['running']);
+    expect(model.state.pending).toEqual([]);
+  });
+
+  it('closes a port and keeps the sandbox', async () => {
+    source.sandboxes = [{ id: 'sb-1', status: 'running', madeFrom: null, createdAt: null, ports: [3000, 8000] }];
+    model.setVisible(true);
+    await vi.advanceTimersByTimeAsync(0);
+    await model.closePort('sb-1', 8000);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(source.calls).toContain('close sb-1 8000');
+    expect(model.state.sandboxes[0].ports).toEqual([3000]);
   });
 
   it('emits changed for each transition', async () => {

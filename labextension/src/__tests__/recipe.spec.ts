@@ -29,7 +29,8 @@ describe('recipeTokens', () => {
       'RUN mkdir -p /workspace/data',
       '  env A=1',
       'workdir /workspace',
-      'COPY data/x.json /workspace/x.json'
+      'COPY data/x.json /workspace/x.json',
+      'ADD notes.txt /workspace/notes.txt'
     ].join('\n');
     expect(words(text)).toEqual([
       ['magic', '%%oc_image'],
@@ -38,7 +39,8 @@ describe('recipeTokens', () => {
       ['keyword', 'RUN'],
       ['keyword', 'env'],
       ['keyword', 'workdir'],
-      ['keyword', 'COPY']
+      ['keyword', 'COPY'],
+      ['keyword', 'ADD']
     ]);
   });
 
@@ -69,7 +71,8 @@ describe('recipeTokens', () => {
   });
 
   it('skips continuation lines', () => {
-    const text = '%%oc_image demo\nrun apt-get update && \\\n  run-parts x\npip x';
+    const text =
+      '%%oc_image demo\nrun apt-get update && \\\n  run-parts x\npip x';
     expect(words(text)).toEqual([
       ['magic', '%%oc_image'],
       ['keyword', 'run'],

@@ -25,7 +25,10 @@ function box(id: string, status = 'running'): ISandbox {
   return { id, status, madeFrom: 'snapshot demo', createdAt: null };
 }
 
-function loaded(snapshots: ISnapshot[], sandboxes: ISandbox[] = []): IPanelState {
+function loaded(
+  snapshots: ISnapshot[],
+  sandboxes: ISandbox[] = []
+): IPanelState {
   return reduce(initialState, {
     type: 'refresh-done',
     backend: up,
@@ -75,12 +78,20 @@ describe('refresh', () => {
     expect(state.error).toBe('Bad gateway');
     expect(state.failures).toBe(1);
     expect(state.snapshots).toHaveLength(1);
-    const again = reduce(state, { type: 'refresh-failed', message: 'x', at: 4 });
+    const again = reduce(state, {
+      type: 'refresh-failed',
+      message: 'x',
+      at: 4
+    });
     expect(again.failures).toBe(2);
   });
 
   it('a success resets the failures and the error', () => {
-    let state = reduce(initialState, { type: 'refresh-failed', message: 'x', at: 1 });
+    let state = reduce(initialState, {
+      type: 'refresh-failed',
+      message: 'x',
+      at: 1
+    });
     state = reduce(state, {
       type: 'refresh-done',
       backend: up,
@@ -93,7 +104,11 @@ describe('refresh', () => {
   });
 
   it('retry forgets the backoff', () => {
-    let state = reduce(initialState, { type: 'refresh-failed', message: 'x', at: 1 });
+    let state = reduce(initialState, {
+      type: 'refresh-failed',
+      message: 'x',
+      at: 1
+    });
     state = reduce(state, { type: 'retry' });
     expect(state.failures).toBe(0);
     expect(state.error).toBeNull();
@@ -113,8 +128,16 @@ describe('remove', () => {
 
   it('drops a killed sandbox', () => {
     let state = loaded([], [box('sb-1'), box('sb-2')]);
-    state = reduce(state, { type: 'remove-start', kind: 'sandbox', key: 'sb-1' });
-    state = reduce(state, { type: 'remove-done', kind: 'sandbox', key: 'sb-1' });
+    state = reduce(state, {
+      type: 'remove-start',
+      kind: 'sandbox',
+      key: 'sb-1'
+    });
+    state = reduce(state, {
+      type: 'remove-done',
+      kind: 'sandbox',
+      key: 'sb-1'
+    });
     expect(state.sandboxes.map(s => s.id)).toEqual(['sb-2']);
   });
 
@@ -149,7 +172,11 @@ describe('remove', () => {
 
   it('handles names that contain a colon', () => {
     let state = loaded([], [box('sb:1')]);
-    state = reduce(state, { type: 'remove-start', kind: 'sandbox', key: 'sb:1' });
+    state = reduce(state, {
+      type: 'remove-start',
+      kind: 'sandbox',
+      key: 'sb:1'
+    });
     state = reduce(state, {
       type: 'refresh-done',
       backend: up,

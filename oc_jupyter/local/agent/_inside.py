@@ -13,8 +13,8 @@ many requests share the one pipe.
 
 Host to agent (``op``): ``spawn`` {argv, env, cwd, timeout, stdin}; ``stdin``
 (payload); ``stdin_close``; ``signal`` {sig}; ``read``; ``write_open``;
-``write_data`` (payload); ``write_close``; ``list``; ``mkdir``; ``remove``;
-``stat`` (all with {path}); ``cancel`` (stop a read); ``ping``.
+``write_data`` (payload); ``write_close``; ``list``; ``mkdir``; ``remove``
+(all with {path}); ``cancel`` (stop a read).
 
 Agent to host (``t``): ``hello`` once at start {pid, cwd, python};
 ``started`` {pid}; ``out`` {fd} + payload; ``exit`` {code, timedOut};
@@ -140,9 +140,6 @@ class Agent:
             fn(rid, header, payload)
         except Exception as exc:  # noqa: BLE001 - a bad request must not stop the agent
             self.error(rid, exc)
-
-    def op_ping(self, rid, header, payload):
-        self.send({"t": "ok", "id": rid})
 
     def op_spawn(self, rid, header, payload):
         argv = header["argv"]
@@ -283,15 +280,6 @@ class Agent:
         else:
             os.unlink(path)
         self.send({"t": "ok", "id": rid})
-
-    def op_stat(self, rid, header, payload):
-        try:
-            st = os.stat(header["path"])
-        except FileNotFoundError:
-            self.send({"t": "ok", "id": rid, "exists": False})
-            return
-        is_dir = os.path.isdir(header["path"])
-        self.send({"t": "ok", "id": rid, "exists": True, "isDir": is_dir, "size": st.st_size})
 
     # -- processes ------------------------------------------------------
     def kill_group(self, proc, sig):

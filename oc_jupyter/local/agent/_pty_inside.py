@@ -8,7 +8,8 @@ spewing output or a stalled tunnel never holds up commands and file work.
 
 Host to agent (``op``): ``pty_open`` {argv, env, cwd, cols, rows};
 ``pty_in`` (payload); ``pty_resize`` {cols, rows}; ``pty_close``;
-``tcp_open`` {port}; ``tcp_data`` (payload); ``tcp_eof``; ``tcp_close``.
+``tcp_open`` {port}; ``tcp_data`` (payload); ``tcp_ack`` {n} (bytes consumed);
+``tcp_eof``; ``tcp_close``.
 
 Agent to host (``t``): ``hello`` once; ``ok`` {...}; ``err`` {kind, message};
 ``out`` + payload (terminal output); ``exit`` {code}; ``data`` + payload
@@ -29,6 +30,9 @@ import termios
 
 HEAD = struct.Struct(">II")
 CHUNK = 64 * 1024
+# A tunnel stops reading its port once this much is on the way to a host that
+# has not consumed it (``tcp_ack``), so a slow client never fills the host's memory.
+WINDOW = 1024 * 1024
 SIGNAL_BASE = 128
 
 
@@ -62,6 +66,7 @@ class Tunnel:
         self.pending = collections.deque()
         self.connected = False
         self.shut_write = False
+        self.unacked = 0  # bytes sent to the host that it has not yet said it consumed
 
 
 class PtyAgent:
@@ -114,7 +119,11 @@ class PtyAgent:
         cwd = header.get("cwd") or "/"
         if not os.path.isdir(cwd):
             cwd = "/"
-        if not os.access(argv[0], os.X_OK):
+        try:
+            runnable = os.access(argv[0], os.X_OK) and not os.path.isdir(argv[0])
+        except (ValueError, UnicodeError):
+            runnable = False  # a name no file can have
+        if not runnable:
             self.send({"t": "err", "id": rid, "kind": "nocommand",
                        "message": f"shell {argv[0]!r} is not an executable in the sandbox"})
             return
@@ -262,6 +271,9 @@ class PtyAgent:
                 data = b""
             if data:
                 self.send({"t": "data", "id": tunnel.rid}, data)
+                tunnel.unacked += len(data)
+                if tunnel.unacked >= WINDOW:
+                    self.watch_tunnel(tunnel)
             elif data is not None:
                 self.tunnels.pop(tunnel.rid, None)
                 self.forget(tunnel)
@@ -289,11 +301,29 @@ class PtyAgent:
                 tunnel.sock.shutdown(socket.SHUT_WR)
             except OSError:
                 pass
-        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if tunnel.pending else 0)
+        self.watch_tunnel(tunnel)
+
+    def watch_tunnel(self, tunnel):
+        events = (selectors.EVENT_READ if tunnel.unacked < WINDOW else 0) | \
+            (selectors.EVENT_WRITE if tunnel.pending else 0)
         try:
-            self.sel.modify(tunnel.sock, events, ("tcp", tunnel))
+            registered = self.sel.get_key(tunnel.sock).events
         except KeyError:
+            registered = 0
+        if events == registered:
+            return
+        if not events:
+            self.sel.unregister(tunnel.sock)
+        elif registered:
+            self.sel.modify(tunnel.sock, events, ("tcp", tunnel))
+        else:
             self.sel.register(tunnel.sock, events, ("tcp", tunnel))
+
+    def op_tcp_ack(self, rid, header, payload):
+        tunnel = self.tunnels.get(rid)
+        if tunnel is not None and tunnel.connected:
+            tunnel.unacked = max(0, tunnel.unacked - int(header["n"]))
+            self.watch_tunnel(tunnel)
 
     # -- shared -----------------------------------------------------------
     def flush(self, fd, pending, data):

@@ -239,10 +239,6 @@ class AgentConnection:
     async def remove(self, path: str) -> None:
         _check(await self.call("remove", path=path))
 
-    async def stat(self, path: str) -> dict[str, Any]:
-        reply = _check(await self.call("stat", path=path))
-        return {k: reply[k] for k in ("exists", "isDir", "size") if k in reply}
-
     def _kill(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
             try:

@@ -3,18 +3,20 @@
 ::
 
     ApiError (500)
-    ├── AgentFailed          the sandbox's command channel broke mid-request
+    ├── AgentFailed          agent_failed: the sandbox's command channel broke mid-request
     ├── ConflictError (409)
-    │   └── PathConflict     the path exists but its kind or permissions do not allow the operation
+    │   └── PathConflict     path_conflict: the path's kind or permissions do not allow the operation
     ├── NotFoundError (404)
-    │   ├── SandboxGone      the sandbox's container was removed or stopped from outside
-    │   ├── PathNotFound     no file or folder at a path
-    │   └── SessionNotFound  no exec session with that id
+    │   ├── SandboxGone      sandbox_stopped: the container was removed or stopped from outside
+    │   ├── PathNotFound     path_not_found: no file or folder at a path
+    │   └── SessionNotFound  session_not_found: no exec session with that id
     └── BadRequest (400)
-        └── BadPath          a path that is not absolute or holds NUL
+        └── BadPath          bad_request: a path that is not absolute or holds NUL
 """
 
 from __future__ import annotations
+
+from oc_jupyter.wire.codes import ErrorCode
 
 from ..errors import ApiError, BadRequest, ConflictError, NotFoundError
 
@@ -24,9 +26,13 @@ __all__ = ["AgentFailed", "BadPath", "PathConflict", "PathNotFound", "SandboxGon
 class AgentFailed(ApiError):
     """The process serving a sandbox's commands died and could not be replaced."""
 
+    code = ErrorCode.AGENT_FAILED
+
 
 class SandboxGone(NotFoundError):
     """The sandbox's container no longer runs, so nothing can run in it."""
+
+    code = ErrorCode.SANDBOX_STOPPED
 
     def __init__(self, sandbox_id: str) -> None:
         super().__init__(
@@ -39,9 +45,13 @@ class SandboxGone(NotFoundError):
 class PathNotFound(NotFoundError):
     """Nothing exists at the path asked for."""
 
+    code = ErrorCode.PATH_NOT_FOUND
+
 
 class SessionNotFound(NotFoundError):
     """The exec session id is unknown to the sandbox (it ended long ago or never existed)."""
+
+    code = ErrorCode.SESSION_NOT_FOUND
 
 
 class PathConflict(ConflictError):
@@ -50,6 +60,8 @@ class PathConflict(ConflictError):
     409, not 400: the same request succeeds once the sandbox's state changes
     (the folder removed, the file made writable), so the request itself is valid.
     """
+
+    code = ErrorCode.PATH_CONFLICT
 
 
 class BadPath(BadRequest):

@@ -32,7 +32,6 @@ _LIST = ('test -e "$1" || exit 44; test -d "$1" || exit 20; cd -- "$1" || exit 1
          'else printf "0/%s/%s\\0" "$(wc -c < "$f" 2>/dev/null || echo 0)" "$f"; fi; done')
 _MKDIR = 'test -e "$1" && ! test -d "$1" && exit 17; exec mkdir -p -- "$1"'
 _REMOVE = 'test -e "$1" || test -L "$1" || exit 44; exec rm -rf -- "$1"'
-_STAT = 'test -e "$1" || { echo missing; exit 0; }; if test -d "$1"; then echo dir 0; else echo file "$(wc -c < "$1")"; fi'
 
 
 class ExecFallback:
@@ -135,12 +134,6 @@ class ExecFallback:
 
     async def remove(self, path: str) -> None:
         await self._script(_REMOVE, path)
-
-    async def stat(self, path: str) -> dict[str, Any]:
-        words = (await self._script(_STAT, path)).decode().split()
-        if not words or words[0] == "missing":
-            return {"exists": False}
-        return {"exists": True, "isDir": words[0] == "dir", "size": int(words[1]) if len(words) > 1 else 0}
 
     async def close(self) -> None:
         pass

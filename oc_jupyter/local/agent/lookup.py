@@ -9,6 +9,8 @@ from __future__ import annotations
 from fastapi import Request, WebSocket
 from fastapi.responses import JSONResponse
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from ..auth import require_key
 from ..errors import Unauthorized
 from ..state import get_state
@@ -23,15 +25,16 @@ async def authorize_websocket(websocket: WebSocket) -> bool:
     try:
         require_key(websocket)
     except Unauthorized as exc:
-        await refuse(websocket, exc.status_code, exc.message)
+        await refuse(websocket, exc.status_code, exc.message, exc.code)
         return False
     return True
 
 
-async def refuse(websocket: WebSocket, status: int, message: str) -> None:
+async def refuse(websocket: WebSocket, status: int, message: str, code: ErrorCode | None = None) -> None:
     """Refuse a WebSocket handshake with an HTTP status and the error envelope when the server can."""
     if "websocket.http.response" in websocket.scope.get("extensions", {}):
-        await websocket.send_denial_response(JSONResponse({"error": message}, status_code=status))
+        body = {"error": message} if code is None else {"error": message, "code": code.value}
+        await websocket.send_denial_response(JSONResponse(body, status_code=status))
     else:
         await websocket.close(code=4000 + status, reason=message[:120])
 

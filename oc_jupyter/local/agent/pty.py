@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 # Output kept for a client that attaches later: a screenful many times over.
 _SCROLLBACK = 64 * 1024
+# Output chunks queued for one client before it counts as gone (each at most 64 KiB).
+_CLIENT_BACKLOG = 256
+# How often a tunnel tells the agent what it consumed: a fraction of the agent's window.
+_ACK_EVERY = 256 * 1024
 
 
 def grace_seconds() -> float:
@@ -74,6 +78,7 @@ class Terminal:
         self.clients: set[asyncio.Queue] = set()
         self.exit_code: int | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self._closing: asyncio.Task | None = None
         self._pump = asyncio.create_task(self._read())
         self._arm_grace()
 
@@ -92,8 +97,13 @@ class Terminal:
                 if header["t"] == "out":
                     self.scrollback += payload
                     del self.scrollback[:-_SCROLLBACK]
-                    for queue in self.clients:
-                        queue.put_nowait(payload)
+                    for queue in list(self.clients):
+                        if queue.qsize() >= _CLIENT_BACKLOG:
+                            # Too slow to keep up: let it go (it can attach again and get the scrollback).
+                            self.clients.discard(queue)
+                            queue.put_nowait(None)
+                        else:
+                            queue.put_nowait(payload)
                 elif header["t"] == "exit":
                     self.exit_code = int(header.get("code", 0))
                     return
@@ -124,7 +134,12 @@ class Terminal:
     def _arm_grace(self) -> None:
         if self.exit_code is None and self._grace is None:
             loop = asyncio.get_running_loop()
-            self._grace = loop.call_later(grace_seconds(), lambda: loop.create_task(self.close()))
+            self._grace = loop.call_later(grace_seconds(), self._expire)
+
+    def _expire(self) -> None:
+        self._grace = None
+        # Kept until done: the loop holds tasks only weakly.
+        self._closing = asyncio.get_running_loop().create_task(self.close())
 
     async def send(self, data: bytes) -> None:
         if data and self.exit_code is None:
@@ -152,6 +167,7 @@ class Tunnel:
         self.conn = conn
         self.rid = rid
         self.closed = False
+        self._consumed = 0
 
     async def read(self) -> bytes:
         if self.closed:
@@ -161,6 +177,11 @@ class Tunnel:
         except AgentLost:
             header, payload = {"t": "eof"}, b""
         if header["t"] == "data":
+            self._consumed += len(payload)
+            if self._consumed >= _ACK_EVERY:
+                # Lets the agent read on past its window (see WINDOW in _pty_inside.py).
+                await self.conn.send({"op": "tcp_ack", "id": self.rid, "n": self._consumed})
+                self._consumed = 0
             return payload
         self._forget()
         return b""
@@ -193,13 +214,15 @@ class TerminalAgent:
         self.conn = AgentConnection(engine, container, source=pty_source())
         self.terminals: dict[str, Terminal] = {}
         self._starting: asyncio.Lock = asyncio.Lock()
+        self._started = False
 
     async def _ready(self) -> AgentConnection:
         async with self._starting:
             if not self.conn.alive:
-                if self.conn._proc is not None:
+                if self._started:
                     # It died (the container restarted): start a fresh one.
                     self.conn = AgentConnection(self.conn.engine, self.container, source=pty_source())
+                self._started = True
                 try:
                     await self.conn.start()
                 except NoAgent as exc:
@@ -221,8 +244,11 @@ class TerminalAgent:
             raise
         if header["t"] == "err":
             conn.release(rid)
-            raise BadRequest(f"Cannot start a terminal: {header.get('message')}; pass an existing shell such as "
-                             "\"/bin/bash\" or \"/bin/sh\".")
+            if header.get("kind") == "nocommand":
+                raise BadRequest(f"Shell {shell!r} does not exist in sandbox {self.sandbox_id!r} or is not executable; "
+                                 "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
+            raise BadRequest(f"Cannot start a terminal with shell {shell!r}: {header.get('message')}; "
+                             "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
         session_id = "pty-" + secrets.token_hex(8)
         terminal = self.terminals[session_id] = Terminal(self, session_id, rid)
         return terminal
@@ -232,7 +258,7 @@ class TerminalAgent:
         if terminal is None:
             raise NotFoundError(
                 f"No terminal {session_id!r} in sandbox {self.sandbox_id!r} (it ended, or never existed); "
-                "create one with POST /sandboxes/{id}/pty."
+                f"create one with POST /api/sandboxes/{self.sandbox_id}/pty."
             )
         return terminal
 

@@ -73,10 +73,6 @@ class SandboxAgent:
             return True
         return self._backend is not None and self._backend.alive
 
-    @property
-    def uses_fallback(self) -> bool:
-        return isinstance(self._backend, ExecFallback)
-
     async def backend(self) -> AgentConnection | ExecFallback:
         """The live backend, starting (or restarting) the agent if needed."""
         current = self._backend
@@ -253,9 +249,6 @@ class SandboxAgent:
 
     async def remove(self, path: str) -> None:
         await self._file_op("remove", path)
-
-    async def stat(self, path: str) -> dict[str, Any]:
-        return await self._file_op("stat", path)
 
     async def close(self) -> None:
         """Forget the sandbox: end its sessions and stop its agent."""

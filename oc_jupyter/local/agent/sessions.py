@@ -6,6 +6,13 @@ the cloud does, a session whose clients all left is killed after
 ``maxRunAfterDisconnect`` seconds when that is positive, and otherwise runs
 on (bounded by its own ``timeout`` and the sandbox's idle timeout). Finished
 sessions stay listed for a while so a late client still sees the exit code.
+
+A running session keeps its sandbox awake (the idle timeout never hibernates
+it under a long silent command), except one started with
+``OC_JUPYTER_IDLE_SESSION=1`` in its environment: an interpreter that waits
+for requests on stdin, such as the notebook magics' remote Python. For it
+only its input and output count as activity, so its sandbox hibernates
+between requests and keeps every name the interpreter holds.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ from .errors import SessionNotFound
 if TYPE_CHECKING:
     from .sandbox import SandboxAgent
 
-__all__ = ["SCROLLBACK_BYTES", "ExecSession", "SessionTable"]
+__all__ = ["IDLE_SESSION_ENV", "SCROLLBACK_BYTES", "ExecSession", "SessionTable"]
+
+IDLE_SESSION_ENV = "OC_JUPYTER_IDLE_SESSION"
 
 # The cloud keeps 1 MiB of output per session for late attachers.
 SCROLLBACK_BYTES = 1 << 20
@@ -36,7 +45,7 @@ class ExecSession:
     """One command started through ``POST /exec`` and the clients watching it."""
 
     def __init__(self, table: SessionTable, session_id: str, command: str, args: list[str], process: Any,
-                 max_run_after_disconnect: float | None) -> None:
+                 max_run_after_disconnect: float | None, keeps_awake: bool = True) -> None:
         self.table = table
         self.id = session_id
         self.command = command
@@ -50,6 +59,7 @@ class ExecSession:
         self._subscribers: set[asyncio.Queue] = set()
         self._disconnect_timer: asyncio.TimerHandle | None = None
         self.exited = asyncio.Event()
+        self.keeps_awake = keeps_awake
         self._pump = asyncio.create_task(self._read_output())
 
     @property
@@ -71,7 +81,7 @@ class ExecSession:
     async def _read_output(self) -> None:
         code = -1
         try:
-            async with self.table.owner.busy():
+            async with self.table.owner.busy() if self.keeps_awake else contextlib.nullcontext():
                 async for event in self.process.events():
                     if event[0] == "out":
                         self._publish(event[1], event[2])
@@ -87,7 +97,12 @@ class ExecSession:
         self._cancel_timer()
         asyncio.get_running_loop().call_later(FINISHED_TTL, self.table.forget, self.id)
 
+    def _activity(self) -> None:
+        if not self.keeps_awake and self.table.owner.on_activity is not None:
+            self.table.owner.on_activity()
+
     def _publish(self, fd: int, data: bytes) -> None:
+        self._activity()
         self.scrollback.append((fd, data))
         self._scrollback_size += len(data)
         while self._scrollback_size > SCROLLBACK_BYTES and len(self.scrollback) > 1:
@@ -118,6 +133,7 @@ class ExecSession:
             self._disconnect_timer = None
 
     async def send_stdin(self, data: bytes) -> None:
+        self._activity()
         if self.running:
             with contextlib.suppress(AgentLost):
                 await self.process.write_stdin(data)
@@ -141,7 +157,8 @@ class SessionTable:
         session_id = uuid.uuid4().hex[:8]
         while session_id in self._sessions:
             session_id = uuid.uuid4().hex[:8]
-        session = ExecSession(self, session_id, command, args, process, max_run_after_disconnect)
+        session = ExecSession(self, session_id, command, args, process, max_run_after_disconnect,
+                              keeps_awake=(env or {}).get(IDLE_SESSION_ENV) != "1")
         self._sessions[session_id] = session
         return session
 

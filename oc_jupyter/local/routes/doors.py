@@ -13,12 +13,12 @@ from fastapi import APIRouter
 
 from ..agent.pty import close_all_terminals, close_terminals
 from ..previews import forget_sandbox
-from .previews import PreviewHosts, proxy_router
+from .previews import PreviewHosts, forget_pool, proxy_router
 from .pty import bare_router
 
 __all__ = ["PreviewHosts", "close_all", "on_removed", "routers"]
 
-on_removed = [close_terminals, forget_sandbox]
+on_removed = [forget_pool, close_terminals, forget_sandbox]
 
 
 def routers() -> list[APIRouter]:

@@ -35,6 +35,7 @@ from ..agent.lookup import (
 )
 from ..errors import ApiError
 from ..models import error_responses
+from ..state import get_state
 
 __all__ = ["router"]
 
@@ -239,7 +240,7 @@ async def attach_session(websocket: WebSocket, sandbox_id: str, session_id: str)
         agent: SandboxAgent = await sandbox_agent(websocket, sandbox_id)
         session = agent.sessions.get(session_id)
     except ApiError as exc:
-        await refuse(websocket, exc.status_code, exc.message)
+        await refuse(websocket, exc.status_code, exc.message, exc.code)
         return
     await websocket.accept()
     scrollback, queue = session.attach()
@@ -283,4 +284,8 @@ async def _feed_stdin(websocket: WebSocket, session) -> None:
         if data is None and message.get("text") is not None:
             data = message["text"].encode()
         if data and data[0] == STDIN:
+            # Input for a hibernated sandbox wakes it first, as any other request does.
+            sandboxes = get_state(websocket).sandboxes
+            if sandboxes.is_hibernated(session.table.owner.sandbox_id):
+                await sandboxes.wake(session.table.owner.sandbox_id)
             await session.send_stdin(data[1:])

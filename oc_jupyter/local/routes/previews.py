@@ -42,11 +42,11 @@ from ..agent.lookup import refuse, require_key
 from ..agent.pty import TerminalAgent, terminals_for
 from ..agent.tunnel import TunnelPool, UpstreamWebSocket
 from ..errors import ApiError, NotFoundError
-from ..models import error_responses
+from ..models import JsonInt, error_responses
 from ..previews import peek, previews_of
 from ..state import get_state
 
-__all__ = ["PreviewHosts", "proxy_router", "router"]
+__all__ = ["PreviewHosts", "forget_pool", "proxy_router", "router"]
 
 router = APIRouter(prefix="/sandboxes/{sandbox_id}/preview", tags=["previews"],
                    responses=error_responses(400, 401, 404, 500, 503))
@@ -62,7 +62,7 @@ _NOT_BACK = {"connection", "keep-alive", "proxy-connection", "transfer-encoding"
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    port: int = Field(ge=1, le=65535)
+    port: JsonInt = Field(ge=1, le=65535)
     domain: str | None = Field(default=None, min_length=1, max_length=253, pattern=r"^[A-Za-z0-9.-]+$")
     authConfig: dict[str, Any] | None = None
 
@@ -102,7 +102,7 @@ async def delete_preview(sandbox_id: str, port: int, request: Request) -> Respon
     entry = peek(record.id)
     if entry is None or entry.ports.pop(port, None) is None:
         raise NotFoundError(f"Sandbox {sandbox_id!r} has no preview URL for port {port}; "
-                            "list them with GET /sandboxes/{id}/preview.")
+                            f"list them with GET /api/sandboxes/{sandbox_id}/preview.")
     return Response(status_code=204)
 
 
@@ -139,15 +139,21 @@ async def _agent(conn: Request | WebSocket, sandbox_id: str) -> TerminalAgent:
     return terminals_for(record.id, record.container_id, state.engine())
 
 
-_pools: dict[int, TunnelPool] = {}
+_pools: dict[str, TunnelPool] = {}
 
 
 def _pool(agent: TerminalAgent) -> TunnelPool:
-    # One pool per terminal agent process: a new process (after a restart) gets fresh connections.
-    pool = _pools.get(id(agent.conn))
+    pool = _pools.get(agent.sandbox_id)
     if pool is None or pool.agent is not agent:
-        pool = _pools[id(agent.conn)] = TunnelPool(agent)
+        pool = _pools[agent.sandbox_id] = TunnelPool(agent)
     return pool
+
+
+async def forget_pool(sandbox_id: str) -> None:
+    """Call when a sandbox is removed: closes its kept-alive connections."""
+    pool = _pools.pop(sandbox_id, None)
+    if pool is not None:
+        await pool.aclose()
 
 
 def _target(scope: Scope) -> bytes:

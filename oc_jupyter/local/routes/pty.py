@@ -23,9 +23,9 @@ from fastapi import (
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..agent.lookup import authorize_websocket, refuse, require_key
-from ..agent.pty import TerminalAgent, terminals_for
+from ..agent.pty import Terminal, TerminalAgent, terminals_for
 from ..errors import ApiError, BadRequest
-from ..models import error_responses
+from ..models import JsonInt, error_responses
 from ..state import get_state
 
 __all__ = ["bare_router", "router"]
@@ -36,21 +36,24 @@ bare_router = APIRouter(prefix="/sandboxes/{sandbox_id}/pty", include_in_schema=
 
 # A real terminal is never this big; the limit keeps TIOCSWINSZ's 16-bit fields sane.
 _MAX_SIDE = 10000
+# The sandbox's idle timer is refreshed at most this often while someone types.
+_TOUCH_EVERY = 30.0
 
 
 class PtyBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    cols: int = Field(default=80, ge=1, le=_MAX_SIDE)
-    rows: int = Field(default=24, ge=1, le=_MAX_SIDE)
-    shell: str = Field(default="/bin/bash", min_length=1)
+    cols: JsonInt = Field(default=80, ge=1, le=_MAX_SIDE)
+    rows: JsonInt = Field(default=24, ge=1, le=_MAX_SIDE)
+    # The pattern documents the rule for schema-driven clients; the route says it in a sentence.
+    shell: str = Field(default="/bin/bash", min_length=1, json_schema_extra={"pattern": r"^/[^\x00]*$"})
 
 
 class ResizeBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
-    cols: int = Field(ge=1, le=_MAX_SIDE)
-    rows: int = Field(ge=1, le=_MAX_SIDE)
+    cols: JsonInt = Field(ge=1, le=_MAX_SIDE)
+    rows: JsonInt = Field(ge=1, le=_MAX_SIDE)
 
 
 class PtyInfo(BaseModel):
@@ -129,7 +132,10 @@ async def attach_pty(websocket: WebSocket, sandbox_id: str, session_id: str) -> 
         get_state(websocket).touch(sandbox_id)
 
 
-async def _keys(websocket: WebSocket, terminal) -> None:
+async def _keys(websocket: WebSocket, terminal: Terminal) -> None:
+    # Typing is use of the sandbox: it keeps the idle timer from running out.
+    touched = 0.0
+    loop = asyncio.get_running_loop()
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -139,6 +145,9 @@ async def _keys(websocket: WebSocket, terminal) -> None:
             data = message["text"].encode()
         if data:
             await terminal.send(data)
+            if loop.time() - touched > _TOUCH_EVERY:
+                get_state(websocket).touch(terminal.sandbox_id)
+                touched = loop.time()
 
 
 router.add_api_websocket_route("/{session_id}", attach_pty)

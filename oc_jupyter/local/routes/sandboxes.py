@@ -8,11 +8,14 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from ..builder import BuildJob
-from ..errors import ConflictError, EngineError, NotFoundError
+from ..errors import BadRequest, ConflictError, EngineError, NotFoundError
 from ..limits import build_limits, ensure_disk_space, resolve_sandbox_limits
 from ..manifest import Manifest
 from ..models import SandboxCreate, SandboxInfo, TimeoutBody, error_responses
+from ..previews import check_preview_auth, issue_token
 from ..sse import sse_response, wants_event_stream
 from ..state import State, get_state
 from .cloud_only import refuse_cloud_fields
@@ -38,13 +41,15 @@ def _source(state: State, body: SandboxCreate) -> tuple[Manifest, str | None]:
         snapshot = state.store.get_snapshot(body.snapshot)
         if snapshot is None:
             raise NotFoundError(
-                f"Snapshot {body.snapshot!r} not found; create it first (POST /snapshots) or list them with GET /snapshots."
+                f"Snapshot {body.snapshot!r} not found; create it first (POST /snapshots) or list them with GET /snapshots.",
+                code=ErrorCode.SNAPSHOT_NOT_FOUND,
             )
         if snapshot.status != "ready":
             reason = f" ({snapshot.error.splitlines()[0]})" if snapshot.error else ""
             raise ConflictError(
                 f"Snapshot {body.snapshot!r} is {snapshot.status}, not ready{reason}; "
-                + ("wait until it is ready." if snapshot.status == "building" else "create it again.")
+                + ("wait until it is ready." if snapshot.status == "building" else "create it again."),
+                code=ErrorCode.NOT_READY,
             )
         return Manifest.model_validate(snapshot.manifest), snapshot.name
     if body.image is not None:
@@ -52,7 +57,8 @@ def _source(state: State, body: SandboxCreate) -> tuple[Manifest, str | None]:
     if body.templateID != "base":
         raise NotFoundError(
             f"Template {body.templateID!r} not found; the local backend provides only 'base' "
-            "(or pass an image or a snapshot)."
+            "(or pass an image or a snapshot).",
+            code=ErrorCode.TEMPLATE_NOT_FOUND,
         )
     return Manifest(), None
 
@@ -83,7 +89,12 @@ async def _run_container(state: State, body: SandboxCreate, image: str, manifest
         timeout=body.timeout,
         limits=resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled),
     )
-    return record.to_api("running")
+    info = record.to_api("running")
+    preview_auth = (body.model_extra or {}).get("previewAuth")
+    if preview_auth is not None:
+        # Shown this once; only its hash is kept.
+        info["previewAuthToken"] = issue_token(record.id, preview_auth)
+    return info
 
 
 async def _events(state: State, body: SandboxCreate, job: BuildJob, manifest: Manifest,
@@ -110,6 +121,18 @@ def _kill_abandoned(state: State, task: asyncio.Task) -> None:
         state.spawn(state.sandboxes.kill(task.result()["sandboxID"]), "kill abandoned sandbox")
 
 
+def _check_preview_auth(body: SandboxCreate) -> None:
+    preview_auth = (body.model_extra or {}).get("previewAuth")
+    if preview_auth is None:
+        return
+    if not isinstance(preview_auth, dict):
+        raise BadRequest('previewAuth must be an object such as {"scheme": "bearer", "token": "auto"}.')
+    try:
+        check_preview_auth(preview_auth)
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+
+
 @router.post("/sandboxes", status_code=201, response_model=SandboxInfo, responses=_CREATE_RESPONSES)
 async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
                          accept: str | None = Header(default=None)) -> Any:
@@ -119,6 +142,7 @@ async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
     # Refused before any build starts: nonsense limits, or an engine storage too full for more.
     resolve_sandbox_limits(body.memoryMB, body.cpuCount, body.networkEnabled)
     build_limits(manifest.builderMemoryMB)
+    _check_preview_auth(body)
     await ensure_disk_space(state.engine(), "creating a sandbox")
     job = state.builder.start(manifest)
     if wants_event_stream(accept):

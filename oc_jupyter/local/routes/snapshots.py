@@ -8,6 +8,8 @@ from typing import Any, AsyncIterator
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
+from oc_jupyter.wire.codes import ErrorCode
+
 from ..builder import BuildJob
 from ..errors import ApiError, BuildError, ConflictError, NotFoundError
 from ..limits import ensure_disk_space
@@ -33,7 +35,8 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _not_found(name: str) -> NotFoundError:
-    return NotFoundError(f"Snapshot {name!r} not found; list snapshots with GET /snapshots.")
+    return NotFoundError(f"Snapshot {name!r} not found; list snapshots with GET /snapshots.",
+                         code=ErrorCode.SNAPSHOT_NOT_FOUND)
 
 
 async def _record_outcome(state: State, record: SnapshotRecord, job: BuildJob) -> None:
@@ -77,7 +80,8 @@ async def create_snapshot(body: SnapshotCreate, state: State = Depends(get_state
         existing = state.store.get_snapshot(body.name)
         status = existing.status if existing else "taken"
         raise ConflictError(
-            f"Snapshot name {body.name!r} is taken (status {status}); choose another name or delete it first."
+            f"Snapshot name {body.name!r} is taken (status {status}); choose another name or delete it first.",
+            code=ErrorCode.NAME_TAKEN,
         )
     job = state.builder.start(manifest)
     outcome = state.spawn(_record_outcome(state, record, job), f"snapshot {body.name}")
