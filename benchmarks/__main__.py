@@ -9,12 +9,12 @@ import time
 
 from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots
 
-from . import cases
+from . import buildcache, cases
 from . import engine as raw
 from .machine import describe
 from .report import render, save
 
-CASES = ["exec", "magic", "create", "wake", "rebuild", "cache_key", "log"]
+CASES = ["exec", "magic", "create", "wake", "rebuild", "cache_key", "log", "build_cache"]
 
 
 def parse_args(argv=None):
@@ -75,6 +75,9 @@ async def measure(args, engine: str) -> list[dict]:
     if "log" in only:
         progress("build-log latency")
         rows += await cases.log_latency(engine, snaps)
+    if "build_cache" in only:
+        progress(f"cold build and middle-step rebuild ({', '.join(buildcache.PIP_PACKAGES)}) vs podman build")
+        rows += await buildcache.build_cache(engine)
     return rows
 
 

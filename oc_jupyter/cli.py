@@ -150,8 +150,14 @@ def add_kernel(commands: argparse._SubParsersAction) -> None:
     add_parser(commands)
 
 
+def add_cache(commands: argparse._SubParsersAction) -> None:
+    from .local.cachecli import add_parser
+
+    add_parser(commands)
+
+
 #: Subcommand groups, each adding its parser; extend this list to add a command.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_doctor, add_demo, add_kernel]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_doctor, add_demo, add_kernel, add_cache]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,6 +15,10 @@ committed layer keeps only ``oc-jupyter.built-by`` (the instance that built
 it), which is not a label any cleanup filters containers by, so a layer
 store shared by several servers can tell whose builds a layer came from.
 
+Step containers mount shared download caches (pip's wheelhouse, apt's
+archives and lists; see :mod:`.cache`) outside the committed file system, and
+layers beyond the cache budget are evicted after each build.
+
 Concurrent requests for one manifest share one :class:`BuildJob`; a late
 joiner gets the events so far replayed, then the live ones. The build runs in
 its own task, so a client that disconnects does not stop it.
@@ -37,6 +41,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Callable
 
 from .baseimage import base_image_ref, ensure_base_image
+from .cache import DEFAULT_LAYER_REPOSITORY, LayerCache, ensure_cache_volumes, layer_repository, volume_args
 from .engine import SLOW_TIMEOUT, Engine, env_file_args
 from .errors import ApiError, BuildError
 from .limits import KILLED_STATUS, OOM_PROBE, Limits, build_limits, ensure_disk_space, oom_message
@@ -48,7 +53,7 @@ __all__ = ["Builder", "BuildJob", "BuildEvent", "LAYER_REPOSITORY", "BUILD_LABEL
 
 log = logging.getLogger(__name__)
 
-LAYER_REPOSITORY = "localhost/oc-jupyter/layer"
+LAYER_REPOSITORY = DEFAULT_LAYER_REPOSITORY
 BUILD_LABEL = "oc-jupyter.build"
 INSTANCE_LABEL = "oc-jupyter.instance"
 BUILT_BY_LABEL = "oc-jupyter.built-by"
@@ -69,7 +74,7 @@ FOLLOWER_GRACE = 30.0
 # the container's first process), on a last line the builder recognises.
 _OOM_LINE = "oc-jupyter: out-of-memory kills:"
 _WRAPPER = (
-    'exec 2>&1; export DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 '
+    'exec 2>&1; export DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 '
     'PIP_PROGRESS_BAR=off; if command -v bash >/dev/null 2>&1; then bash -c "$1"; else sh -c "$1"; fi; rc=$?; '
     f'if [ "$rc" -eq {KILLED_STATUS} ]; then n=$({OOM_PROBE}); '
     f'[ "${{n:-0}}" -gt 0 ] && echo "{_OOM_LINE} $n"; fi; exit "$rc"'
@@ -189,10 +194,15 @@ class Builder:
         # calls forget() and builds again.
         self._known: set[str] = set()
         self._configs: dict[str, dict[str, Any]] = {}
+        # Layer refs of builds in progress (with a count: two manifests may share a prefix).
+        self._pins: dict[str, int] = {}
+        self._cache_guard = asyncio.Lock()
+        self.cache = LayerCache(engine, store, lambda: set(self._pins), self.forget, self._cache_guard)
+        self._evictions: set[asyncio.Task] = set()
 
     @staticmethod
     def layer_ref(layer_hash: str) -> str:
-        return f"{LAYER_REPOSITORY}:{layer_hash}"
+        return f"{layer_repository()}:{layer_hash}"
 
     def image_ref(self, manifest: Manifest) -> str:
         """The engine reference a manifest builds into (the base itself when it has no step)."""
@@ -229,7 +239,8 @@ class Builder:
         return False
 
     def running_tasks(self) -> list[asyncio.Task]:
-        return [job.task for job in self._jobs.values() if job.task is not None and not job.task.done()]
+        jobs = [job.task for job in self._jobs.values() if job.task is not None and not job.task.done()]
+        return jobs + [task for task in self._evictions if not task.done()]
 
     def active(self, content_hash: str) -> BuildJob | None:
         job = self._jobs.get(content_hash)
@@ -243,8 +254,32 @@ class Builder:
             return job
         job = BuildJob(content_hash, len(manifest.steps))
         self._jobs[content_hash] = job
+        # Pinned before any await, so an eviction running now skips these layers.
+        self._pin(manifest, 1)
         job.task = asyncio.get_running_loop().create_task(self._run(job, manifest), name=f"build {content_hash[:12]}")
         return job
+
+    def _pin(self, manifest: Manifest, delta: int) -> None:
+        for layer_hash in manifest.layer_hashes():
+            ref = self.layer_ref(layer_hash)
+            count = self._pins.get(ref, 0) + delta
+            if count > 0:
+                self._pins[ref] = count
+            else:
+                self._pins.pop(ref, None)
+
+    def evict_soon(self) -> asyncio.Task:
+        """Evict beyond the cache budget in the background (after a build, at server start)."""
+        async def evict() -> None:
+            try:
+                await self.cache.evict()
+            except Exception as exc:  # noqa: BLE001 - a failed eviction only leaves the cache larger
+                log.warning("evicting layer images failed: %s", exc)
+
+        task = asyncio.get_running_loop().create_task(evict(), name="evict layers")
+        self._evictions.add(task)
+        task.add_done_callback(self._evictions.discard)
+        return task
 
     async def _run(self, job: BuildJob, manifest: Manifest) -> None:
         image: str | None = None
@@ -253,7 +288,9 @@ class Builder:
         try:
             engine = self._engine()
             final = self.image_ref(manifest)
-            if final in self._known or await engine.image_exists(final):
+            async with self._cache_guard:
+                hit = final in self._known or await engine.image_exists(final)
+            if hit:
                 await job.log(0, "cache_hit", f"Image {job.content_hash[:12]} is already built; using the cache", "done")
                 image = final
                 return
@@ -277,8 +314,13 @@ class Builder:
             error = ApiError(f"The build failed unexpectedly: {exc}.")
             await job.emit("error", {"error": str(error), "step": 0, "tail": []})
         finally:
+            self._pin(manifest, -1)
             if image is not None:
                 self._known.add(image)
+                try:
+                    self._store.touch_layers([self.layer_ref(h) for h in manifest.layer_hashes()])
+                except Exception:  # noqa: BLE001 - the store may be closed during shutdown
+                    pass
             if error is not None and recorded:
                 try:
                     self._store.finish_build(job.content_hash, "failed", str(error))
@@ -289,6 +331,8 @@ class Builder:
             # the next request for this manifest finds the image cached.
             if self._jobs.get(job.content_hash) is job:
                 del self._jobs[job.content_hash]
+            if recorded:
+                self.evict_soon()
 
     async def _build(self, job: BuildJob, manifest: Manifest, engine: Engine, limits: Limits) -> str:
         total = len(manifest.steps)
@@ -309,7 +353,9 @@ class Builder:
         if config is None:
             config = self._configs[base] = await self._image_config(engine, base)
         hashes = manifest.layer_hashes()
-        found = await engine.existing_images([self.layer_ref(h) for h in hashes[:-1]])
+        await ensure_cache_volumes(engine)
+        async with self._cache_guard:
+            found = await engine.existing_images([self.layer_ref(h) for h in hashes[:-1]])
         resume = max((i + 1 for i, h in enumerate(hashes) if self.layer_ref(h) in found), default=0)
         parent = self.layer_ref(hashes[resume - 1]) if resume else base
         for i, step in enumerate(manifest.steps, start=1):
@@ -372,7 +418,7 @@ class Builder:
                     changes.append(f"WORKDIR {step.args.path}")
                 with env_file_args(env) as env_args:
                     code = await engine.stream(
-                        "run", "--name", name, *labels, *limits.engine_args(), *env_args,
+                        "run", "--name", name, *labels, *limits.engine_args(), *env_args, *_cache_mounts(step),
                         "--entrypoint", "/bin/sh", parent, "-c", _WRAPPER, "oc-build", script,
                         on_line=output,
                     )
@@ -399,18 +445,45 @@ class Builder:
             await asyncio.shield(engine.remove_containers([name]))
 
 
+def _cache_mounts(step) -> list[str]:
+    """The download caches a step's container mounts: apt's for apt steps, pip's for pip and shell steps.
+
+    apt's volumes go to apt steps only: they run apt under a lock (see
+    :func:`_script_of`), which a user's own ``apt-get`` in a shell step would not take.
+    """
+    if step.type == "apt_install":
+        return volume_args("apt-archives", "apt-lists")
+    if step.type in ("pip_install", "run"):
+        return volume_args("pip")
+    return []
+
+
+# apt's lists and archives are shared by every build: one apt at a time may
+# touch them (apt's own locks fail at once instead of waiting). The lists stay
+# in the volume, outside the image, so they need no removal afterwards. The
+# lock is the lists folder itself (the volume's root, one inode for every
+# container): ``apt-get update`` deletes files it does not know from it.
+_APT_LOCK = "/var/lib/apt/lists"
+
+
+# The pip step's program (see pipcache.py), run by the image's Python.
+_PIP_PROGRAM = (Path(__file__).with_name("pipcache.py")).read_text()
+
+
 def _script_of(step) -> tuple[str, dict[str, str]]:
     """The shell script of a command step, and the variables its container sets (committed into the image)."""
     args = step.args
     if step.type == "apt_install":
         packages = " ".join(shlex.quote(p) for p in args.packages)
-        return (
-            f"apt-get update && apt-get install -y --no-install-recommends {packages}"
-            " && rm -rf /var/lib/apt/lists/*",
-            {},
+        apt = (
+            "apt-get update && apt-get install -y --no-install-recommends"
+            f" -o APT::Keep-Downloaded-Packages=true {packages}"
         )
+        quoted = shlex.quote(apt)
+        return f"if command -v flock >/dev/null 2>&1; then flock {_APT_LOCK} sh -c {quoted}; else sh -c {quoted}; fi", {}
     if step.type == "pip_install":
-        return "pip install " + " ".join(shlex.quote(p) for p in args.packages), {}
+        packages = " ".join(shlex.quote(p) for p in args.packages)
+        return f"python3 -c {shlex.quote(_PIP_PROGRAM)} {packages}", {}
     if step.type == "run":
         return " && ".join(f"{{ {c}\n}}" if "\n" in c else c for c in args.commands), {}
     if step.type == "env":

@@ -208,6 +208,15 @@ class Engine:
         found = {line.strip() for line in result.stdout.splitlines()}
         return {ref for ref in refs if ref in found}
 
+    async def image_tags(self, repository: str) -> set[str]:
+        """Tags present in the engine for ``repository`` (one call, for the layer cache's listing)."""
+        result = await self.run("images", "--format", "{{.Repository}}:{{.Tag}}", repository, check=False)
+        return {
+            line.strip().rsplit(":", 1)[1]
+            for line in result.stdout.splitlines()
+            if line.strip().startswith(repository + ":")
+        }
+
     async def containers(self, *labels: str, all: bool = True) -> list[dict]:
         """Containers carrying every ``key=value`` label: their id, name and labels."""
         args = ["ps", "--no-trunc", "--format", "{{.ID}}\t{{.Names}}\t{{.State}}"]

@@ -98,6 +98,8 @@ class State:
                 orphans = await self.sandboxes.remove_orphans()
                 if orphans:
                     log.warning("removed %d orphan sandbox container(s)", len(orphans))
+            # Layers beyond the cache budget (left by a previous run, or a lowered budget).
+            self.builder.evict_soon()
         self.spawn(self.sandboxes.reap_forever(), "idle reaper")
 
     def _connect_agents(self) -> None:

@@ -1,4 +1,4 @@
-"""The server's records in SQLite: snapshots, sandboxes, builds and checkpoints.
+"""The server's records in SQLite: snapshots, sandboxes, builds, checkpoints and layer use.
 
 One file, ``state.sqlite`` in the server's home, in WAL mode so readers never
 wait on a writer. Every change is one transaction, so a record is either
@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     image_ref TEXT NOT NULL,
     created_at TEXT NOT NULL,
     UNIQUE (sandbox_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS layers (
+    ref TEXT PRIMARY KEY,
+    size INTEGER,
+    last_used_at TEXT NOT NULL
 );
 """
 
@@ -304,6 +310,34 @@ class Store:
                 "UPDATE builds SET status = ?, error = ?, finished_at = ? WHERE content_hash = ?",
                 (status, error, utcnow(), content_hash),
             )
+
+    # -- layers -------------------------------------------------------------
+    def touch_layers(self, refs: list[str]) -> None:
+        """Record that the layer images ``refs`` were used now (built, found cached or built upon)."""
+        now = utcnow()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO layers (ref, last_used_at) VALUES (?, ?)"
+                " ON CONFLICT(ref) DO UPDATE SET last_used_at = excluded.last_used_at",
+                [(ref, now) for ref in refs],
+            )
+
+    def set_layer_sizes(self, sizes: dict[str, int]) -> None:
+        """Remember layers' own sizes, which the engine can no longer tell once a parent tag is gone."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO layers (ref, size, last_used_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(ref) DO UPDATE SET size = excluded.size",
+                [(ref, size, utcnow()) for ref, size in sizes.items()],
+            )
+
+    def layer_records(self) -> dict[str, tuple[int | None, str]]:
+        """``ref -> (own size or None, last use)`` for every layer this home has recorded."""
+        return {r["ref"]: (r["size"], r["last_used_at"]) for r in self._query("SELECT * FROM layers")}
+
+    def forget_layers(self, refs: list[str]) -> None:
+        with self._tx() as db:
+            db.executemany("DELETE FROM layers WHERE ref = ?", [(ref,) for ref in refs])
 
     # -- sandboxes ----------------------------------------------------------
     @staticmethod

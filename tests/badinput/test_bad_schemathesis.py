@@ -16,6 +16,10 @@ Left out, on purpose:
   and turn every later case into a 404.
 - ``POST /api/sandboxes/{sandbox_id}/checkpoints``: each valid body commits
   the pinned sandbox to a new image (their cases are in tests/local).
+- ``reboot`` and ``power-cycle`` of the pinned sandbox: they restart its
+  container, so the stateful phase's next request (a terminal, say) races a
+  container that is not running yet; tests/local/test_lifecycle.py covers
+  them.
 - Schemathesis's "coverage" phase: on this Python (3.11.7) its generator
   crashes inside hypothesis's lambda-source cache (``SystemError: AST
   constructor recursion depth mismatch``), an error of the tool, not of the
@@ -43,6 +47,8 @@ EXCLUDED = [
     "create_snapshot_api_snapshots_post",
     "kill_sandbox_api_sandboxes__sandbox_id__delete",
     "create_checkpoint_api_sandboxes__sandbox_id__checkpoints_post",
+    "reboot_api_sandboxes__sandbox_id__reboot_post",
+    "power_cycle_api_sandboxes__sandbox_id__power_cycle_post",
 ]
 # Failures that say the schema is less precise than the server's validation (not a crash, not a bad response).
 PRECISION = {"ST201", "ST202"}
@@ -142,7 +148,7 @@ def test_schemathesis_ran_every_selected_operation_to_the_end(st_run):
     report = st_run.report
     assert report["exit_code"] == st_run.returncode
     assert (report["complete"], report["stop_reason"]) == (True, "completed"), report
-    assert report["operations"]["selected"] == report["operations"]["tested"] == 18, report["operations"]
+    assert report["operations"]["selected"] == report["operations"]["tested"] == 40, report["operations"]
     assert report["operations"]["errored"] == 0 and report["test_cases"]["errored"] == 0, report
     assert report["test_cases"]["generated"] >= 300, report["test_cases"]
     # Every error group counts (network errors, unresponsive operations, schema errors, ...), not one title.
@@ -178,12 +184,16 @@ def _refetched_what_it_deleted(case: str) -> bool:
 
 def test_schemathesis_finds_no_server_error_and_no_response_off_its_schema(st_run, bad_server):
     assert bad_server.key not in st_run.output
-    assert {code for _, code, _ in st_run.failures} == st_run.codes(), "the JUnit report lacks failures the JSON lists"
+    # A JUnit failure that several checks failed at once names them all, comma-separated.
+    junit_codes = {part for _, code, _ in st_run.failures for part in code.split(", ")}
+    assert junit_codes == st_run.codes(), "the JUnit report lacks failures the JSON lists"
     serious = [
         f"{operation} {code}: {case}"
         for operation, code, text in st_run.failures
-        if code not in PRECISION
+        if not set(code.split(", ")) <= PRECISION
         for case in _cases(text)
+        # A failure grouping several checks lists each case under its own check; count only the serious ones.
+        if not set(re.findall(r"^- (ST\d+)", case, re.MULTILINE)) <= PRECISION
         if code != "ST301" or _refetched_what_it_deleted(case)
     ]
     assert serious == [], "\n".join(serious)[-8000:]

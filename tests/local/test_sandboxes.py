@@ -67,13 +67,14 @@ async def test_timeout_can_be_changed_and_zero_keeps_it(api, made):
     made.append(sandbox_id)
     assert (await api.post(f"/sandboxes/{sandbox_id}/timeout", json={"timeout": 0})).status_code == 204
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["timeout"] == 0
-    # A sandbox with the old timeout, made later, being reaped shows a reaper pass went past the old deadline.
+    # A sandbox with the old timeout, made later, hibernating shows a reaper pass went past the old deadline.
     witness = (await api.post("/sandboxes", json={"timeout": 1})).json()["sandboxID"]
+    made.append(witness)
 
-    async def witness_reaped() -> bool:
-        return (await api.get(f"/sandboxes/{witness}")).status_code == 404
+    async def witness_hibernated() -> bool:
+        return (await api.get(f"/sandboxes/{witness}")).json()["status"] == "hibernated"
 
-    await apoll(witness_reaped, what=f"the reaper removing {witness}")
+    await apoll(witness_hibernated, what=f"the idle timeout hibernating {witness}")
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["status"] == "running"
 
 

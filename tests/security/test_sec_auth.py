@@ -66,7 +66,7 @@ def test_every_api_route_refuses_a_missing_or_wrong_key(anonymous, local_server,
             refused.append((method, path, response.status_code, response.text[:200]))
             continue
         body = response.json()
-        assert set(body) == {"error"}, body
+        assert set(body) == {"error", "code"} and body["code"] == "unauthorized", body
         assert "key" in body["error"].lower()
         assert local_server.key not in response.text
     assert refused == [], f"routes that did not answer 401 ({how} key): {refused}"

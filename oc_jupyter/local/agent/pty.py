@@ -233,15 +233,27 @@ class TerminalAgent:
         return self.conn
 
     async def open_terminal(self, *, cols: int, rows: int, shell: str, env: dict[str, str]) -> Terminal:
-        conn = await self._ready()
-        rid = conn.open()
-        try:
-            await conn.send({"op": "pty_open", "id": rid, "argv": [shell, "-l"], "cols": cols, "rows": rows,
-                             "env": {**env, "TERM": "xterm-256color"}, "cwd": None})
-            header, _ = await conn.receive(rid)
-        except BaseException:
-            conn.release(rid)
-            raise
+        message = {"op": "pty_open", "argv": [shell, "-l"], "cols": cols, "rows": rows,
+                   "env": {**env, "TERM": "xterm-256color"}, "cwd": None}
+        # A terminal agent that died since its last use (its container restarted, or it was killed)
+        # is started again once; only a second loss is the sandbox's failure.
+        for attempt in (1, 2):
+            conn = await self._ready()
+            rid = conn.open()
+            try:
+                await conn.send({**message, "id": rid})
+                header, _ = await conn.receive(rid)
+                break
+            except AgentLost as exc:
+                conn.release(rid)
+                if attempt == 2:
+                    raise TerminalsUnavailable(
+                        f"The terminal agent of sandbox {self.sandbox_id!r} stopped while starting a terminal "
+                        f"({exc}); try again, or restart the sandbox with POST /sandboxes/{self.sandbox_id}/reboot."
+                    ) from exc
+            except BaseException:
+                conn.release(rid)
+                raise
         if header["t"] == "err":
             conn.release(rid)
             if header.get("kind") == "nocommand":
