@@ -37,8 +37,8 @@ import pwd
 import re
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from oc_jupyter.wire.codes import ErrorCode
 

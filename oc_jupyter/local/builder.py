@@ -32,9 +32,10 @@ import shlex
 import tarfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from .baseimage import base_image_ref, ensure_base_image
 from .engine import SLOW_TIMEOUT, Engine, env_file_args

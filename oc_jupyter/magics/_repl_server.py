@@ -118,7 +118,7 @@ def acked(n):
             _flow.notify_all()
 
 
-class Pump(object):
+class Pump:
     """Forwards what is written to one of this process's output descriptors as stream frames."""
 
     def __init__(self, fd, name):
@@ -158,9 +158,9 @@ class Pump(object):
 
     def drain(self):
         """Forward what was written before now (not what a background child keeps writing)."""
+        import array
         import fcntl
         import termios
-        import array
 
         with self.lock:
             pending = array.array("i", [0])

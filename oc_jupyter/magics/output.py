@@ -22,8 +22,8 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 __all__ = ["DEFAULT_HEAD", "DEFAULT_TAIL", "OutputWriter", "spool_dir"]
 
@@ -88,7 +88,7 @@ class OutputWriter:
         self._after_head = 0
 
     @classmethod
-    def from_settings(cls, settings) -> "OutputWriter":
+    def from_settings(cls, settings) -> OutputWriter:
         """A writer with the settings' limits that strips terminal controls from the sandbox's text."""
         from ..untrusted import clean_terminal
 

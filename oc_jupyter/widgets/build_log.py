@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..untrusted import clean_terminal
 from oc_jupyter.wire.events import infer_phase, parse_step_line
 
+from ..untrusted import clean_terminal
 from . import render
 from .log_buffer import LogBuffer
 from .mode import widgets_enabled

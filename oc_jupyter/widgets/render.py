@@ -16,9 +16,10 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from oc_jupyter.wire.describe import content_size, describe_step, human_size
+
 from ..untrusted import clean_terminal, one_line
 from ..untrusted import escape_html as escape
-from oc_jupyter.wire.describe import content_size, describe_step, human_size
 
 __all__ = [
     "STATE_COLORS",

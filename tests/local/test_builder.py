@@ -7,7 +7,15 @@ import asyncio
 from oc_jupyter.sdk.hashing import content_hash
 
 from .conftest import (
-    container_of, containers, engine, file_step, in_container, manifest, nonce, run_step, stream_events,
+    container_of,
+    containers,
+    engine,
+    file_step,
+    in_container,
+    manifest,
+    nonce,
+    run_step,
+    stream_events,
 )
 
 

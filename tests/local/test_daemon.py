@@ -16,7 +16,15 @@ import sys
 from oc_jupyter.local import daemon
 
 from .conftest import (
-    CLI, container_of, containers, engine, manifest, nonce, private_server, run_step, stream_events,
+    CLI,
+    container_of,
+    containers,
+    engine,
+    manifest,
+    nonce,
+    private_server,
+    run_step,
+    stream_events,
 )
 
 

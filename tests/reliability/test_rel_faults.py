@@ -18,8 +18,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
-
-from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots, errors
 from ownserver import (
     LAYER_REPOSITORY,
     container_of,
@@ -28,6 +26,8 @@ from ownserver import (
     podman,
     processes_in,
 )
+
+from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots, errors
 
 SUPPORTED_SENTENCE = "supported engines are podman, docker"
 
