@@ -125,7 +125,7 @@ async def ensure_base_image(engine: Engine, progress: Progress | None = None, *,
         lock_file = None
         if lock_dir is not None:
             lock_dir.mkdir(parents=True, exist_ok=True)
-            lock_file = open(lock_dir / "base-image.lock", "w")
+            lock_file = open(lock_dir / "base-image.lock", "w")  # noqa: SIM115 -- held across the build, closed in the finally below
             await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
         try:
             if not force and await engine.image_exists(ref):

@@ -139,7 +139,7 @@ class BuildJob:
             while True:
                 async with self._changed:
                     self._cursors[token] = cursor
-                    await self._changed.wait_for(lambda: self.finished or cursor < self._offset + len(self._events))
+                    await self._changed.wait_for(lambda: self.finished or cursor < self._offset + len(self._events))  # noqa: B023 -- called within this iteration
                     batch: list[BuildEvent] = []
                     if cursor < self._offset:
                         batch.append(BuildEvent("build_log", {

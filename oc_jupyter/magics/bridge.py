@@ -104,7 +104,7 @@ def submit(coro: Awaitable, events: EventQueue | None = None) -> Job:
     return Job(coro, events)
 
 
-def wait(
+def wait(  # noqa: C901
     events: EventQueue,
     handle: Callable[[Any], bool | None] | None = None,
     *,
@@ -120,6 +120,8 @@ def wait(
     ``on_interrupt`` action runs (default: cancel ``job``), events keep being
     handled for up to ``grace`` seconds so the stop is reported in order, and
     then ``KeyboardInterrupt`` is raised again.
+
+    One loop on purpose: the interrupt, its grace period and the quiet ticks share its state.
     """
     interrupted_at: float | None = None
     while True:

@@ -258,13 +258,15 @@ class RemotePython:
 
     # ---------------------------------------------------------------- running code
 
-    def execute(self, code: str, out: OutputWriter, *, push: dict[str, Any] | None = None,
+    def execute(self, code: str, out: OutputWriter, *, push: dict[str, Any] | None = None,  # noqa: C901
                 pull: list[str] | None = None, pickle_names: set[str] | frozenset[str] = frozenset(),
                 timeout: float | None = None, filename: str = "<cell>") -> ExecOutcome:
         """Run ``code`` remotely, streaming its output into the cell; returns what came back.
 
         ``pull`` names come back in a safe form; those also in ``pickle_names``
         may come back pickled when they have none.
+
+        One branch per kind of message the interpreter sends back, in the order of its protocol.
         """
         if not self.alive:
             raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")
@@ -328,9 +330,7 @@ class RemotePython:
                     self._interrupt()
                 if state["timed_out"] and state["interrupted_at"] is None:
                     state["interrupted_at"] = time.monotonic()
-                if state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE:
-                    return True
-                return False
+                return state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE
             for kind, frame in self._split(event, out, notes):
                 if kind == "exit":
                     return True
@@ -371,12 +371,14 @@ class RemotePython:
 
     # ---------------------------------------------------------------- shell commands
 
-    def shell(self, cmd: str, out: OutputWriter, *, env: dict | None = None, cwd: str | None = None,
+    def shell(self, cmd: str, out: OutputWriter, *, env: dict | None = None, cwd: str | None = None,  # noqa: C901
               timeout: float | None = None) -> int:
         """Run a shell command through the interpreter: one message each way instead of a new session.
 
         The command gets its own process group, so stopping it (interrupt,
         timeout) kills everything it started; the interpreter's names are untouched.
+
+        One branch per kind of message the interpreter sends back, in the order of its protocol.
         """
         if not self.alive:
             raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")

@@ -215,7 +215,8 @@ class RunMagics(Magics):
 
     # ---------------------------------------------------------------- python
 
-    def _python(self, sandbox, code: str, args, env, timeout, out: OutputWriter):
+    def _python(self, sandbox, code: str, args, env, timeout, out: OutputWriter):  # noqa: C901
+        """Checks the names to move, then runs once; the branches follow the options in order."""
         from ..sdk import errors
 
         push_names = parse_names(args.push, "--push")

@@ -228,8 +228,11 @@ class NotebookState:
             self.hibernated.add(sandbox.id)
         return sandbox
 
-    def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):
-        """Create a sandbox for ``target``, showing the build log if an image has to be built."""
+    def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):  # noqa: C901
+        """Create a sandbox for ``target``, showing the build log if an image has to be built.
+
+        One branch per kind of target and per way the build log is shown, in order.
+        """
         from ..sdk import Sandbox, errors
         from ..widgets import BuildLogWidget
 

@@ -81,7 +81,7 @@ class Sandbox:
 
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
-    async def create(
+    async def create(  # noqa: C901 -- one branch per optional parameter of OpenComputer's signature
         cls,
         template: str = "base",
         timeout: int = 0,

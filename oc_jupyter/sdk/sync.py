@@ -40,7 +40,7 @@ _lock = threading.Lock()
 
 def loop() -> asyncio.AbstractEventLoop:
     """The SDK's background event loop, started on first use."""
-    global _loop, _thread
+    global _loop, _thread  # noqa: PLW0603 -- one background loop per process, guarded by _lock
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             new_loop = asyncio.new_event_loop()

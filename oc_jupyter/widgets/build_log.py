@@ -92,8 +92,11 @@ class BuildProgress:
                     step.elapsed = now - step.started
         self.current = None
 
-    def apply(self, event: Any) -> None:
-        """Take one build-log event: an SDK ``BuildLog``, a dict of its fields, or a plain line."""
+    def apply(self, event: Any) -> None:  # noqa: C901
+        """Take one build-log event: an SDK ``BuildLog``, a dict of its fields, or a plain line.
+
+        One branch per event shape and phase, read as a table.
+        """
         self.events += 1
         if self.status == "waiting":
             self.status = "building"

@@ -101,7 +101,7 @@ def when(value: Any) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, raw: bool = False) -> str:
     """An HTML table; cells are escaped unless ``raw`` (already HTML)."""
-    cell = (lambda v: str(v)) if raw else (lambda v: escape(str(v)))
+    cell = str if raw else (lambda v: escape(str(v)))
     head = "".join(f'<th style="{_TD};font-weight:600">{escape(h)}</th>' for h in headers)
     body = "".join("<tr>" + "".join(f'<td style="{_TD}">{cell(v)}</td>' for v in row) + "</tr>" for row in rows)
     return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'

@@ -356,10 +356,7 @@ class Agent:
                 continue
             for fd in list(proc.open_fds):
                 self.drain(proc, fd, final=True)
-            if os.WIFSIGNALED(status):
-                code = SIGNAL_BASE + os.WTERMSIG(status)
-            else:
-                code = os.WEXITSTATUS(status)
+            code = SIGNAL_BASE + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             stdin = proc.popen.stdin
             if stdin is not None and not stdin.closed:
                 try:
@@ -443,7 +440,7 @@ class Agent:
                 timeout = max(0.0, soonest - time.monotonic())
             else:
                 timeout = None
-            for key, events in self.sel.select(timeout):
+            for key, _events in self.sel.select(timeout):
                 kind, proc = key.data
                 if kind == "in":
                     if not self.read_requests():
