@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -413,7 +414,7 @@ def test_concurrent_starts_of_one_home_give_one_server(tmp_path):
         serving = []
         for pid in processes:
             try:
-                cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
             if b"oc_jupyter.local" in b" ".join(cmd) and str(server.home).encode() in cmd:

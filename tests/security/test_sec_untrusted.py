@@ -534,7 +534,7 @@ def _assert_shown_safely(outputs) -> list[str]:
     return notes
 
 
-def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):
+def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):  # noqa: F811 -- the fixture, by name
     cells = ["%load_ext oc_jupyter"] + ([_WIRING] if not (_WIRED_DISPLAY and _WIRED_STREAM) else []) + [
         _EVIL_REPRS, _FORGED, _ESCAPES]
     run = notebook(cells)
