@@ -63,16 +63,16 @@ _flow = threading.Condition()
 _sent = 0
 _acked = 0
 _current = None
-_pumps = []
+_pumps = []  # type: list[Pump]
 _sigint = {"writing": False}
 _busy = threading.Event()
-_requests = queue.Queue()
+_requests = queue.Queue()  # type: queue.Queue[dict | None]
 _ns = {"__name__": "__main__", "__builtins__": __builtins__}
 # Shell commands get the sandbox's environment and folder as they were at start,
 # not whatever Python cells later did to os.environ or the cwd.
 _START_ENV = dict(os.environ)
 _START_CWD = os.getcwd()
-_shells = {}
+_shells = {}  # type: dict[object, subprocess.Popen]
 
 
 def send(kind, flow=False, **fields):
@@ -362,9 +362,9 @@ def pull(name, may_pickle, arrow):
         return
     value = _ns[name]
     try:
-        reply("pull", name=name, fmt="safe", v=encode(value, arrow))
+        reply("pull", name=name, fmt="safe", v=encode(value, arrow))  # type: ignore[name-defined]  # from values.py, prepended
         return
-    except Unsupported as exc:
+    except Unsupported as exc:  # type: ignore[name-defined]  # from values.py, prepended
         if not may_pickle:
             reply("pull_error", name=name, ename="Unsupported", evalue=str(exc), type=exc.type_name)
             return

@@ -104,8 +104,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     def cancel() -> None:
         # Runs on the loop after ``start`` whenever ``start`` was scheduled (callbacks run in order).
         interrupted.set()
-        if started.done() and started.result() is not None:
-            started.result().cancel()
+        task = started.result() if started.done() else None
+        if task is not None:
+            task.cancel()
 
     # Everything from scheduling on sits in the ``try``: an interrupt can land
     # at any bytecode, even while ``call_soon_threadsafe`` wakes the loop.

@@ -283,7 +283,7 @@ def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
     files: list[tuple[str, int]] = []
     for step in steps:
         kind = str(step.get("type", "?")) if isinstance(step, dict) else "?"
-        args = step.get("args") if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
+        args = step["args"] if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
         if kind == "add_file":
             files.append((str(args.get("path", "")), content_size(args.get("content"))))
         elif kind == "add_dir":
