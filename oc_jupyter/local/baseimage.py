@@ -353,12 +353,14 @@ async def _import_stream(engine: Engine, producer: list[str], ref: str, progress
     tail: list[str] = []
 
     async def follow_maker() -> None:
+        assert maker.stderr is not None
         async for raw in maker.stderr:
             line = raw.decode(errors="replace").rstrip()
             tail[:] = (tail + [line])[-10:]
             await _emit(progress, line)
 
     async def drain_importer() -> list[str]:
+        assert importer.stdout is not None
         return [raw.decode(errors="replace").rstrip() async for raw in importer.stdout]
 
     try:

@@ -36,7 +36,11 @@ class EventQueue:
     def callback(self, kind: str) -> Callable[[Any], None]:
         """A callback that queues ``(kind, value)``; hand it to the SDK."""
         put = self._q.put
-        return lambda value=None: put((kind, value))
+
+        def queue_it(value: Any = None) -> None:
+            put((kind, value))
+
+        return queue_it
 
     def text_callback(self, kind: str) -> Callable[[bytes], None]:
         """A callback for an SDK output stream that queues ``(kind, text)``.

@@ -29,7 +29,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -37,6 +37,9 @@ from ..untrusted import clean_terminal, safe_bundle
 from . import bridge, values
 from .errors import CommandTimedOut, RemotePythonError
 from .output import OutputWriter
+
+if TYPE_CHECKING:  # the SDK is imported when first used, not when the extension loads
+    from ..sdk.exec import ExecSession
 
 __all__ = ["SOURCE", "ExecOutcome", "FrameReader", "RemotePython", "RemotePythonGone"]
 
@@ -182,7 +185,7 @@ class RemotePython:
     def __init__(self, sandbox) -> None:
         self.sandbox = sandbox
         self.events = bridge.EventQueue()
-        self.session = None
+        self.session: ExecSession | None = None
         self.exit_code: int | None = None
         self._reader = FrameReader()
         self._ids = itertools.count(1)
@@ -279,7 +282,7 @@ class RemotePython:
         self._send(request)
         outcome = ExecOutcome(ok=False)
         notes = Notes()
-        state = {"done": False, "timed_out": False, "interrupted_at": None}
+        state: dict[str, Any] = {"done": False, "timed_out": False, "interrupted_at": None}
         deadline = time.monotonic() + timeout if timeout else None
 
         def fail(error: Exception) -> None:
@@ -498,6 +501,8 @@ class RemotePython:
 
         self._kept_awake_at = time.monotonic()
         line = json.dumps(request) + "\n"
+        if self.session is None:
+            raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")
         try:
             bridge.run(self.session.send_stdin(line))
         except sdk_errors.OCError as exc:

@@ -283,7 +283,7 @@ class BuildLogWidget:
         self._closed = False
         self._lock = threading.Lock()
         self.redraws = 0
-        self.box = None
+        self.box: Any = None  # an ipywidgets VBox once built
         if self.use_widgets:
             self._build_widgets()
         if display_now:
