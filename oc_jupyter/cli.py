@@ -12,7 +12,7 @@ import json
 import os
 import shlex
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from ._version import __version__
 

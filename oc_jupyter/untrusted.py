@@ -161,7 +161,7 @@ class TerminalStream:
         """The cleaned text that can be shown now."""
         text, self._held = self._held + text, ""
         last = None
-        for last in _TERMINAL.finditer(text):
+        for last in _TERMINAL.finditer(text):  # noqa: B007 -- the loop only finds the last match
             pass
         if (last is not None and last.end() == len(text) and len(last.group(0)) <= self.limit
                 and not _COMPLETE.fullmatch(last.group(0))):
@@ -210,7 +210,7 @@ def _frame_height(markup: str) -> int:
     """
     if _TALL.search(markup):
         return FRAME_MAX_HEIGHT
-    if "<" not in markup or "<pre" in markup.lower():
+    if "<" not in markup or "<pre" in markup.lower():  # noqa: SIM108 -- each branch keeps its comment
         lines = markup.count("\n") + 1  # text whose line breaks show
     else:
         lines = len(_LINES.findall(markup)) + 1
@@ -408,13 +408,15 @@ def _image_metadata(meta: Any) -> dict[str, Any]:
     return kept
 
 
-def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None  # noqa: C901
                 ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """What may be shown of a display bundle from a sandbox, and notes of what was dropped.
 
     Returns ``(data, metadata, notes)``: a bundle safe to publish as trusted
     output, metadata reduced to image sizes, and one sentence per MIME type
     that was dropped or rewritten in a way the user should know about.
+
+    One branch per MIME type, read as a table.
     """
     out: dict[str, Any] = {}
     meta_out: dict[str, Any] = {}
@@ -462,11 +464,10 @@ def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = No
             out[key] = _safe_latex(text)
         elif key == "text/html":
             out[key] = frame_html(text)
-        elif key == "image/svg+xml":
+        elif key == "image/svg+xml" and "text/html" not in data:
             # Shown as framed HTML: an inline <svg> in the page could run
             # its own scripts and event handlers.
-            if "text/html" not in data:
-                out["text/html"] = frame_html(text)
+            out["text/html"] = frame_html(text)
 
     if dropped:
         listed = ", ".join(sorted(set(dropped)))

@@ -26,7 +26,10 @@ function filesEndpoint(sandboxId: string, action = ''): string {
   return `sandboxes/${encodeURIComponent(sandboxId)}/files${action ? `/${action}` : ''}`;
 }
 
-export async function listFolder(sandboxId: string, path: string): Promise<IFileEntry[]> {
+export async function listFolder(
+  sandboxId: string,
+  path: string
+): Promise<IFileEntry[]> {
   const reply = await requestAPI<{ entries: IFileEntry[] }>(
     `${filesEndpoint(sandboxId)}?path=${encodeURIComponent(path)}`
   );
@@ -39,17 +42,29 @@ export function downloadUrl(
   path: string,
   settings: ServerConnection.ISettings = ServerConnection.makeSettings()
 ): string {
-  return URLExt.join(settings.baseUrl, NAMESPACE, filesEndpoint(sandboxId, 'download')) +
-    `?path=${encodeURIComponent(path)}`;
+  return (
+    URLExt.join(
+      settings.baseUrl,
+      NAMESPACE,
+      filesEndpoint(sandboxId, 'download')
+    ) + `?path=${encodeURIComponent(path)}`
+  );
 }
 
 /** Send one dropped file; the browser streams it and ServerConnection adds the XSRF token. */
-export async function uploadFile(sandboxId: string, path: string, file: Blob): Promise<void> {
-  await requestAPI<void>(`${filesEndpoint(sandboxId, 'upload')}?path=${encodeURIComponent(path)}`, {
-    method: 'PUT',
-    body: file,
-    headers: { 'Content-Type': 'application/octet-stream' }
-  });
+export async function uploadFile(
+  sandboxId: string,
+  path: string,
+  file: Blob
+): Promise<void> {
+  await requestAPI<void>(
+    `${filesEndpoint(sandboxId, 'upload')}?path=${encodeURIComponent(path)}`,
+    {
+      method: 'PUT',
+      body: file,
+      headers: { 'Content-Type': 'application/octet-stream' }
+    }
+  );
 }
 
 /** ``/a/b`` → ``/a``; the root stays the root. */
@@ -112,7 +127,6 @@ export function SandboxFiles(props: { sandboxId: string }): JSX.Element {
   React.useEffect(() => {
     void load(START_FOLDER);
     // Load once per sandbox; navigation calls load itself.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [sandboxId]);
 
   const onDrop = async (event: React.DragEvent) => {
@@ -128,7 +142,9 @@ export function SandboxFiles(props: { sandboxId: string }): JSX.Element {
         setStatus(`Uploading ${file.name} (${i + 1} of ${files.length})…`);
         await uploadFile(sandboxId, joinPath(path, file.name), file);
       }
-      setStatus(`Uploaded ${files.length} file${files.length === 1 ? '' : 's'} to ${path}.`);
+      setStatus(
+        `Uploaded ${files.length} file${files.length === 1 ? '' : 's'} to ${path}.`
+      );
     } catch (err) {
       setStatus(null);
       setError((err as Error).message);
@@ -173,7 +189,11 @@ export function SandboxFiles(props: { sandboxId: string }): JSX.Element {
       {status && <div className="oc-Files-status">{status}</div>}
       <ul className="oc-Files-list">
         {(entries ?? []).map(entry => (
-          <li key={entry.name} className="oc-Files-entry" data-name={entry.name}>
+          <li
+            key={entry.name}
+            className="oc-Files-entry"
+            data-name={entry.name}
+          >
             {entry.isDir ? (
               <button
                 className="oc-Files-name oc-Files-folder"
@@ -200,8 +220,8 @@ export function SandboxFiles(props: { sandboxId: string }): JSX.Element {
         ))}
       </ul>
       <div className="oc-Files-drop">
-        <fileUploadIcon.react tag="span" elementSize="normal" /> Drop files here to upload them to{' '}
-        <code>{path}</code>
+        <fileUploadIcon.react tag="span" elementSize="normal" /> Drop files here
+        to upload them to <code>{path}</code>
       </div>
     </div>
   );

@@ -26,7 +26,7 @@ from traitlets import Bool, Int, List, Unicode
 __all__ = ["OpenComputerProvisioner"]
 
 
-class OpenComputerProvisioner(LocalProvisioner):  # type: ignore[misc]
+class OpenComputerProvisioner(LocalProvisioner):
     """Starts a kernel in an OpenComputer sandbox (local backend or cloud, from the environment)."""
 
     snapshot = Unicode("", config=True, help="Snapshot to create the kernel's sandbox from.")

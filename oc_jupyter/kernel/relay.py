@@ -27,7 +27,7 @@ import time
 CHUNK = 65536
 _out = sys.stdout.buffer
 _out_lock = threading.Lock()
-_conns = {}
+_conns = {}  # type: dict[object, socket.socket]
 _conns_lock = threading.Lock()
 
 

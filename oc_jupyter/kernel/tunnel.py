@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import signal
 import sys
@@ -170,13 +171,13 @@ class Tunnel:
         for name in PORTS:
             port = int(self.connection[name])
             server = await asyncio.start_server(
-                lambda r, w, port=port: self.accept(port, r, w), host=host, port=port
+                functools.partial(self.accept, port), host=host, port=port
             )
             self.servers.append(server)
 
     async def run(self) -> int:
         """Wait for the kernel to exit (its code) or for the sandbox to go (raises TunnelError)."""
-        ended = asyncio.ensure_future(_session_end(self.session))
+        ended: asyncio.Future[Any] = asyncio.ensure_future(_session_end(self.session))
         done, _ = await asyncio.wait({self.finished, ended}, return_when=asyncio.FIRST_COMPLETED)
         if self.finished.done():
             ended.cancel()
@@ -245,7 +246,12 @@ async def serve(args: argparse.Namespace) -> int:
         for signum in (signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGQUIT):
             loop.add_signal_handler(signum, tunnel.signal, signum)
         stop = loop.create_future()
-        loop.add_signal_handler(signal.SIGTERM, lambda: stop.done() or stop.set_result(None))
+
+        def on_sigterm() -> None:
+            if not stop.done():
+                stop.set_result(None)
+
+        loop.add_signal_handler(signal.SIGTERM, on_sigterm)
         print(f"oc_jupyter: kernel running in sandbox {sandbox.id}", file=sys.stderr, flush=True)
         running = asyncio.ensure_future(tunnel.run())
         await asyncio.wait({running, stop}, return_when=asyncio.FIRST_COMPLETED)

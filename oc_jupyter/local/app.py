@@ -12,9 +12,10 @@ not FastAPI's 422. ``error`` is what OpenComputer's clients read; ``code``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -175,9 +176,10 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
         docs_url=None,
         redoc_url=None,
     )
-    app.add_exception_handler(ApiError, _api_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
+    # Starlette types every handler as taking Exception; each takes the class it is registered for.
+    app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(health_routes.router)
     for router in sandbox_doors.routers():
@@ -195,7 +197,8 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
                 "type": "apiKey", "in": "header", "name": "X-API-Key",
             }
-            public = {API_PREFIX + route.path for router in public_api_routers() for route in router.routes}
+            # Every route of these routers has a path; Starlette's BaseRoute does not declare it.
+            public = {API_PREFIX + route.path for router in public_api_routers() for route in router.routes}  # type: ignore[attr-defined]
             for path, operations in schema.get("paths", {}).items():
                 if path.startswith(API_PREFIX):
                     for operation in operations.values():

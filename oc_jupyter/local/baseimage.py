@@ -37,8 +37,8 @@ import pwd
 import re
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from oc_jupyter.wire.codes import ErrorCode
 
@@ -125,7 +125,7 @@ async def ensure_base_image(engine: Engine, progress: Progress | None = None, *,
         lock_file = None
         if lock_dir is not None:
             lock_dir.mkdir(parents=True, exist_ok=True)
-            lock_file = open(lock_dir / "base-image.lock", "w")
+            lock_file = open(lock_dir / "base-image.lock", "w")  # noqa: SIM115 -- held across the build, closed in the finally below
             await asyncio.to_thread(fcntl.flock, lock_file, fcntl.LOCK_EX)
         try:
             if not force and await engine.image_exists(ref):
@@ -353,12 +353,14 @@ async def _import_stream(engine: Engine, producer: list[str], ref: str, progress
     tail: list[str] = []
 
     async def follow_maker() -> None:
+        assert maker.stderr is not None
         async for raw in maker.stderr:
             line = raw.decode(errors="replace").rstrip()
             tail[:] = (tail + [line])[-10:]
             await _emit(progress, line)
 
     async def drain_importer() -> list[str]:
+        assert importer.stdout is not None
         return [raw.decode(errors="replace").rstrip() async for raw in importer.stdout]
 
     try:

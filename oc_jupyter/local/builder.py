@@ -36,9 +36,10 @@ import shlex
 import tarfile
 import time
 from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 from .baseimage import base_image_ref, ensure_base_image
 from .cache import DEFAULT_LAYER_REPOSITORY, LayerCache, ensure_cache_volumes, layer_repository, volume_args
@@ -143,7 +144,7 @@ class BuildJob:
             while True:
                 async with self._changed:
                     self._cursors[token] = cursor
-                    await self._changed.wait_for(lambda: self.finished or cursor < self._offset + len(self._events))
+                    await self._changed.wait_for(lambda: self.finished or cursor < self._offset + len(self._events))  # noqa: B023 -- called within this iteration
                     batch: list[BuildEvent] = []
                     if cursor < self._offset:
                         batch.append(BuildEvent("build_log", {

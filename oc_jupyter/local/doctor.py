@@ -110,7 +110,7 @@ def _engine_info(engine: Engine) -> EngineFacts:
     fmt = "json" if engine.name == "podman" else "{{json .}}"
     try:
         done = subprocess.run([engine.binary, "info", "--format", fmt], env=engine.env, capture_output=True,
-                              text=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL)
+                              text=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"`{engine.name} info` did not answer within {_INFO_TIMEOUT} s") from None
     if done.returncode != 0:
@@ -282,7 +282,7 @@ def _check_base(engine: Engine) -> Check:
     ref = base_image_ref()
     try:
         present = subprocess.run([engine.binary, "image", "inspect", "--format", "{{.Id}}", ref], env=engine.env,
-                                 capture_output=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL).returncode == 0
+                                 capture_output=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False).returncode == 0
     except subprocess.TimeoutExpired:
         present = False
     details = {"image": ref, "present": present}
@@ -365,7 +365,7 @@ def diagnose(home: Path | None = None, environ: dict | None = None) -> Report:
 
 def _count(engine: Engine, *args: str) -> int:
     done = subprocess.run([engine.binary, *args], env=engine.env, capture_output=True, text=True,
-                          timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL)
+                          timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
     return len(done.stdout.split()) if done.returncode == 0 else 0
 
 
@@ -397,7 +397,7 @@ def fix_storage(force: bool = False, environ: dict | None = None) -> str:
     text = storage_conf_text(facts)
     # podman's database remembers the driver it was created with, so the old store must go first.
     reset = subprocess.run([engine.binary, "system", "reset", "--force"], env=engine.env, capture_output=True,
-                           text=True, timeout=600, stdin=subprocess.DEVNULL)
+                           text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
     if reset.returncode != 0:
         last = (reset.stderr.strip() or "no output").splitlines()[-1]
         raise StorageFixError(f"`podman system reset` failed with exit code {reset.returncode} ({last}); "

@@ -21,9 +21,9 @@ import contextlib
 import os
 import shutil
 import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Awaitable, Callable, Iterator, Mapping, Sequence
 
 from .errors import EngineError, EngineNotFound, EngineTimeout
 from .settings import env_number
@@ -64,7 +64,7 @@ def _install_hint() -> str:
     )
 
 
-def detect_engine(environ: dict | None = None) -> "Engine":
+def detect_engine(environ: dict | None = None) -> Engine:
     """Find the engine to use, or raise :class:`EngineNotFound` saying how to install one."""
     env = os.environ if environ is None else environ
     wanted = env.get("OC_JUPYTER_ENGINE", "").strip()

@@ -35,9 +35,9 @@ import secrets
 import shlex
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Awaitable, Callable
 
 from oc_jupyter.wire.codes import ErrorCode
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.responses import StreamingResponse
 
@@ -23,7 +24,7 @@ def format_event(event: str, data: Any) -> str:
 
 
 def wants_event_stream(accept: str | None) -> bool:
-    return bool(accept) and "text/event-stream" in accept.lower()
+    return bool(accept and "text/event-stream" in accept.lower())
 
 
 Item = tuple[str, Any] | list[tuple[str, Any]]

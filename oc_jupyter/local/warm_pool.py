@@ -25,8 +25,9 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Awaitable, Callable
+from typing import Any
 
 from .settings import env_number
 
@@ -56,7 +57,7 @@ class Warm:
 
 
 Start = Callable[[str], Awaitable[Warm]]
-Discard = Callable[[list[Warm]], Awaitable[None]]
+Discard = Callable[[list[Warm]], Coroutine[Any, Any, None]]
 
 
 class _Slot:
@@ -140,11 +141,14 @@ class WarmPool:
             else:
                 fill.add_done_callback(self._discard_later)
 
-    def _discard_later(self, task: asyncio.Task) -> None:
-        if task.cancelled() or task.exception() is not None or task.result() is None:
+    def _discard_later(self, task: asyncio.Task[Warm | None]) -> None:
+        if task.cancelled() or task.exception() is not None:
+            return
+        warm = task.result()
+        if warm is None:
             return
         with contextlib.suppress(RuntimeError):
-            removal = asyncio.get_running_loop().create_task(self._discard([task.result()]))
+            removal = asyncio.get_running_loop().create_task(self._discard([warm]))
             # Held until done: the loop keeps only a weak reference to tasks.
             self._removals.add(removal)
             removal.add_done_callback(self._removals.discard)
@@ -171,8 +175,8 @@ class WarmPool:
         if fills:
             await asyncio.wait(fills, timeout=30)
         ready = [
-            fill.result() for fill in fills
-            if fill.done() and not fill.cancelled() and fill.exception() is None and fill.result() is not None
+            warm for fill in fills
+            if fill.done() and not fill.cancelled() and fill.exception() is None and (warm := fill.result()) is not None
         ]
         if ready:
             await self._discard(ready)

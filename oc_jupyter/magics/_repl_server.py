@@ -63,16 +63,16 @@ _flow = threading.Condition()
 _sent = 0
 _acked = 0
 _current = None
-_pumps = []
+_pumps = []  # type: list[Pump]
 _sigint = {"writing": False}
 _busy = threading.Event()
-_requests = queue.Queue()
+_requests = queue.Queue()  # type: queue.Queue[dict | None]
 _ns = {"__name__": "__main__", "__builtins__": __builtins__}
 # Shell commands get the sandbox's environment and folder as they were at start,
 # not whatever Python cells later did to os.environ or the cwd.
 _START_ENV = dict(os.environ)
 _START_CWD = os.getcwd()
-_shells = {}
+_shells = {}  # type: dict[object, subprocess.Popen]
 
 
 def send(kind, flow=False, **fields):
@@ -80,7 +80,7 @@ def send(kind, flow=False, **fields):
     global _sent
     fields["t"] = kind
     payload = json.dumps(fields, ensure_ascii=True)
-    data = ("%d %s\n" % (len(payload), payload)).encode("ascii")
+    data = f"{len(payload)} {payload}\n".encode("ascii")
     if flow:
         with _flow:
             while _sent - _acked > WINDOW:
@@ -118,7 +118,7 @@ def acked(n):
             _flow.notify_all()
 
 
-class Pump(object):
+class Pump:
     """Forwards what is written to one of this process's output descriptors as stream frames."""
 
     def __init__(self, fd, name):
@@ -158,9 +158,9 @@ class Pump(object):
 
     def drain(self):
         """Forward what was written before now (not what a background child keeps writing)."""
+        import array
         import fcntl
         import termios
-        import array
 
         with self.lock:
             pending = array.array("i", [0])
@@ -234,7 +234,7 @@ def run_shell(request):
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 cwd=request.get("cwd") or _START_CWD, env=env, start_new_session=True)
     except OSError as exc:
-        send("sh_err", id=rid, error="%s: %s" % (type(exc).__name__, exc))
+        send("sh_err", id=rid, error=f"{type(exc).__name__}: {exc}")
         return
     _shells[rid] = proc
 
@@ -323,9 +323,9 @@ def flush_figures():
             buf = io.BytesIO()
             figure.savefig(buf, format="png", bbox_inches="tight")
             reply("display", data={"image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
-                                   "text/plain": "<Figure %d>" % number})
+                                   "text/plain": f"<Figure {number}>"})
         except Exception as exc:
-            reply("display", data={"text/plain": "(figure %d could not be drawn: %s)" % (number, exc)})
+            reply("display", data={"text/plain": f"(figure {number} could not be drawn: {exc})"})
     try:
         plt.close("all")
     except Exception:
@@ -358,13 +358,13 @@ def run_code(code, filename):
 def pull(name, may_pickle, arrow):
     """Send one pulled value: its safe form, or a pickle only where the kernel allowed one."""
     if name not in _ns:
-        reply("pull_error", name=name, ename="NameError", evalue="name %r is not defined" % name)
+        reply("pull_error", name=name, ename="NameError", evalue=f"name {name!r} is not defined")
         return
     value = _ns[name]
     try:
-        reply("pull", name=name, fmt="safe", v=encode(value, arrow))
+        reply("pull", name=name, fmt="safe", v=encode(value, arrow))  # type: ignore[name-defined]  # from values.py, prepended
         return
-    except Unsupported as exc:
+    except Unsupported as exc:  # type: ignore[name-defined]  # from values.py, prepended
         if not may_pickle:
             reply("pull_error", name=name, ename="Unsupported", evalue=str(exc), type=exc.type_name)
             return
@@ -381,7 +381,7 @@ def pull(name, may_pickle, arrow):
 
 def handle(request):
     global _current
-    _current = rid = request.get("id")
+    _current = request.get("id")
     ok = True
     for name, blob in (request.get("push") or {}).items():
         try:

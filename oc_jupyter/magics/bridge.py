@@ -36,7 +36,11 @@ class EventQueue:
     def callback(self, kind: str) -> Callable[[Any], None]:
         """A callback that queues ``(kind, value)``; hand it to the SDK."""
         put = self._q.put
-        return lambda value=None: put((kind, value))
+
+        def queue_it(value: Any = None) -> None:
+            put((kind, value))
+
+        return queue_it
 
     def text_callback(self, kind: str) -> Callable[[bytes], None]:
         """A callback for an SDK output stream that queues ``(kind, text)``.
@@ -104,7 +108,7 @@ def submit(coro: Awaitable, events: EventQueue | None = None) -> Job:
     return Job(coro, events)
 
 
-def wait(
+def wait(  # noqa: C901
     events: EventQueue,
     handle: Callable[[Any], bool | None] | None = None,
     *,
@@ -120,6 +124,8 @@ def wait(
     ``on_interrupt`` action runs (default: cancel ``job``), events keep being
     handled for up to ``grace`` seconds so the stop is reported in order, and
     then ``KeyboardInterrupt`` is raised again.
+
+    One loop on purpose: the interrupt, its grace period and the quiet ticks share its state.
     """
     interrupted_at: float | None = None
     while True:

@@ -14,6 +14,7 @@ and no local folder on the way may be a symlink.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import posixpath
 import shlex
@@ -421,7 +422,7 @@ class FileMagics(Magics):
                 holding = {posixpath.dirname(rel) for rel, _, _ in items}
                 holding |= {part for rel in list(holding) for part in _parents(rel)}
                 empty = [rel for rel in folders if rel not in holding]
-                await _bounded([lambda rel=rel: sandbox.files.make_dir(posixpath.join(destination, rel))
+                await _bounded([functools.partial(sandbox.files.make_dir, posixpath.join(destination, rel))
                                 for rel in empty])
 
             def job(rel, path):
@@ -441,7 +442,7 @@ class FileMagics(Magics):
     @argument("local", nargs="?", help="Where it goes locally, relative to the notebook's folder "
               "(default: its name, in the notebook's folder).")
     @argument("--sandbox", metavar="ID", help="The sandbox (default: the one %%oc_run uses, see %%oc_sandbox use).")
-    def oc_download(self, line):
+    def oc_download(self, line):  # noqa: C901 -- a magic's argument checks and its file and folder cases, in order
         """Copy a file or folder from a sandbox into the notebook's folder.
 
         ::

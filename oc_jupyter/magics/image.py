@@ -69,6 +69,7 @@ class ImageMagics(Magics):
         key and which steps are already built. ``--build`` builds it now with
         a live log; ``--snapshot SNAP`` saves it as a named snapshot.
         """
+        assert self.shell is not None  # Magics loaded by the extension always have one
         args = parse_argstring(self.oc_image, line)
         if not args.name.isidentifier():
             raise UsageError(f"%%oc_image needs a Python variable name for the image, got {args.name!r}.")

@@ -22,8 +22,9 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, TextIO, cast
 
 __all__ = ["DEFAULT_HEAD", "DEFAULT_TAIL", "OutputWriter", "spool_dir"]
 
@@ -60,7 +61,7 @@ def spool_dir() -> Path:
     return path
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
@@ -73,7 +74,7 @@ class OutputWriter:
 
     def __init__(self, head: int = DEFAULT_HEAD, tail: int = DEFAULT_TAIL,
                  clean: Callable[[str], str] | None = None) -> None:
-        self._last = None
+        self._last: TextIO | None = None
         self.head = max(0, head)
         self.tail = max(0, tail)
         self._clean = clean
@@ -81,14 +82,14 @@ class OutputWriter:
         self._head_copy: list[tuple[str, str]] = []
         self._tail: collections.deque[tuple[str, str]] = collections.deque()
         self._tail_size = 0
-        self._spool = None
+        self._spool: gzip.GzipFile | None = None
         self._noted: set[str] = set()
         self.spool_path: Path | None = None
         self.total_bytes = 0
         self._after_head = 0
 
     @classmethod
-    def from_settings(cls, settings) -> "OutputWriter":
+    def from_settings(cls, settings) -> OutputWriter:
         """A writer with the settings' limits that strips terminal controls from the sandbox's text."""
         from ..untrusted import clean_terminal
 
@@ -134,6 +135,7 @@ class OutputWriter:
 
     def _spool_write(self, text: str) -> None:
         data = text.encode("utf-8", "replace")
+        assert self._spool is not None  # only called once the spool is open
         self._spool.write(data)
         self.total_bytes += len(data)
 
@@ -170,7 +172,7 @@ class OutputWriter:
             self.flush()
             return
         spool, self._spool = self._spool, None
-        fileobj = spool.fileobj
+        fileobj = cast(BinaryIO, spool.fileobj)  # the file _start_spool opened
         spool.close()
         fileobj.close()
         self.flush()

@@ -29,7 +29,7 @@ import pickle
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
@@ -37,6 +37,9 @@ from ..untrusted import clean_terminal, safe_bundle
 from . import bridge, values
 from .errors import CommandTimedOut, RemotePythonError
 from .output import OutputWriter
+
+if TYPE_CHECKING:  # the SDK is imported when first used, not when the extension loads
+    from ..sdk.exec import ExecSession
 
 __all__ = ["SOURCE", "ExecOutcome", "FrameReader", "RemotePython", "RemotePythonGone"]
 
@@ -182,7 +185,7 @@ class RemotePython:
     def __init__(self, sandbox) -> None:
         self.sandbox = sandbox
         self.events = bridge.EventQueue()
-        self.session = None
+        self.session: ExecSession | None = None
         self.exit_code: int | None = None
         self._reader = FrameReader()
         self._ids = itertools.count(1)
@@ -258,13 +261,15 @@ class RemotePython:
 
     # ---------------------------------------------------------------- running code
 
-    def execute(self, code: str, out: OutputWriter, *, push: dict[str, Any] | None = None,
+    def execute(self, code: str, out: OutputWriter, *, push: dict[str, Any] | None = None,  # noqa: C901
                 pull: list[str] | None = None, pickle_names: set[str] | frozenset[str] = frozenset(),
                 timeout: float | None = None, filename: str = "<cell>") -> ExecOutcome:
         """Run ``code`` remotely, streaming its output into the cell; returns what came back.
 
         ``pull`` names come back in a safe form; those also in ``pickle_names``
         may come back pickled when they have none.
+
+        One branch per kind of message the interpreter sends back, in the order of its protocol.
         """
         if not self.alive:
             raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")
@@ -277,7 +282,7 @@ class RemotePython:
         self._send(request)
         outcome = ExecOutcome(ok=False)
         notes = Notes()
-        state = {"done": False, "timed_out": False, "interrupted_at": None}
+        state: dict[str, Any] = {"done": False, "timed_out": False, "interrupted_at": None}
         deadline = time.monotonic() + timeout if timeout else None
 
         def fail(error: Exception) -> None:
@@ -328,9 +333,7 @@ class RemotePython:
                     self._interrupt()
                 if state["timed_out"] and state["interrupted_at"] is None:
                     state["interrupted_at"] = time.monotonic()
-                if state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE:
-                    return True
-                return False
+                return state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE
             for kind, frame in self._split(event, out, notes):
                 if kind == "exit":
                     return True
@@ -371,12 +374,14 @@ class RemotePython:
 
     # ---------------------------------------------------------------- shell commands
 
-    def shell(self, cmd: str, out: OutputWriter, *, env: dict | None = None, cwd: str | None = None,
+    def shell(self, cmd: str, out: OutputWriter, *, env: dict | None = None, cwd: str | None = None,  # noqa: C901
               timeout: float | None = None) -> int:
         """Run a shell command through the interpreter: one message each way instead of a new session.
 
         The command gets its own process group, so stopping it (interrupt,
         timeout) kills everything it started; the interpreter's names are untouched.
+
+        One branch per kind of message the interpreter sends back, in the order of its protocol.
         """
         if not self.alive:
             raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")
@@ -496,6 +501,8 @@ class RemotePython:
 
         self._kept_awake_at = time.monotonic()
         line = json.dumps(request) + "\n"
+        if self.session is None:
+            raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} is not running.")
         try:
             bridge.run(self.session.send_stdin(line))
         except sdk_errors.OCError as exc:

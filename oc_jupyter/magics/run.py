@@ -84,7 +84,7 @@ class RunMagics(Magics):
         and its last ``OCJupyter.output_tail`` characters, and a note gives
         the private file that holds all of it.
         """
-        parser = self.oc_run.parser
+        parser = self.oc_run.parser  # type: ignore[union-attr]  # set by IPython's magic_arguments decorators
         tokens, command = split_command(line, parser)
         args = parser.parse_args(tokens)
         if cell is None and not command:
@@ -143,6 +143,7 @@ class RunMagics(Magics):
         if args.image:
             from ..sdk import Image
 
+            assert self.shell is not None  # Magics loaded by the extension always have one
             image = self.shell.user_ns.get(args.image)
             if not isinstance(image, Image):
                 raise UsageError(f"--image {args.image!r} names no Image in this notebook; define it with "
@@ -215,7 +216,11 @@ class RunMagics(Magics):
 
     # ---------------------------------------------------------------- python
 
-    def _python(self, sandbox, code: str, args, env, timeout, out: OutputWriter):
+    def _python(self, sandbox, code: str, args, env, timeout, out: OutputWriter):  # noqa: C901
+        """Run ``code`` in the sandbox's Python, moving the ``--push`` and ``--pull`` names.
+
+        The branches follow the options in order.
+        """
         from ..sdk import errors
 
         push_names = parse_names(args.push, "--push")
@@ -224,6 +229,7 @@ class RunMagics(Magics):
         pull_names += [name for name in pickle_names if name not in pull_names]
         if self.state.settings.allow_pickle:
             pickle_names = list(pull_names)
+        assert self.shell is not None  # Magics loaded by the extension always have one
         push = {}
         for name in push_names:
             if name not in self.shell.user_ns:

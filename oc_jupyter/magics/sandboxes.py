@@ -189,7 +189,7 @@ class SandboxMagics(Magics):
         print(f"Killed sandbox {sandbox.id}.")
 
     def _info(self, sandbox_id: str):
-        from ..sdk import errors, sync
+        from ..sdk import errors
 
         sandbox = self.state.connect(sandbox_id)
         try:

@@ -149,6 +149,7 @@ class SnapshotMagics(Magics):
 
         if not args.image:
             raise UsageError(f"%oc_snapshot create needs --image NAME, e.g. %oc_snapshot create {args.name} --image env.")
+        assert self.shell is not None  # Magics loaded by the extension always have one
         image = self.shell.user_ns.get(args.image)
         if not isinstance(image, Image):
             raise UsageError(f"--image {args.image!r} names no Image in this notebook; define it with %%oc_image {args.image}.")

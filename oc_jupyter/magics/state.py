@@ -17,12 +17,15 @@ import atexit
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 
 from . import bridge
 from .output import OutputWriter
+
+if TYPE_CHECKING:  # the SDK is imported when first used, not when the extension loads
+    from ..sdk import Config
 
 __all__ = ["NotebookState", "Target", "Limits", "MIN_MEMORY_MB"]
 
@@ -93,8 +96,8 @@ class NotebookState:
 
     def __init__(self, settings) -> None:
         self.settings = settings
-        self._config = None
-        self._stale_config = None
+        self._config: Config | None = None
+        self._stale_config: Config | None = None
         self.sandboxes: dict[tuple, Any] = {}
         # Each sandbox's count of out-of-memory kills when last looked at (see ``oom_note``).
         self.oom_seen: dict[str, int] = {}
@@ -228,8 +231,11 @@ class NotebookState:
             self.hibernated.add(sandbox.id)
         return sandbox
 
-    def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):
-        """Create a sandbox for ``target``, showing the build log if an image has to be built."""
+    def create(self, target: Target, *, keep: bool = False, view=None, always_show: bool = False):  # noqa: C901
+        """Create a sandbox for ``target``, showing the build log if an image has to be built.
+
+        One branch per kind of target and per way the build log is shown, in order.
+        """
         from ..sdk import Sandbox, errors
         from ..widgets import BuildLogWidget
 

@@ -88,8 +88,11 @@ def _npy(arr) -> str:
     return _b64(buf.getvalue())
 
 
-def encode(value, arrow: bool = False, _depth: int = 0):
-    """The safe form of ``value``; raises :class:`Unsupported` for a value without one."""
+def encode(value, arrow: bool = False, _depth: int = 0):  # noqa: C901
+    """The safe form of ``value``; raises :class:`Unsupported` for a value without one.
+
+    One branch per supported type, read as a table.
+    """
     if _depth > MAX_DEPTH:
         raise Unsupported(_type_name(value), "nested too deeply")
     d = _depth + 1
@@ -203,7 +206,8 @@ def decode(node, _depth: int = 0):
         raise BadValue(f"{type(exc).__name__}: {exc}") from None
 
 
-def _decode(node, depth: int):
+def _decode(node, depth: int):  # noqa: C901
+    """One branch per supported type, read as a table (the mirror of :func:`encode`)."""
     if depth > MAX_DEPTH:
         raise BadValue("nested too deeply")
     if node is None or type(node) in (bool, int, float, str):
@@ -339,7 +343,7 @@ def _decode_column(node: dict, depth: int):
 
 def _object_or_none(values):
     # pandas would infer a string dtype from an object array of strings; the sandbox had object.
-    return object if getattr(values, "dtype", None) == object else None
+    return object if getattr(values, "dtype", None) == object else None  # noqa: E721 -- a NumPy dtype compares equal to object but is not it
 
 
 def _decode_index(node: dict, depth: int):

@@ -100,7 +100,7 @@ def notebook_dir() -> Path | None:
 
     Found once and remembered, so a later ``%cd`` does not move it.
     """
-    global _notebook_dir, _notebook_dir_known
+    global _notebook_dir, _notebook_dir_known  # noqa: PLW0603 -- found once per kernel process
     if not _notebook_dir_known:
         _notebook_dir = _find_notebook_dir()
         _notebook_dir_known = _notebook_dir is not None
@@ -150,12 +150,14 @@ def _ignore_spec(root: Path, ignore: str | list[str] | tuple[str, ...] | None) -
     return pathspec.GitIgnoreSpec.from_lines(lines)
 
 
-def collect_dir(root: Path, ignore: str | list[str] | tuple[str, ...] | None = None) -> list[LocalFile]:
+def collect_dir(root: Path, ignore: str | list[str] | tuple[str, ...] | None = None) -> list[LocalFile]:  # noqa: C901
     """Every file under ``root`` that is not ignored, sorted by relative path.
 
     Symlinks are followed only while they stay inside ``root``, and a folder
     reached twice (a link loop) is walked once. Warns with
     :class:`LargeFolderWarning` above :data:`LARGE_FOLDER_BYTES`.
+
+    One walk on purpose: the symlink, loop and ignore rules decide together what is entered.
     """
     root = root.absolute()
     real_root = os.path.realpath(root)

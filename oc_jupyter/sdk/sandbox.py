@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 from typing import Any
 from urllib.parse import quote
@@ -81,7 +82,7 @@ class Sandbox:
 
     # ── lifecycle ────────────────────────────────────────────────────────
     @classmethod
-    async def create(
+    async def create(  # noqa: C901 -- one branch per optional parameter of OpenComputer's signature
         cls,
         template: str = "base",
         timeout: int = 0,
@@ -265,7 +266,7 @@ class Sandbox:
     @staticmethod
     async def list_checkpoint_patches(
         checkpoint_id: str, api_key: str | None = None, api_url: str | None = None, *, config: Config | None = None
-    ) -> list[dict]:
+    ) -> builtins.list[dict]:
         """The checkpoint's patches in the order they apply (cloud only)."""
         return await _patches("GET", checkpoint_id, "", None, config, api_key, api_url)
 
@@ -293,15 +294,15 @@ class Sandbox:
         if exc.code is not None:
             return exc
         try:
-            running = (await self.info()).status == "running"
+            info = await self.info()
         except SandboxNotFound as gone:
             return gone
         except OCError:
             return exc
-        if running:
+        if info.status == "running":
             return exc
         return SandboxStopped(
-            f"Sandbox {self.id!r} is no longer running (status {self._info.status!r}): {exc.message}", status=exc.status
+            f"Sandbox {self.id!r} is no longer running (status {info.status!r}): {exc.message}", status=exc.status
         )
 
     async def set_timeout(self, timeout: int) -> None:
@@ -360,7 +361,7 @@ class Sandbox:
         """Expose ``port`` of the sandbox over HTTP and WebSocket; the answer names its ``hostname``."""
         return await previews.create_preview_url(self, port, domain, auth_config)
 
-    async def list_preview_urls(self) -> list[dict]:
+    async def list_preview_urls(self) -> builtins.list[dict]:
         """Every preview URL of the sandbox."""
         return await previews.list_preview_urls(self)
 
@@ -454,7 +455,7 @@ class Sandbox:
         response = await self._post("checkpoints", body=body, timeout=CREATE_TIMEOUT, what=what)
         return _http.decode(response, self.config, what=what)
 
-    async def list_checkpoints(self) -> list[dict]:
+    async def list_checkpoints(self) -> builtins.list[dict]:
         """The sandbox's checkpoints, oldest first."""
         what = f"checkpoints of sandbox {self.id}"
         response = await _http.request(self.config, "GET", self._path("checkpoints"), not_found=SandboxNotFound,

@@ -97,9 +97,9 @@ class Shell:
             args=BASH_ARGS,
             env=env,
             cwd=cwd,
-            on_stdout=lambda chunk: holder["shell"]._on_stdout(chunk),
-            on_stderr=lambda chunk: holder["shell"]._on_stderr(chunk),
-            on_scrollback_end=lambda: holder["shell"]._on_scrollback_end(),
+            on_stdout=lambda chunk: holder["shell"]._on_stdout(chunk),  # noqa: PLW0108 -- the shell exists only after start returns
+            on_stderr=lambda chunk: holder["shell"]._on_stderr(chunk),  # noqa: PLW0108 -- the shell exists only after start returns
+            on_scrollback_end=lambda: holder["shell"]._on_scrollback_end(),  # noqa: PLW0108 -- the shell exists only after start returns
         )
         holder["shell"] = cls(session)
         return holder["shell"]
@@ -109,9 +109,9 @@ class Shell:
         holder: dict[str, Shell] = {}
         session = await exec_.attach(
             session_id,
-            on_stdout=lambda chunk: holder["shell"]._on_stdout(chunk),
-            on_stderr=lambda chunk: holder["shell"]._on_stderr(chunk),
-            on_scrollback_end=lambda: holder["shell"]._on_scrollback_end(),
+            on_stdout=lambda chunk: holder["shell"]._on_stdout(chunk),  # noqa: PLW0108 -- the shell exists only after start returns
+            on_stderr=lambda chunk: holder["shell"]._on_stderr(chunk),  # noqa: PLW0108 -- the shell exists only after start returns
+            on_scrollback_end=lambda: holder["shell"]._on_scrollback_end(),  # noqa: PLW0108 -- the shell exists only after start returns
         )
         holder["shell"] = cls(session)
         return holder["shell"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from urllib.parse import quote
 
@@ -105,7 +106,7 @@ class Snapshots:
         """Release client resources (nothing to hold: connections are shared); kept for OpenComputer's API."""
 
     async def wait_until_ready(
-        self, name: str, timeout: float = 600, *, log: list[BuildLog] | None = None
+        self, name: str, timeout: float = 600, *, log: builtins.list[BuildLog] | None = None
     ) -> SnapshotInfo:
         """Poll snapshot ``name`` until it is ``ready`` (returned) or ``failed`` (:class:`BuildFailed`)."""
         deadline = time.monotonic() + timeout
@@ -133,7 +134,7 @@ class Snapshots:
             delay = min(delay * 1.5, 5.0)
 
     @staticmethod
-    def _failed(info: SnapshotInfo, log: list[BuildLog]) -> BuildFailed:
+    def _failed(info: SnapshotInfo, log: builtins.list[BuildLog]) -> BuildFailed:
         reason = info.get("error") or info.get("reason") or info.get("message")
         detail = f": {reason}" if reason else ""
         return BuildFailed(f"Snapshot {info.name!r} failed to build{detail}", log=log)

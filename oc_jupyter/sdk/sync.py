@@ -40,7 +40,7 @@ _lock = threading.Lock()
 
 def loop() -> asyncio.AbstractEventLoop:
     """The SDK's background event loop, started on first use."""
-    global _loop, _thread
+    global _loop, _thread  # noqa: PLW0603 -- one background loop per process, guarded by _lock
     with _lock:
         if _loop is None or _thread is None or not _thread.is_alive():
             new_loop = asyncio.new_event_loop()
@@ -104,8 +104,9 @@ def run(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
     def cancel() -> None:
         # Runs on the loop after ``start`` whenever ``start`` was scheduled (callbacks run in order).
         interrupted.set()
-        if started.done() and started.result() is not None:
-            started.result().cancel()
+        task = started.result() if started.done() else None
+        if task is not None:
+            task.cancel()
 
     # Everything from scheduling on sits in the ``try``: an interrupt can land
     # at any bytecode, even while ``call_soon_threadsafe`` wakes the loop.

@@ -27,6 +27,7 @@ import tornado.websocket
 import websockets
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
+from websockets.typing import Subprotocol
 
 from oc_jupyter.sdk import Sandbox
 from oc_jupyter.sdk.errors import OCError
@@ -70,7 +71,8 @@ async def _target(backend: BackendState, sandbox_id: str, port: int) -> _Target:
     raise tornado.web.HTTPError(404, reason=f"Sandbox {sandbox_id} has no preview URL for port {port}")
 
 
-class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):
+# The two bases type check_origin differently; WebSocketHandler's, first in the MRO, is the one used.
+class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):  # type: ignore[misc]
     """HTTP (every method) and WebSocket to one exposed port of a sandbox."""
 
     def initialize(self, backend: BackendState) -> None:
@@ -146,7 +148,7 @@ class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):
         self.finish()
 
     @tornado.web.authenticated
-    async def get(self, sandbox_id: str, port: str, path: str) -> None:
+    async def get(self, sandbox_id: str, port: str, path: str) -> None:  # type: ignore[override]  # tornado types authenticated as returning Awaitable | None
         if self.request.headers.get("Upgrade", "").lower() == "websocket":
             await super().get(sandbox_id, port, path)
         else:
@@ -170,7 +172,7 @@ class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):
         try:
             self.upstream = await websockets.connect(
                 f"{target.ws}/{path}{self._query()}", additional_headers={**headers, **target.headers},
-                subprotocols=offered or None, max_size=None, open_timeout=30)
+                subprotocols=[Subprotocol(p) for p in offered] or None, max_size=None, open_timeout=30)
         except Exception as exc:  # noqa: BLE001 - any failure to connect ends this socket the same way
             self.close(1011, f"the preview did not accept the WebSocket ({type(exc).__name__})")
             return

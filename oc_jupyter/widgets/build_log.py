@@ -27,9 +27,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..untrusted import clean_terminal
 from oc_jupyter.wire.events import infer_phase, parse_step_line
 
+from ..untrusted import clean_terminal
 from . import render
 from .log_buffer import LogBuffer
 from .mode import widgets_enabled
@@ -92,8 +92,11 @@ class BuildProgress:
                     step.elapsed = now - step.started
         self.current = None
 
-    def apply(self, event: Any) -> None:
-        """Take one build-log event: an SDK ``BuildLog``, a dict of its fields, or a plain line."""
+    def apply(self, event: Any) -> None:  # noqa: C901
+        """Take one build-log event: an SDK ``BuildLog``, a dict of its fields, or a plain line.
+
+        One branch per event shape and phase, read as a table.
+        """
         self.events += 1
         if self.status == "waiting":
             self.status = "building"
@@ -280,7 +283,7 @@ class BuildLogWidget:
         self._closed = False
         self._lock = threading.Lock()
         self.redraws = 0
-        self.box = None
+        self.box: Any = None  # an ipywidgets VBox once built
         if self.use_widgets:
             self._build_widgets()
         if display_now:

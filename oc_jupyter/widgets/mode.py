@@ -18,7 +18,7 @@ _default = "auto"
 
 def set_default_mode(mode: str) -> None:
     """Set the mode used when a view is not given one (the magics' ``widgets`` setting)."""
-    global _default
+    global _default  # noqa: PLW0603 -- one setting per kernel process
     if mode not in ("auto", "on", "off"):
         raise ValueError(f"Widget mode {mode!r} is not one of 'auto', 'on', 'off'.")
     _default = mode

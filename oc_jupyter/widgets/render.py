@@ -16,9 +16,10 @@ import datetime as _dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from oc_jupyter.wire.describe import content_size, describe_step, human_size
+
 from ..untrusted import clean_terminal, one_line
 from ..untrusted import escape_html as escape
-from oc_jupyter.wire.describe import content_size, describe_step, human_size
 
 __all__ = [
     "STATE_COLORS",
@@ -100,7 +101,7 @@ def when(value: Any) -> str:
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, raw: bool = False) -> str:
     """An HTML table; cells are escaped unless ``raw`` (already HTML)."""
-    cell = (lambda v: str(v)) if raw else (lambda v: escape(str(v)))
+    cell = str if raw else (lambda v: escape(str(v)))
     head = "".join(f'<th style="{_TD};font-weight:600">{escape(h)}</th>' for h in headers)
     body = "".join("<tr>" + "".join(f'<td style="{_TD}">{cell(v)}</td>' for v in row) + "</tr>" for row in rows)
     return f'<table style="{_TABLE}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
@@ -282,7 +283,7 @@ def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
     files: list[tuple[str, int]] = []
     for step in steps:
         kind = str(step.get("type", "?")) if isinstance(step, dict) else "?"
-        args = step.get("args") if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
+        args = step["args"] if isinstance(step, dict) and isinstance(step.get("args"), dict) else {}
         if kind == "add_file":
             files.append((str(args.get("path", "")), content_size(args.get("content"))))
         elif kind == "add_dir":

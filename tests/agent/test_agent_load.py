@@ -11,6 +11,6 @@ async def test_50_concurrent_runs_across_10_sandboxes(run, sandboxes):
     results = await asyncio.gather(*(
         run(box, "sh", "-c", f'echo "{i} $(hostname)"; echo "err{i}" >&2; exit {i % 7}') for box, i in jobs
     ))
-    for (box, i), result in zip(jobs, results):
+    for (box, i), result in zip(jobs, results, strict=True):
         assert result == {"exitCode": i % 7, "stdout": f"{i} {box}\n", "stderr": f"err{i}\n", "oomKilled": False,
                           "error": None}

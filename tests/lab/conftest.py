@@ -8,7 +8,6 @@ settings and workspace folders are temporary, so a user's set-up never leaks in.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import socket

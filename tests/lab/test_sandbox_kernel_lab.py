@@ -9,13 +9,10 @@ tests/kernel/.)
 
 from __future__ import annotations
 
-import os
-
+import httpx
 import pytest
 
 from oc_jupyter.kernel.kernelspec import KernelChoice, install
-
-import httpx
 
 from .conftest import open_lab, start_lab, stop_lab
 

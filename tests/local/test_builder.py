@@ -7,7 +7,15 @@ import asyncio
 from oc_jupyter.sdk.hashing import content_hash
 
 from .conftest import (
-    container_of, containers, engine, file_step, in_container, manifest, nonce, run_step, stream_events,
+    container_of,
+    containers,
+    engine,
+    file_step,
+    in_container,
+    manifest,
+    nonce,
+    run_step,
+    stream_events,
 )
 
 
@@ -89,7 +97,7 @@ async def test_concurrent_creates_of_one_manifest_share_one_build(api, made):
         stream_events(api, "POST", "/sandboxes", {"image": image, "timeout": 0}) for _ in range(3)
     ])
     stamps = set()
-    for status, events in results:
+    for _status, events in results:
         assert events[-1].event == "result", events[-1]
         made.append(events[-1].data["sandboxID"])
         printed = [log["message"] for log in _logs(events, "output") if log["step"] == 1]

@@ -17,7 +17,15 @@ from engine_under_test import ENGINE_NAME
 from oc_jupyter.local import daemon
 
 from .conftest import (
-    CLI, container_of, containers, engine, manifest, nonce, private_server, run_step, stream_events,
+    CLI,
+    container_of,
+    containers,
+    engine,
+    manifest,
+    nonce,
+    private_server,
+    run_step,
+    stream_events,
 )
 
 

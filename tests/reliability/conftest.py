@@ -13,7 +13,6 @@ sys.path.insert(0, str(Path(__file__).parent))
 from ownserver import OwnServer, remove_layers  # noqa: E402
 
 
-
 @pytest.fixture
 def own_server(tmp_path_factory):
     """``own_server(**env)`` starts a server of the test's own; all are stopped and cleaned after the test."""

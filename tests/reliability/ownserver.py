@@ -103,7 +103,7 @@ class OwnServer:
     def cli(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run([CLI, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
 
-    def start(self) -> "OwnServer":
+    def start(self) -> OwnServer:
         done = self.cli("server", "start")
         assert done.returncode == 0, f"oc-jupyter server start failed:\n{done.stdout}\n{done.stderr}"
         info = json.loads((self.home / "server.json").read_text())

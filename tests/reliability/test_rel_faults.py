@@ -15,11 +15,10 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
-
-from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots, errors
 from ownserver import (
     LAYER_REPOSITORY,
     container_of,
@@ -28,6 +27,8 @@ from ownserver import (
     podman,
     processes_in,
 )
+
+from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots, errors
 
 SUPPORTED_SENTENCE = "supported engines are podman, docker"
 
@@ -413,7 +414,7 @@ def test_concurrent_starts_of_one_home_give_one_server(tmp_path):
         serving = []
         for pid in processes:
             try:
-                cmd = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
             if b"oc_jupyter.local" in b" ".join(cmd) and str(server.home).encode() in cmd:

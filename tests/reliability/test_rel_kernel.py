@@ -14,9 +14,9 @@ import time
 
 import pytest
 from jupyter_client.manager import KernelManager
+from ownserver import LAYER_REPOSITORY, container_of, containers_with, image_exists, processes_in, record_figures
 
 from oc_jupyter.sdk import Image, Sandbox, Snapshots
-from ownserver import LAYER_REPOSITORY, container_of, containers_with, image_exists, processes_in, record_figures
 
 FIGURES: dict[str, float] = {}
 

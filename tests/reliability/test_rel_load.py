@@ -14,9 +14,9 @@ import threading
 import time
 
 import httpx
+from ownserver import containers_with, record_figures, rss_kb
 
 from oc_jupyter.sdk import Image, Sandbox
-from ownserver import containers_with, record_figures, rss_kb
 
 FIGURES: dict[str, object] = {}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")

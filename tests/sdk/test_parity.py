@@ -92,7 +92,7 @@ def _our_attribute(cls: type, name: str) -> bool:
 def _cases() -> list[tuple[type, str, str]]:
     cases = []
     for upstream, our_name in CLASSES.items():
-        for member, kind in sorted(_public_members(upstream).items()):
+        for member, _kind in sorted(_public_members(upstream).items()):
             if (our_name, member) not in OUT_OF_DOMAIN:
                 cases.append((upstream, our_name, member))
         if our_name in CONSTRUCTORS:

@@ -12,9 +12,9 @@ import secrets
 from pathlib import Path
 
 import pytest
+from ownserver import container_of, podman
 
 from oc_jupyter.sdk import Image, Sandbox
-from ownserver import container_of, podman
 
 
 def _run(api, sandbox_id: str, script: str) -> dict:

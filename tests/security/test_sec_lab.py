@@ -36,7 +36,7 @@ def jupyter(local_server, tmp_path_factory):
         port = s.getsockname()[1]
     token = secrets.token_hex(16)
     env = dict(local_server.env, JUPYTER_RUNTIME_DIR=str(root / "runtime"))
-    log = open(root / "jupyter.log", "wb")
+    log = open(root / "jupyter.log", "wb")  # noqa: SIM115 -- the server writes to it until it is stopped below
     process = subprocess.Popen(
         [JUPYTER, "server", "--allow-root", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
          f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0"],

@@ -18,11 +18,11 @@ import traceback
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from ownserver import CLI, remove_layers
 
 from oc_jupyter.sdk import Config, Image, Sandbox, Snapshots, errors
 from oc_jupyter.sdk.exec import ExecSession
 from oc_jupyter.sdk.models import BuildLog
-from ownserver import CLI, remove_layers
 
 
 def _everything(exc: BaseException) -> str:

@@ -21,6 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from magics.conftest import kernel_env, notebook  # noqa: E402,F401  (nbclient fixtures)
+
 from oc_jupyter.magics import output as _output_module  # noqa: E402
 from oc_jupyter.magics import remote_python as _remote_python_module  # noqa: E402
 from oc_jupyter.magics import run as _run_module  # noqa: E402
@@ -457,12 +458,12 @@ def test_plain_text_and_one_line():
 _WIRED_DISPLAY = any("safe_bundle" in inspect.getsource(m) for m in (_output_module, _remote_python_module))
 _WIRED_STREAM = any("clean_terminal" in inspect.getsource(m)
                     for m in (_output_module, _remote_python_module, _run_module))
-_WIRING = """
+_WIRING = f"""
 import sys
 from IPython.display import display
 from oc_jupyter.magics.output import OutputWriter
 from oc_jupyter.untrusted import clean_terminal, safe_bundle
-if {display}:
+if {not _WIRED_DISPLAY}:
     def _display(self, data):
         shown, metadata, notes = safe_bundle(data)
         self.flush()
@@ -472,10 +473,10 @@ if {display}:
         if shown:
             display(shown, metadata=metadata, raw=True)
     OutputWriter.display = _display
-if {stream}:
+if {not _WIRED_STREAM}:
     _write = OutputWriter.write
     OutputWriter.write = lambda self, stream, text: _write(self, stream, clean_terminal(text))
-""".format(display=not _WIRED_DISPLAY, stream=not _WIRED_STREAM)
+"""
 
 _EVIL_REPRS = """%%oc_run
 class Evil:
@@ -533,7 +534,7 @@ def _assert_shown_safely(outputs) -> list[str]:
     return notes
 
 
-def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):
+def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):  # noqa: F811 -- the fixture, by name
     cells = ["%load_ext oc_jupyter"] + ([_WIRING] if not (_WIRED_DISPLAY and _WIRED_STREAM) else []) + [
         _EVIL_REPRS, _FORGED, _ESCAPES]
     run = notebook(cells)

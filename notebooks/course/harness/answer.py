@@ -28,7 +28,7 @@ class AnswerError(Exception):
 
 
 def _runner() -> subprocess.Popen:
-    global _child
+    global _child  # noqa: PLW0603 -- one runner process, reused across checks
     if _child is None or _child.poll() is not None:
         command = [sys.executable, "-I", RUNNER, ANSWER]
         if os.geteuid() == 0:

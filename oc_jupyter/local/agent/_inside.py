@@ -76,7 +76,7 @@ class Proc:
         self.pid = popen.pid
         self.deadline = deadline
         self.timed_out = False
-        self.pending_stdin = collections.deque()
+        self.pending_stdin: collections.deque[bytes] = collections.deque()
         self.close_stdin = False
         self.open_fds = {}  # fd -> stream number (1 stdout, 2 stderr)
         self.files = {}  # fd -> the pipe's file object, closed through it so
@@ -167,6 +167,7 @@ class Agent:
             return
         timeout = header.get("timeout")
         proc = Proc(rid, popen, time.monotonic() + timeout if timeout else None)
+        assert popen.stdout is not None and popen.stderr is not None  # both are pipes
         for fd, stream in ((popen.stdout.fileno(), 1), (popen.stderr.fileno(), 2)):
             _nonblocking(fd)
             proc.open_fds[fd] = stream
@@ -356,10 +357,7 @@ class Agent:
                 continue
             for fd in list(proc.open_fds):
                 self.drain(proc, fd, final=True)
-            if os.WIFSIGNALED(status):
-                code = SIGNAL_BASE + os.WTERMSIG(status)
-            else:
-                code = os.WEXITSTATUS(status)
+            code = SIGNAL_BASE + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             stdin = proc.popen.stdin
             if stdin is not None and not stdin.closed:
                 try:
@@ -443,7 +441,7 @@ class Agent:
                 timeout = max(0.0, soonest - time.monotonic())
             else:
                 timeout = None
-            for key, events in self.sel.select(timeout):
+            for key, _events in self.sel.select(timeout):
                 kind, proc = key.data
                 if kind == "in":
                     if not self.read_requests():

@@ -52,7 +52,7 @@ class Terminal:
         self.rid = rid
         self.pid = pid
         self.master = master
-        self.pending = collections.deque()
+        self.pending: collections.deque[bytes] = collections.deque()
         self.code = None
         self.eof = False
 
@@ -63,7 +63,7 @@ class Tunnel:
     def __init__(self, rid, sock):
         self.rid = rid
         self.sock = sock
-        self.pending = collections.deque()
+        self.pending: collections.deque[bytes] = collections.deque()
         self.connected = False
         self.shut_write = False
         self.unacked = 0  # bytes sent to the host that it has not yet said it consumed

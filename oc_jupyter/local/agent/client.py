@@ -15,7 +15,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 from ..engine import Engine
 from .protocol import encode, read_frame
@@ -90,6 +90,7 @@ class AgentConnection:
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env=self.engine.env,
         )
+        assert self._proc.stdout is not None and self._proc.stderr is not None  # both are pipes
         try:
             header, _ = await asyncio.wait_for(read_frame(self._proc.stdout), _HELLO_TIMEOUT)
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ValueError) as exc:
@@ -113,7 +114,7 @@ class AgentConnection:
         try:
             while True:
                 header, payload = await read_frame(self._proc.stdout)
-                inbox = self._inboxes.get(header.get("id"))
+                inbox = self._inboxes.get(cast(int, header.get("id")))
                 if inbox is not None:
                     inbox.put_nowait((header, payload))
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:

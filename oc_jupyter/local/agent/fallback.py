@@ -106,6 +106,7 @@ class ExecFallback:
         size = int(first.strip() or 0)
 
         async def chunks() -> AsyncIterator[bytes]:
+            assert proc.stdout is not None
             try:
                 while chunk := await proc.stdout.read(256 * 1024):
                     yield chunk
@@ -170,6 +171,7 @@ class FallbackProcess:
             self.timed_out = True
             await self.owner.kill_group(self.pid, signals.SIGKILL)
 
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both are pipes
         pumps = [asyncio.create_task(pump(self.proc.stdout, 1)), asyncio.create_task(pump(self.proc.stderr, 2))]
         timer = asyncio.create_task(expire()) if self.timeout else None
         done = asyncio.gather(*pumps)

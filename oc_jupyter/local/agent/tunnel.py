@@ -17,6 +17,7 @@ import httpcore
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
+from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from .pty import TerminalAgent, Tunnel
@@ -86,7 +87,7 @@ class UpstreamWebSocket:
         self.protocol = protocol
         self.response: Response | None = None
         self._events: list = []
-        self._parts: list[bytes] = []
+        self._parts: list[bytes | bytearray | memoryview] = []
         self._text = False
 
     @classmethod
@@ -94,7 +95,7 @@ class UpstreamWebSocket:
                       subprotocols: list[str]) -> UpstreamWebSocket:
         tunnel = await agent.open_tunnel(port)
         protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{path}"),
-                                  subprotocols=subprotocols or None, max_size=None)
+                                  subprotocols=[Subprotocol(p) for p in subprotocols] or None, max_size=None)
         request = protocol.connect()
         for name, value in headers:
             request.headers[name] = value

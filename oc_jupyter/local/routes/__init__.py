@@ -9,7 +9,18 @@ __all__ = ["api_routers", "public_api_routers"]
 
 def api_routers() -> list[APIRouter]:
     # Imported here, not at module level, so `routes.health` loads without the sandbox routes.
-    from . import checkpoints, cloud_only, extension, files, lifecycle, previews, pty, sandboxes, signed_files, snapshots
+    from . import (
+        checkpoints,
+        cloud_only,
+        extension,
+        files,
+        lifecycle,
+        previews,
+        pty,
+        sandboxes,
+        signed_files,
+        snapshots,
+    )
     from . import exec as exec_routes
 
     return [

@@ -7,7 +7,7 @@ the cloud and this server why the call failed and where it works.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -60,7 +60,7 @@ def refuse_cloud_fields(body: object) -> None:
         raise CloudOnly(message("Secret stores"))
 
 
-def _answer(feature: str) -> Callable[[], JSONResponse]:
+def _answer(feature: str) -> Callable[[], Awaitable[JSONResponse]]:
     text = message(feature)
 
     async def not_offered() -> JSONResponse:
