@@ -87,8 +87,12 @@ def main(argv=None) -> int:
     machine = describe(engine)
     started = time.perf_counter()
     rows = asyncio.run(measure(args, engine))
-    settings = {"repeat": args.repeat, "build_repeat": args.build_repeat, "cases": args.only,
-                "seconds": round(time.perf_counter() - started, 1)}
+    settings = {
+        "repeat": args.repeat,
+        "build_repeat": args.build_repeat,
+        "cases": args.only,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     text = render(rows, machine, settings)
     print(text)
     path = save(rows, machine, settings, text)

@@ -43,17 +43,20 @@ def _image(run_id: str, pip: list[str]) -> Image:
 
 
 def _dockerfile(base: str, run_id: str, pip: list[str]) -> str:
-    return "\n".join([
-        f"FROM {base}",
-        "ENV DEBIAN_FRONTEND=noninteractive",
-        f"RUN echo {run_id} > /etc/bench-id",
-        "RUN apt-get update && apt-get install -y --no-install-recommends "
-        + " ".join(APT_PACKAGES) + " && rm -rf /var/lib/apt/lists/*",
-        "RUN pip install " + " ".join(pip),
-        "RUN python -c 'import pandas, sklearn'",
-        "RUN echo done > /done",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"FROM {base}",
+            "ENV DEBIAN_FRONTEND=noninteractive",
+            f"RUN echo {run_id} > /etc/bench-id",
+            "RUN apt-get update && apt-get install -y --no-install-recommends "
+            + " ".join(APT_PACKAGES)
+            + " && rm -rf /var/lib/apt/lists/*",
+            "RUN pip install " + " ".join(pip),
+            "RUN python -c 'import pandas, sklearn'",
+            "RUN echo done > /done",
+            "",
+        ]
+    )
 
 
 def _podman_build(engine: str, folder: str, text: str, tag: str, made: set[str]) -> float:
@@ -62,8 +65,9 @@ def _podman_build(engine: str, folder: str, text: str, tag: str, made: set[str])
     with open(path, "w") as f:
         f.write(text)
     start = time.perf_counter()
-    done = subprocess.run([engine, "build", "--layers", "-f", path, "-t", tag, folder],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [engine, "build", "--layers", "-f", path, "-t", tag, folder], capture_output=True, text=True, check=False
+    )
     elapsed = time.perf_counter() - start
     made.update(re.findall(r"^--> (?:Using cache )?([0-9a-f]{12,})", done.stdout, re.MULTILINE))
     if done.returncode != 0:
@@ -123,17 +127,34 @@ async def build_cache(engine: str) -> list[dict]:
     finally:
         raw.remove_images(engine, [tags["edit"], tags["cold"]])
         # Newest first: a step's image goes after the images built on it.
-        for image_id in sorted(made, key=lambda i: raw.run(engine, "image", "inspect", "--format", "{{.Created}}",
-                                                           i, check=False), reverse=True):
+        for image_id in sorted(
+            made,
+            key=lambda i: raw.run(engine, "image", "inspect", "--format", "{{.Created}}", i, check=False),
+            reverse=True,
+        ):
             raw.run(engine, "rmi", image_id, check=False)
         _remove_layer_chain(engine, first, edited)
     label = f"`{os.path.basename(engine)} build` of the same Dockerfile"
     packages = ", ".join(PIP_PACKAGES)
     return [
-        row("build_cache_edit", f"Rebuild after editing the middle `pip` step of 5 ({packages} + {PIP_EDIT[0]})",
-            ours["edit"] * 1000, theirs["edit"] * 1000, label, goal="≤ 0.3×", met=ours["edit"] <= 0.3 * theirs["edit"]),
-        row("build_cache_cold", f"Cold build of that 5-step recipe ({packages}), empty caches",
-            ours["cold"] * 1000, theirs["cold"] * 1000, label, goal="≤ 1.0×", met=ours["cold"] <= theirs["cold"]),
+        row(
+            "build_cache_edit",
+            f"Rebuild after editing the middle `pip` step of 5 ({packages} + {PIP_EDIT[0]})",
+            ours["edit"] * 1000,
+            theirs["edit"] * 1000,
+            label,
+            goal="≤ 0.3×",
+            met=ours["edit"] <= 0.3 * theirs["edit"],
+        ),
+        row(
+            "build_cache_cold",
+            f"Cold build of that 5-step recipe ({packages}), empty caches",
+            ours["cold"] * 1000,
+            theirs["cold"] * 1000,
+            label,
+            goal="≤ 1.0×",
+            met=ours["cold"] <= theirs["cold"],
+        ),
     ]
 
 

@@ -29,8 +29,16 @@ from .stats import Timer, median, percentile
 def row(case, measure, ours, baseline=None, baseline_label="", unit="ms", goal="", met=None, **extra):
     ratio = (ours / baseline) if baseline else None
     return {
-        "case": case, "measure": measure, "ours": ours, "baseline": baseline,
-        "baseline_label": baseline_label, "ratio": ratio, "unit": unit, "goal": goal, "met": met, **extra,
+        "case": case,
+        "measure": measure,
+        "ours": ours,
+        "baseline": baseline,
+        "baseline_label": baseline_label,
+        "ratio": ratio,
+        "unit": unit,
+        "goal": goal,
+        "met": met,
+        **extra,
     }
 
 
@@ -67,10 +75,17 @@ async def warm_exec(engine: str, sandbox: Sandbox, repeat: int) -> list[dict]:
         with theirs.time():
             # Blocking on purpose: nothing else runs meanwhile, and a thread hop would add to the baseline.
             subprocess.run([engine, "exec", container, "true"], check=True, capture_output=True)  # noqa: ASYNC221
-    return [row(
-        "exec", 'Warm command: `commands.run("true")`', ours.median * 1000, theirs.median * 1000,
-        f"`{os.path.basename(engine)} exec <ctr> true`", goal="≤ 0.2×", met=ours.median <= 0.2 * theirs.median,
-    )]
+    return [
+        row(
+            "exec",
+            'Warm command: `commands.run("true")`',
+            ours.median * 1000,
+            theirs.median * 1000,
+            f"`{os.path.basename(engine)} exec <ctr> true`",
+            goal="≤ 0.2×",
+            met=ours.median <= 0.2 * theirs.median,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- magic from a kernel
@@ -104,7 +119,11 @@ def magic_in_kernel(sandbox_id: str, repeat: int) -> list[dict]:
             out.append("\n".join(msg["content"]["traceback"]))
 
     try:
-        for code in ("%load_ext oc_jupyter", f"%oc_sandbox use {sandbox_id}", _KERNEL_CELL.format(sid=sandbox_id, repeat=repeat)):
+        for code in (
+            "%load_ext oc_jupyter",
+            f"%oc_sandbox use {sandbox_id}",
+            _KERNEL_CELL.format(sid=sandbox_id, repeat=repeat),
+        ):
             reply = kc.execute_interactive(code, output_hook=hook, timeout=600)
             if reply["content"]["status"] != "ok":
                 raise RuntimeError(f"Kernel cell failed: {code.splitlines()[0]!r}\n" + "".join(out)[-2000:])
@@ -113,10 +132,17 @@ def magic_in_kernel(sandbox_id: str, repeat: int) -> list[dict]:
         km.shutdown_kernel(now=True)
     data = json.loads(re.search(r"OCBENCH (.*)", "".join(out)).group(1))
     magic, sdk = median(data["magic"]), median(data["sdk"])
-    return [row(
-        "magic", "`%oc_run true` in a kernel", magic * 1000, sdk * 1000, "SDK round trip in the same kernel",
-        goal="≤ 1.5×", met=magic <= 1.5 * sdk,
-    )]
+    return [
+        row(
+            "magic",
+            "`%oc_run true` in a kernel",
+            magic * 1000,
+            sdk * 1000,
+            "SDK round trip in the same kernel",
+            goal="≤ 1.5×",
+            met=magic <= 1.5 * sdk,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- sandbox create
@@ -156,7 +182,9 @@ def _server_without_pool(engine: str):
             yield Config(info.url, info.key, "local")
         finally:
             daemon.stop(home)
-            ids = raw.run(engine, "ps", "-aq", "--filter", f"label=oc-jupyter.instance={info.instance}", check=False).split()
+            ids = raw.run(
+                engine, "ps", "-aq", "--filter", f"label=oc-jupyter.instance={info.instance}", check=False
+            ).split()
             if ids:
                 raw.run(engine, "rm", "-f", "-t", "0", *ids, check=False)
 
@@ -185,7 +213,11 @@ async def create(engine: str, image: Image, snapshot: str, sandbox: Sandbox, rep
         ("Sandbox create from a cached image, warm pool on (default)", pooled_image, "≤ 0.2×", 0.2),
         ("Sandbox create from a snapshot, warm pool on (default)", pooled_snapshot, "≤ 0.2×", 0.2),
     ):
-        rows.append(row("create", measure, timer.median * 1000, base * 1000, label, goal=goal, met=timer.median <= factor * base))
+        rows.append(
+            row(
+                "create", measure, timer.median * 1000, base * 1000, label, goal=goal, met=timer.median <= factor * base
+            )
+        )
     return rows
 
 
@@ -221,10 +253,18 @@ async def rebuild(engine: str, snaps: Snapshots, repeat: int) -> list[dict]:
                     await snaps.delete(name)
             raw.remove_images(engine, tags_of(edited[-1:]) + tags_of(first))
     full, again, step = median(full_t), median(re_t), median(last_step)
-    return [row(
-        "rebuild", "Rebuild after editing the last of 5 steps", again * 1000, full * 1000, "full build of the 5 steps",
-        goal="≤ last step + 1 s", met=again <= step + 1.0, last_step_ms=step * 1000,
-    )]
+    return [
+        row(
+            "rebuild",
+            "Rebuild after editing the last of 5 steps",
+            again * 1000,
+            full * 1000,
+            "full build of the 5 steps",
+            goal="≤ last step + 1 s",
+            met=again <= step + 1.0,
+            last_step_ms=step * 1000,
+        )
+    ]
 
 
 # --------------------------------------------------------------------------- cache key of a big folder
@@ -259,7 +299,9 @@ def cache_key_folder(repeat: int) -> list[dict]:
         subprocess.run(sha, check=True)  # both sides read from a warm page cache
         ours, theirs, peaks, keys = [], Timer(), [], set()
         for _ in range(repeat):
-            done = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, str(folder)], capture_output=True, text=True, check=True)
+            done = subprocess.run(
+                [sys.executable, "-c", _HASH_SCRIPT, str(folder)], capture_output=True, text=True, check=True
+            )
             data = json.loads(done.stdout.strip().splitlines()[-1])
             ours.append(data["seconds"])
             peaks.append((data["peak_kb"] - data["before_kb"]) / 1024)
@@ -269,10 +311,26 @@ def cache_key_folder(repeat: int) -> list[dict]:
     size_mb = total / 1e6
     peak = max(peaks)
     return [
-        row("cache_key", "`cache_key()` of 10,000 files, 100 MB", median(ours) * 1000, theirs.median * 1000,
-            "`sha256sum` over the same files", goal="≤ 3×", met=median(ours) <= 3 * theirs.median, stable=len(keys) == 1),
-        row("cache_key_memory", "Memory for that `cache_key()` (peak RSS growth)", peak, size_mb, "the folder's size",
-            unit="MB", goal="≤ 3×", met=peak <= 3 * size_mb),
+        row(
+            "cache_key",
+            "`cache_key()` of 10,000 files, 100 MB",
+            median(ours) * 1000,
+            theirs.median * 1000,
+            "`sha256sum` over the same files",
+            goal="≤ 3×",
+            met=median(ours) <= 3 * theirs.median,
+            stable=len(keys) == 1,
+        ),
+        row(
+            "cache_key_memory",
+            "Memory for that `cache_key()` (peak RSS growth)",
+            peak,
+            size_mb,
+            "the folder's size",
+            unit="MB",
+            goal="≤ 3×",
+            met=peak <= 3 * size_mb,
+        ),
     ]
 
 
@@ -304,7 +362,15 @@ async def log_latency(engine: str, snaps: Snapshots, lines: int = 60) -> list[di
     p50, p95 = percentile(delays, 50) * 1000, percentile(delays, 95) * 1000
     return [
         row("log_p50", "Build-log line to callback, p50", p50, unit="ms", goal="", lines=len(delays)),
-        row("log_p95", "Build-log line to callback, p95", p95, unit="ms", goal="≤ 100 ms", met=p95 <= 100, lines=len(delays)),
+        row(
+            "log_p95",
+            "Build-log line to callback, p95",
+            p95,
+            unit="ms",
+            goal="≤ 100 ms",
+            met=p95 <= 100,
+            lines=len(delays),
+        ),
     ]
 
 
@@ -336,8 +402,18 @@ async def wake(engine: str, sandbox: Sandbox, repeat: int) -> list[dict]:
     finally:
         raw.run(engine, "rm", "-f", "-t", "0", bare, check=False)
     return [
-        row("wake", "`sandbox.wake()` of a hibernated sandbox", woke.median * 1000, unpause.median * 1000,
-            f"`{os.path.basename(engine)} unpause <ctr>`"),
-        row("wake", 'First `commands.run("true")` after hibernation (wakes it)', first.median * 1000,
-            unpause_exec.median * 1000, f"`{os.path.basename(engine)} unpause` + `exec <ctr> true`"),
+        row(
+            "wake",
+            "`sandbox.wake()` of a hibernated sandbox",
+            woke.median * 1000,
+            unpause.median * 1000,
+            f"`{os.path.basename(engine)} unpause <ctr>`",
+        ),
+        row(
+            "wake",
+            'First `commands.run("true")` after hibernation (wakes it)',
+            first.median * 1000,
+            unpause_exec.median * 1000,
+            f"`{os.path.basename(engine)} unpause` + `exec <ctr> true`",
+        ),
     ]

@@ -22,7 +22,9 @@ def _first(path: str, prefix: str) -> str:
 def describe(engine: str) -> dict:
     mem_kb = _first("/proc/meminfo", "MemTotal").split()[0]
     try:
-        engine_version = subprocess.run([engine, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+        engine_version = subprocess.run(
+            [engine, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
     except OSError:
         engine_version = "unknown"
     from oc_jupyter import __version__

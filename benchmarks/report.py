@@ -37,13 +37,17 @@ def table(rows: list[dict]) -> str:
 
 
 def render(rows: list[dict], machine: dict, settings: dict) -> str:
-    return "\n".join([
-        table(rows),
-        "",
-        f"Machine: {one_line(machine)}.",
-        (f"Runs: {settings['repeat']} per timing, {settings['build_repeat']} per build; "
-         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."),
-    ])
+    return "\n".join(
+        [
+            table(rows),
+            "",
+            f"Machine: {one_line(machine)}.",
+            (
+                f"Runs: {settings['repeat']} per timing, {settings['build_repeat']} per build; "
+                f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."
+            ),
+        ]
+    )
 
 
 def save(rows: list[dict], machine: dict, settings: dict, text: str) -> Path:

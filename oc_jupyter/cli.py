@@ -84,9 +84,12 @@ def _base_build(args: argparse.Namespace) -> int:
         from .local.commandline import oc_jupyter_command
 
         # Rootless podman keeps one image store per user: root's copy is invisible to the notebook.
-        print(f"oc-jupyter: warning: the base image is in root's image store, but notebooks run as {invoker} "
-              f"use {invoker}'s own store; run `{oc_jupyter_command('base', 'build')}` as {invoker}, "
-              "without sudo, to build it there.", file=sys.stderr)
+        print(
+            f"oc-jupyter: warning: the base image is in root's image store, but notebooks run as {invoker} "
+            f"use {invoker}'s own store; run `{oc_jupyter_command('base', 'build')}` as {invoker}, "
+            "without sudo, to build it there.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -111,10 +114,18 @@ def _doctor(args: argparse.Namespace) -> int:
 def add_server(commands: argparse._SubParsersAction) -> None:
     server = commands.add_parser("server", help="start, stop or inspect the local server")
     actions = server.add_subparsers(dest="action", required=True, metavar="ACTION")
-    actions.add_parser("start", help="start it in the background if needed and print its URL").set_defaults(run=_server_start)
-    actions.add_parser("stop", help="stop it (sandboxes keep running for the next start)").set_defaults(run=_server_stop)
-    actions.add_parser("status", help="print url, pid, engine and version as JSON; exit 1 when not running").set_defaults(run=_server_status)
-    actions.add_parser("env", help="print `export OPENCOMPUTER_API_URL=… OPENCOMPUTER_API_KEY=…` for a shell to eval").set_defaults(run=_server_env)
+    actions.add_parser("start", help="start it in the background if needed and print its URL").set_defaults(
+        run=_server_start
+    )
+    actions.add_parser("stop", help="stop it (sandboxes keep running for the next start)").set_defaults(
+        run=_server_stop
+    )
+    actions.add_parser(
+        "status", help="print url, pid, engine and version as JSON; exit 1 when not running"
+    ).set_defaults(run=_server_status)
+    actions.add_parser(
+        "env", help="print `export OPENCOMPUTER_API_URL=… OPENCOMPUTER_API_KEY=…` for a shell to eval"
+    ).set_defaults(run=_server_env)
 
 
 def add_base(commands: argparse._SubParsersAction) -> None:
@@ -127,14 +138,19 @@ def add_base(commands: argparse._SubParsersAction) -> None:
 
 def add_doctor(commands: argparse._SubParsersAction) -> None:
     doctor = commands.add_parser(
-        "doctor", help="check the container engine, storage, cgroups, base image, disk and state folder; "
-                       "exit 1 when a problem blocks sandboxes",
+        "doctor",
+        help="check the container engine, storage, cgroups, base image, disk and state folder; "
+        "exit 1 when a problem blocks sandboxes",
     )
     doctor.add_argument("--json", action="store_true", help="print the findings as JSON")
-    doctor.add_argument("--fix-storage", action="store_true",
-                        help="switch rootless podman from the vfs to the overlay storage driver")
-    doctor.add_argument("--force", action="store_true",
-                        help="with --fix-storage: go ahead although it empties a store holding images or containers")
+    doctor.add_argument(
+        "--fix-storage", action="store_true", help="switch rootless podman from the vfs to the overlay storage driver"
+    )
+    doctor.add_argument(
+        "--force",
+        action="store_true",
+        help="with --fix-storage: go ahead although it empties a store holding images or containers",
+    )
     doctor.set_defaults(run=_doctor)
 
 
@@ -157,11 +173,20 @@ def add_cache(commands: argparse._SubParsersAction) -> None:
 
 
 #: Subcommand groups, each adding its parser; extend this list to add a command.
-COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [add_server, add_base, add_doctor, add_demo, add_kernel, add_cache]
+COMMANDS: list[Callable[[argparse._SubParsersAction], None]] = [
+    add_server,
+    add_base,
+    add_doctor,
+    add_demo,
+    add_kernel,
+    add_cache,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="oc-jupyter", description="OpenComputer sandboxes for Jupyter, locally or in the cloud.")
+    parser = argparse.ArgumentParser(
+        prog="oc-jupyter", description="OpenComputer sandboxes for Jupyter, locally or in the cloud."
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:

@@ -101,15 +101,21 @@ def run(notebook: Path | None = None, timeout: int = 1800) -> int:
             DeadKernelError,
         )
     except ImportError as exc:
-        print(f"The demo needs nbclient and nbformat ({exc}); install them with `pip install nbclient nbformat`.", file=sys.stderr)
+        print(
+            f"The demo needs nbclient and nbformat ({exc}); install them with `pip install nbclient nbformat`.",
+            file=sys.stderr,
+        )
         return 1
 
     packaged = False
     if notebook is None:
         found = shipped_quickstart()
         if found is None:
-            print("The quick-start notebook is not installed with this package (oc_jupyter/notebooks/) nor in a "
-                  "checkout's notebooks/; reinstall oc_jupyter or pass --notebook PATH.", file=sys.stderr)
+            print(
+                "The quick-start notebook is not installed with this package (oc_jupyter/notebooks/) nor in a "
+                "checkout's notebooks/; reinstall oc_jupyter or pass --notebook PATH.",
+                file=sys.stderr,
+            )
             return 1
         path, packaged = found[0].resolve(), found[1]
     else:
@@ -162,8 +168,11 @@ def run(notebook: Path | None = None, timeout: int = 1800) -> int:
     print()
     if failed is not None:
         reason = str(failed).strip().splitlines()[0] if str(failed).strip() else type(failed).__name__
-        print(f"The notebook stopped after {elapsed:.0f} s ({reason}); the executed copy is {saved} "
-              f"and the kernel's log {kernel_log}.", file=sys.stderr)
+        print(
+            f"The notebook stopped after {elapsed:.0f} s ({reason}); the executed copy is {saved} "
+            f"and the kernel's log {kernel_log}.",
+            file=sys.stderr,
+        )
         return 1
     built = _outputs(summary)
     if built:

@@ -81,21 +81,25 @@ _ALLOWED = (*_TEXT, "application/json", *_FRAMED, *_IMAGE_MAGIC)
 # bokeh, vega load that way), but nothing may be fetched, posted or framed
 # from inside, and the frame may not navigate its parent or open windows (the
 # sandbox attribute already forbids both; the policy is a second lock).
-_FRAME_CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' https: data: blob:; "
-              "style-src 'unsafe-inline' https: data:; img-src https: data: blob:; "
-              "font-src https: data:; media-src https: data: blob:; connect-src 'none'; "
-              "frame-src 'none'; child-src 'none'; worker-src blob:; form-action 'none'; base-uri 'none'")
-_FRAME_HEAD = (f'<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{_FRAME_CSP}">'
-               '<meta name="referrer" content="no-referrer">'
-               # The notebook's styles do not reach into the frame: tables get
-               # a look close to JupyterLab's, on a background of their own so
-               # text stays readable under a dark theme too.
-               '<style>html,body{margin:0;padding:0;background:#fff;color:#212121;'
-               'font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:13px;line-height:1.4}'
-               'body{padding:2px 4px}table{border-collapse:collapse;border:none;font-size:12px;margin:2px 0}'
-               'th,td{padding:4px 8px;text-align:right;vertical-align:middle;border:none}'
-               'thead{border-bottom:1px solid #000}tbody tr:nth-child(odd){background:#f5f5f5}'
-               'tbody tr:hover{background:#e3f2fd}pre{white-space:pre-wrap}</style>')
+_FRAME_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval' https: data: blob:; "
+    "style-src 'unsafe-inline' https: data:; img-src https: data: blob:; "
+    "font-src https: data:; media-src https: data: blob:; connect-src 'none'; "
+    "frame-src 'none'; child-src 'none'; worker-src blob:; form-action 'none'; base-uri 'none'"
+)
+_FRAME_HEAD = (
+    f'<meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{_FRAME_CSP}">'
+    '<meta name="referrer" content="no-referrer">'
+    # The notebook's styles do not reach into the frame: tables get
+    # a look close to JupyterLab's, on a background of their own so
+    # text stays readable under a dark theme too.
+    "<style>html,body{margin:0;padding:0;background:#fff;color:#212121;"
+    'font-family:system-ui,-apple-system,"Segoe UI",sans-serif;font-size:13px;line-height:1.4}'
+    "body{padding:2px 4px}table{border-collapse:collapse;border:none;font-size:12px;margin:2px 0}"
+    "th,td{padding:4px 8px;text-align:right;vertical-align:middle;border:none}"
+    "thead{border-bottom:1px solid #000}tbody tr:nth-child(odd){background:#f5f5f5}"
+    "tbody tr:hover{background:#e3f2fd}pre{white-space:pre-wrap}</style>"
+)
 
 # ----------------------------------------------------------------- terminal text
 
@@ -136,12 +140,14 @@ def clean_terminal(text: str) -> str:
 
 # The same sequences, complete: a match of _TERMINAL at the very end of a
 # chunk that is not one of these was cut by the chunk boundary.
-_COMPLETE = re.compile(r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
-                       r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c)"
-                       # ESC [, ESC ], P, X, ^ and _ open the longer forms above.
-                       r"|\x1b[\x20-\x2f]*[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e]"
-                       # C1 controls other than the introducers of those forms.
-                       r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x8f\x91-\x97\x99\x9a\x9c]")
+_COMPLETE = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[\s\S]*?(?:\x07|\x1b\\|\x9c)"
+    # ESC [, ESC ], P, X, ^ and _ open the longer forms above.
+    r"|\x1b[\x20-\x2f]*[\x30-\x4f\x51-\x57\x59\x5a\x5c\x60-\x7e]"
+    # C1 controls other than the introducers of those forms.
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x8f\x91-\x97\x99\x9a\x9c]"
+)
 
 
 class TerminalStream:
@@ -163,9 +169,13 @@ class TerminalStream:
         last = None
         for last in _TERMINAL.finditer(text):  # noqa: B007 -- the loop only finds the last match
             pass
-        if (last is not None and last.end() == len(text) and len(last.group(0)) <= self.limit
-                and not _COMPLETE.fullmatch(last.group(0))):
-            self._held, text = last.group(0), text[:last.start()]
+        if (
+            last is not None
+            and last.end() == len(text)
+            and len(last.group(0)) <= self.limit
+            and not _COMPLETE.fullmatch(last.group(0))
+        ):
+            self._held, text = last.group(0), text[: last.start()]
         return clean_terminal(text)
 
     def flush(self) -> str:
@@ -228,10 +238,12 @@ def frame_html(markup: str, *, height: int | None = None) -> str:
     """
     doc = f"<!DOCTYPE html><html><head>{_FRAME_HEAD}</head><body>{markup}</body></html>"
     h = height if height is not None else _frame_height(markup)
-    return (f'<iframe sandbox="allow-scripts" referrerpolicy="no-referrer" loading="lazy" '
-            f'title="Output from the sandbox" class="oc-untrusted-frame" '
-            f'style="width:100%;height:{int(h)}px;border:0;display:block;overflow:auto;resize:vertical" '
-            f'srcdoc="{html.escape(doc, quote=True)}">{_static_copy(markup)}</iframe>')
+    return (
+        f'<iframe sandbox="allow-scripts" referrerpolicy="no-referrer" loading="lazy" '
+        f'title="Output from the sandbox" class="oc-untrusted-frame" '
+        f'style="width:100%;height:{int(h)}px;border:0;display:block;overflow:auto;resize:vertical" '
+        f'srcdoc="{html.escape(doc, quote=True)}">{_static_copy(markup)}</iframe>'
+    )
 
 
 _FRAME_END = re.compile(r"(?i)</(iframe)")
@@ -248,8 +260,13 @@ def _static_copy(markup: str) -> str:
     """
     if len(markup) > MAX_STATIC_COPY_CHARS or len(_TAG_LIKE.findall(markup)) > MAX_SANITIZED_TAGS:
         return ""
-    clean = nh3.clean(markup, tags=set(_SAFE_TAGS), url_schemes=set(_SAFE_SCHEMES),
-                      attribute_filter=_safe_attribute, strip_comments=True)
+    clean = nh3.clean(
+        markup,
+        tags=set(_SAFE_TAGS),
+        url_schemes=set(_SAFE_SCHEMES),
+        attribute_filter=_safe_attribute,
+        strip_comments=True,
+    )
     return _FRAME_END.sub(r"&lt;/\1", clean)
 
 
@@ -258,7 +275,8 @@ def _static_copy(markup: str) -> str:
 # Schemes that run code when a link is followed; data: except images can
 # carry a whole HTML page.
 _BAD_SCHEME = re.compile(
-    r"(?i)\b((?:java|vb|live)\s*script|data(?!\s*\\?:\s*image/(?:png|jpe?g|gif|webp)[;,]))(\s*\\?:)")
+    r"(?i)\b((?:java|vb|live)\s*script|data(?!\s*\\?:\s*image/(?:png|jpe?g|gif|webp)[;,]))(\s*\\?:)"
+)
 _FENCE_OPEN = re.compile(r"(`{3,})(?!.*`).*|(~{3,}).*")
 
 
@@ -303,8 +321,13 @@ def _sanitise_markdown_text(text: str) -> str:
     if "<" in text or "&" in text:
         # nh3 decodes every entity and re-escapes "&", "<" and ">", so no
         # entity survives to be decoded into a scheme by the renderer.
-        text = nh3.clean(text, tags=set(_SAFE_TAGS), url_schemes=set(_SAFE_SCHEMES),
-                         attribute_filter=_safe_attribute, strip_comments=True)
+        text = nh3.clean(
+            text,
+            tags=set(_SAFE_TAGS),
+            url_schemes=set(_SAFE_SCHEMES),
+            attribute_filter=_safe_attribute,
+            strip_comments=True,
+        )
         text = _SPARE_LT.sub("<", _SPARE_AMP.sub("&", text.replace("&gt;", ">")))
     return _safe_latex(text)  # math in markdown goes to MathJax too
 
@@ -345,8 +368,7 @@ def safe_markdown(source: str) -> str:
             # Close at least as early as any renderer would (marked also
             # accepts trailing backticks or tildes after the fence).
             stripped = line.strip(" \t\r\n")
-            if (len(line) - len(line.lstrip(" ")) <= 3 and stripped.startswith(fence)
-                    and set(stripped) <= {"`", "~"}):
+            if len(line) - len(line.lstrip(" ")) <= 3 and stripped.startswith(fence) and set(stripped) <= {"`", "~"}:
                 fence = None
     out.append(_sanitise_markdown_text("".join(plain)))
     return "".join(out)
@@ -363,6 +385,7 @@ def _safe_latex(source: str) -> str:
 
 
 # ----------------------------------------------------------------- bundles
+
 
 def _as_text(value: Any) -> str | None:
     if isinstance(value, str):
@@ -408,8 +431,10 @@ def _image_metadata(meta: Any) -> dict[str, Any]:
     return kept
 
 
-def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = None  # noqa: C901
-                ) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+def safe_bundle(  # noqa: C901
+    data: Mapping[str, Any],
+    metadata: Mapping[str, Any] | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """What may be shown of a display bundle from a sandbox, and notes of what was dropped.
 
     Returns ``(data, metadata, notes)``: a bundle safe to publish as trusted
@@ -433,13 +458,16 @@ def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = No
             dropped.append(mime_name)
             continue
         if _size(value) > MAX_VALUE_CHARS:
-            notes.append(f"Dropped {key} from the sandbox's output: it is larger than "
-                         f"{MAX_VALUE_CHARS // (1024 * 1024)} MiB.")
+            notes.append(
+                f"Dropped {key} from the sandbox's output: it is larger than {MAX_VALUE_CHARS // (1024 * 1024)} MiB."
+            )
             continue
         if key in _IMAGE_MAGIC:
             image = _real_image(key, value)
             if image is None:
-                notes.append(f"Dropped {key} from the sandbox's output: its data is not a {key.split('/')[1].upper()} image.")
+                notes.append(
+                    f"Dropped {key} from the sandbox's output: its data is not a {key.split('/')[1].upper()} image."
+                )
                 continue
             out[key] = image
             size = _image_metadata(metadata.get(mime))
@@ -471,6 +499,8 @@ def safe_bundle(data: Mapping[str, Any], metadata: Mapping[str, Any] | None = No
 
     if dropped:
         listed = ", ".join(sorted(set(dropped)))
-        notes.append(f"Not shown from the sandbox's output: {listed} (content that would run in the "
-                     "notebook page or that it cannot check is never displayed from a sandbox).")
+        notes.append(
+            f"Not shown from the sandbox's output: {listed} (content that would run in the "
+            "notebook page or that it cannot check is never displayed from a sandbox)."
+        )
     return out, meta_out, notes

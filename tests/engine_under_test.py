@@ -37,7 +37,7 @@ def engine_args(*args: str) -> list[str]:
         if words[:1] == ["rm"]:
             for i in range(len(words) - 1):
                 if words[i] == "-t" and words[i + 1] == "0":
-                    del words[i:i + 2]
+                    del words[i : i + 2]
                     break
     return [ENGINE, *words]
 
@@ -51,8 +51,9 @@ def engine_env() -> dict[str, str]:
 
 def run_engine(*args: str, check: bool = False, timeout: float | None = None) -> subprocess.CompletedProcess:
     """Run the engine's CLI with ``args`` (translated for it) and capture its output as text."""
-    return subprocess.run(engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(),
-                          timeout=timeout)
+    return subprocess.run(
+        engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(), timeout=timeout
+    )
 
 
 def image_of(container: str) -> str:

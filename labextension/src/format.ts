@@ -66,7 +66,8 @@ export function fullDate(iso: string | null | undefined): string {
 }
 
 /** One of a fixed set of badge kinds, so unknown statuses still render. */
-export type BadgeKind = 'building' | 'ready' | 'failed' | 'running' | 'hibernated' | 'other';
+export type BadgeKind =
+  'building' | 'ready' | 'failed' | 'running' | 'hibernated' | 'other';
 
 export function badgeKind(status: string): BadgeKind {
   const s = status.toLowerCase();

@@ -30,11 +30,15 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   ) => {
     app.commands.addCommand(OPEN_TERMINAL, {
       label: args =>
-        args.sandbox ? `Open Terminal into ${args.sandbox}` : 'Open Sandbox Terminal',
+        args.sandbox
+          ? `Open Terminal into ${args.sandbox}`
+          : 'Open Sandbox Terminal',
       execute: args => {
         const sandbox = args.sandbox;
         if (typeof sandbox !== 'string' || !sandbox) {
-          throw new Error('oc-jupyter:open-terminal needs a sandbox id, as {sandbox: "ID"}.');
+          throw new Error(
+            'oc-jupyter:open-terminal needs a sandbox id, as {sandbox: "ID"}.'
+          );
         }
         return openTerminal(app.shell, sandbox);
       }

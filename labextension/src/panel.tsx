@@ -155,7 +155,11 @@ function SandboxRow(props: {
         <code className="oc-Row-name" title={s.id}>
           {s.id}
         </code>
-        <IconButton icon={copyIcon} label={`Copy id ${s.id}`} onClick={props.onCopy} />
+        <IconButton
+          icon={copyIcon}
+          label={`Copy id ${s.id}`}
+          onClick={props.onCopy}
+        />
         {hibernated && (
           <IconButton
             icon={runIcon}

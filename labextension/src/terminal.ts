@@ -19,7 +19,10 @@ function currentTheme() {
     background: themeColor('--jp-layout-color0', '#ffffff'),
     foreground: themeColor('--jp-ui-font-color0', '#000000'),
     cursor: themeColor('--jp-ui-font-color0', '#000000'),
-    selectionBackground: themeColor('--jp-editor-selected-background', '#d9d9d9')
+    selectionBackground: themeColor(
+      '--jp-editor-selected-background',
+      '#d9d9d9'
+    )
   };
 }
 
@@ -168,7 +171,10 @@ let opened = 0;
 
 /** Open a terminal tab into the sandbox and bring it to the front. */
 export function openTerminal(
-  shell: { add: (w: Widget, area: 'main') => void; activateById: (id: string) => void },
+  shell: {
+    add: (w: Widget, area: 'main') => void;
+    activateById: (id: string) => void;
+  },
   sandboxId: string
 ): MainAreaWidget<SandboxTerminal> {
   const content = new SandboxTerminal(sandboxId);

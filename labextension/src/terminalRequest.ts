@@ -14,7 +14,10 @@ const handled = new Set<string>();
  * pressed once by itself when the cell has just run. The sandbox id is only
  * ever text here and a path segment in the socket URL.
  */
-export class TerminalRequestRenderer extends Widget implements IRenderMime.IRenderer {
+export class TerminalRequestRenderer
+  extends Widget
+  implements IRenderMime.IRenderer
+{
   constructor(private readonly open: (sandboxId: string) => void) {
     super();
     this.addClass('oc-TerminalRequest');

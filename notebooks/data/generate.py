@@ -28,7 +28,7 @@ def rows(seed: int = 7):
         holiday = (day.month, day.day) in HOLIDAYS
         workingday = day.weekday() < 5 and not holiday
 
-        comfort = math.exp(-((temp - 25) / 11) ** 2)
+        comfort = math.exp(-(((temp - 25) / 11) ** 2))
         rentals = 900 + 4200 * comfort
         rentals *= {"clear": 1.0, "cloudy": 0.88, "rain": 0.55}[weather]
         rentals *= 1.12 if workingday else 0.95

@@ -9,8 +9,15 @@ import pandas as pd
 
 WEATHER = ["clear", "cloudy", "rain"]
 FEATURES = [
-    "temp_c", "humidity", "wind_kmh", "workingday", "holiday",
-    "season_sin", "season_cos", "year", *[f"weather_{w}" for w in WEATHER],
+    "temp_c",
+    "humidity",
+    "wind_kmh",
+    "workingday",
+    "holiday",
+    "season_sin",
+    "season_cos",
+    "year",
+    *[f"weather_{w}" for w in WEATHER],
 ]
 TARGET = "rentals"
 

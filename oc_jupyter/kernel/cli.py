@@ -59,7 +59,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     what.add_argument("--snapshot", help="start the kernel's sandbox from this snapshot")
     what.add_argument("--image-name", help="start it from this template (named image)")
     what.add_argument("--sandbox", help="run the kernel in this existing sandbox (kept at shutdown)")
-    add.add_argument("--packages", help="comma-separated pip packages to add to the base image (e.g. pandas,matplotlib)")
+    add.add_argument(
+        "--packages", help="comma-separated pip packages to add to the base image (e.g. pandas,matplotlib)"
+    )
     add.add_argument("--name", help="kernelspec name (default: oc-<snapshot, template or base>)")
     add.add_argument("--display-name", help="name shown in the launcher and kernel picker")
     add.add_argument("--keep", action="store_true", help="keep the sandbox when the kernel shuts down")

@@ -116,7 +116,9 @@ def remove(name: str) -> Path:
     specs = list_specs()
     if name not in specs:
         others = ", ".join(sorted(specs)) or "none are installed"
-        raise ValueError(f"No OpenComputer kernel is named {name!r} (installed: {others}); see `oc-jupyter kernel list`.")
+        raise ValueError(
+            f"No OpenComputer kernel is named {name!r} (installed: {others}); see `oc-jupyter kernel list`."
+        )
     try:
         folder = Path(KernelSpecManager().get_kernel_spec(name).resource_dir)
     except NoSuchKernel:  # listed a moment ago: removed meanwhile

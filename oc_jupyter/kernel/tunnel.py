@@ -78,7 +78,7 @@ async def check_ipykernel(sandbox: Sandbox, target: Target) -> None:
     if probe.exit_code != 0:
         raise TunnelError(
             f"The {target.describe()} has no ipykernel, which an OpenComputer kernel needs: add the recipe line "
-            "`pip ipykernel` to its %%oc_image recipe (or `.pip_install([\"ipykernel\"])` to its Image) and "
+            '`pip ipykernel` to its %%oc_image recipe (or `.pip_install(["ipykernel"])` to its Image) and '
             "create it again."
         )
 
@@ -170,9 +170,7 @@ class Tunnel:
         host = self.connection.get("ip", "127.0.0.1")
         for name in PORTS:
             port = int(self.connection[name])
-            server = await asyncio.start_server(
-                functools.partial(self.accept, port), host=host, port=port
-            )
+            server = await asyncio.start_server(functools.partial(self.accept, port), host=host, port=port)
             self.servers.append(server)
 
     async def run(self) -> int:
@@ -190,7 +188,9 @@ class Tunnel:
             state = f"its status is {info.status!r}"
         except OCError as exc:
             state = str(exc)
-        return f"The kernel's sandbox {self.sandbox.id} stopped answering ({state}); restart the kernel to get a new one."
+        return (
+            f"The kernel's sandbox {self.sandbox.id} stopped answering ({state}); restart the kernel to get a new one."
+        )
 
     def signal(self, signum: int) -> None:
         self.send(op="signal", signal=int(signum))

@@ -67,17 +67,25 @@ def main(argv: list[str] | None = None) -> None:
     from .app import create_app
 
     def announce(state) -> None:
-        write_info(home, {
-            "url": url, "pid": os.getpid(), "key": key, "engine": state.engine_name(),
-            "version": __version__, "instance": state.instance,
-        })
+        write_info(
+            home,
+            {
+                "url": url,
+                "pid": os.getpid(),
+                "key": key,
+                "engine": state.engine_name(),
+                "version": __version__,
+                "instance": state.instance,
+            },
+        )
         logging.getLogger("oc_jupyter.local").info(
             "serving %s (engine %s, instance %s, home %s)", url, state.engine_name(), state.instance, home
         )
 
     app = create_app(home, key, on_started=announce)
-    config = uvicorn.Config(app, log_config=None, access_log=True, timeout_graceful_shutdown=5,
-                            proxy_headers=False, server_header=False)
+    config = uvicorn.Config(
+        app, log_config=None, access_log=True, timeout_graceful_shutdown=5, proxy_headers=False, server_header=False
+    )
     server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])

@@ -79,9 +79,7 @@ def validation_message(errors: list[dict[str, Any]]) -> str:
     if kind == "json_invalid":
         return f"The request body is not valid JSON ({ctx.get('error', 'parse error')}); send a JSON object."
     if kind == "union_tag_invalid":
-        return (
-            f"Unknown step type {ctx.get('tag')!r} at {where}; valid types are {', '.join(STEP_TYPES)}."
-        )
+        return f"Unknown step type {ctx.get('tag')!r} at {where}; valid types are {', '.join(STEP_TYPES)}."
     if kind == "union_tag_not_found":
         return f"A step at {where} has no 'type'; give one of {', '.join(STEP_TYPES)}."
     if kind == "missing":
@@ -103,8 +101,14 @@ def envelope(message: str, code: ErrorCode) -> dict[str, str]:
 
 
 # Codes for Starlette's own HTTP errors, which carry only a status.
-_CODE_OF_STATUS = {400: ErrorCode.BAD_REQUEST, 401: ErrorCode.UNAUTHORIZED, 404: ErrorCode.NOT_FOUND,
-                   405: ErrorCode.METHOD_NOT_ALLOWED, 409: ErrorCode.CONFLICT, 501: ErrorCode.NOT_IMPLEMENTED}
+_CODE_OF_STATUS = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    501: ErrorCode.NOT_IMPLEMENTED,
+}
 
 
 async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -145,8 +149,10 @@ def _allowed_methods(request: Request) -> list[str]:
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return JSONResponse(
-        envelope(f"The server failed unexpectedly ({type(exc).__name__}); see server.log in the server's home.",
-                 ErrorCode.INTERNAL),
+        envelope(
+            f"The server failed unexpectedly ({type(exc).__name__}); see server.log in the server's home.",
+            ErrorCode.INTERNAL,
+        ),
         status_code=500,
     )
 
@@ -195,7 +201,9 @@ def create_app(home: Path, key: str, *, on_started: Callable[[State], None] | No
             schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
             _envelope_errors(schema)
             schema.setdefault("components", {}).setdefault("securitySchemes", {})["apiKey"] = {
-                "type": "apiKey", "in": "header", "name": "X-API-Key",
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
             }
             # Every route of these routers has a path; Starlette's BaseRoute does not declare it.
             public = {API_PREFIX + route.path for router in public_api_routers() for route in router.routes}  # type: ignore[attr-defined]
@@ -219,6 +227,8 @@ def _envelope_errors(schema: dict[str, Any]) -> None:
         for operation in operations.values():
             responses = operation.get("responses", {})
             if responses.pop("422", None) is not None:
-                responses.setdefault("400", {"description": "Invalid request.", "content": {"application/json": {"schema": ref}}})
+                responses.setdefault(
+                    "400", {"description": "Invalid request.", "content": {"application/json": {"schema": ref}}}
+                )
     for name in ("HTTPValidationError", "ValidationError"):
         components.pop(name, None)

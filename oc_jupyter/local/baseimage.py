@@ -46,8 +46,13 @@ from .engine import Engine
 from .errors import ApiError
 
 __all__ = [
-    "BASE_VERSION", "BASE_REPOSITORY", "base_image_ref", "ensure_base_image", "BaseImageError",
-    "rootless_build_problem", "find_tool",
+    "BASE_VERSION",
+    "BASE_REPOSITORY",
+    "base_image_ref",
+    "ensure_base_image",
+    "BaseImageError",
+    "rootless_build_problem",
+    "find_tool",
 ]
 
 # Bump when the recipe below changes so engines rebuild the base.
@@ -56,8 +61,19 @@ BASE_REPOSITORY = "localhost/oc-jupyter/base"
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 PACKAGES = (
-    "python3", "python3-pip", "python3-venv", "nodejs", "build-essential",
-    "curl", "git", "ca-certificates", "bash", "tar", "gzip", "xz-utils", "procps",
+    "python3",
+    "python3-pip",
+    "python3-venv",
+    "nodejs",
+    "build-essential",
+    "curl",
+    "git",
+    "ca-certificates",
+    "bash",
+    "tar",
+    "gzip",
+    "xz-utils",
+    "procps",
 )
 HOST_CA_DIR = Path("/usr/local/share/ca-certificates")
 IMAGE_CONFIG = (
@@ -110,8 +126,9 @@ async def _emit(progress: Progress | None, line: str) -> None:
             await outcome
 
 
-async def ensure_base_image(engine: Engine, progress: Progress | None = None, *, force: bool = False,
-                            lock_dir: Path | None = None) -> str:
+async def ensure_base_image(
+    engine: Engine, progress: Progress | None = None, *, force: bool = False, lock_dir: Path | None = None
+) -> str:
     """Return the base image reference, building (or pulling) it first if the engine lacks it.
 
     Safe to call from many places at once: one build runs, the others wait
@@ -213,8 +230,9 @@ def rootless_build_problem(user: str | None = None, subid_dir: Path = Path("/etc
         uid = pwd.getpwnam(user).pw_uid
     except KeyError:
         uid = os.geteuid()
-    lacking = [str(subid_dir / name) for name in ("subuid", "subgid")
-               if not has_subordinate_ids(user, uid, subid_dir / name)]
+    lacking = [
+        str(subid_dir / name) for name in ("subuid", "subgid") if not has_subordinate_ids(user, uid, subid_dir / name)
+    ]
     if lacking:
         verb = "does" if len(lacking) == 1 else "do"
         return (
@@ -245,21 +263,30 @@ async def _bootstrap(engine: Engine, ref: str, progress: Progress | None) -> Non
     assert mmdebstrap is not None
     mirror = host_debian_mirror()
     mode = "root" if root else "unshare"
-    await _emit(progress, f"Building base image {ref} from Debian {DEBIAN_SUITE} ({mirror}, "
-                          f"{'as root' if root else 'without root'}); this happens once, in a minute or two")
+    await _emit(
+        progress,
+        f"Building base image {ref} from Debian {DEBIAN_SUITE} ({mirror}, "
+        f"{'as root' if root else 'without root'}); this happens once, in a minute or two",
+    )
     scratch = Path(tempfile.mkdtemp(prefix="oc-jupyter-base-"))
     try:
         # Files the image gets on top of the packages, copied in by mmdebstrap's sync-in hook.
         overlay = scratch / "overlay"
         await asyncio.to_thread(_write_overlay, overlay)
         argv = [
-            mmdebstrap, f"--mode={mode}", "--variant=minbase", "--format=tar", f"--include={','.join(PACKAGES)}",
+            mmdebstrap,
+            f"--mode={mode}",
+            "--variant=minbase",
+            "--format=tar",
+            f"--include={','.join(PACKAGES)}",
             f"--customize-hook=sync-in {overlay} /",
             # pip must work as the seed promises: without this marker Debian refuses `pip install`.
             '--customize-hook=rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED; '
             '[ -e "$1/usr/bin/python" ] || ln -s python3 "$1/usr/bin/python"',
             '--customize-hook=chroot "$1" update-ca-certificates',
-            DEBIAN_SUITE, "-", mirror,
+            DEBIAN_SUITE,
+            "-",
+            mirror,
         ]
         await _import_stream(engine, argv, ref, progress, "mmdebstrap")
         await _emit(progress, f"Base image {ref} is ready.")
@@ -275,7 +302,8 @@ async def _debootstrap(engine: Engine, debootstrap: str, ref: str, progress: Pro
     try:
         await _run(
             [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", DEBIAN_SUITE, str(rootfs), mirror],
-            progress, "debootstrap",
+            progress,
+            "debootstrap",
         )
         await _emit(progress, "Configuring the base image")
         await asyncio.to_thread(_configure_rootfs, rootfs)
@@ -325,8 +353,7 @@ def _tidy_rootfs(rootfs: Path) -> None:
                 item.unlink()
 
 
-async def _import_stream(engine: Engine, producer: list[str], ref: str, progress: Progress | None,
-                         what: str) -> None:
+async def _import_stream(engine: Engine, producer: list[str], ref: str, progress: Progress | None, what: str) -> None:
     """Run ``producer`` (which writes a root file system as tar to stdout) into ``<engine> import``.
 
     The tar goes from one process to the other through an OS pipe, never
@@ -336,12 +363,22 @@ async def _import_stream(engine: Engine, producer: list[str], ref: str, progress
     read_end, write_end = os.pipe()
     try:
         maker = await asyncio.create_subprocess_exec(
-            *producer, stdin=asyncio.subprocess.DEVNULL, stdout=write_end, stderr=asyncio.subprocess.PIPE,
+            *producer,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             importer = await asyncio.create_subprocess_exec(
-                engine.binary, "import", *changes, "-", ref,
-                stdin=read_end, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=engine.env,
+                engine.binary,
+                "import",
+                *changes,
+                "-",
+                ref,
+                stdin=read_end,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=engine.env,
             )
         except BaseException:
             maker.kill()

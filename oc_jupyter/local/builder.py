@@ -75,7 +75,7 @@ FOLLOWER_GRACE = 30.0
 # the container's first process), on a last line the builder recognises.
 _OOM_LINE = "oc-jupyter: out-of-memory kills:"
 _WRAPPER = (
-    'exec 2>&1; export DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 '
+    "exec 2>&1; export DEBIAN_FRONTEND=noninteractive PYTHONUNBUFFERED=1 "
     'PIP_PROGRESS_BAR=off; if command -v bash >/dev/null 2>&1; then bash -c "$1"; else sh -c "$1"; fi; rc=$?; '
     f'if [ "$rc" -eq {KILLED_STATUS} ]; then n=$({OOM_PROBE}); '
     f'[ "${{n:-0}}" -gt 0 ] && echo "{_OOM_LINE} $n"; fi; exit "$rc"'
@@ -147,12 +147,19 @@ class BuildJob:
                     await self._changed.wait_for(lambda: self.finished or cursor < self._offset + len(self._events))  # noqa: B023 -- called within this iteration
                     batch: list[BuildEvent] = []
                     if cursor < self._offset:
-                        batch.append(BuildEvent("build_log", {
-                            "step": 0, "type": "build", "phase": "output",
-                            "message": f"... {self._offset - cursor} lines not shown (the client fell behind) ...",
-                        }))
+                        batch.append(
+                            BuildEvent(
+                                "build_log",
+                                {
+                                    "step": 0,
+                                    "type": "build",
+                                    "phase": "output",
+                                    "message": f"... {self._offset - cursor} lines not shown (the client fell behind) ...",
+                                },
+                            )
+                        )
                         cursor = self._offset
-                    new = self._events[cursor - self._offset:]
+                    new = self._events[cursor - self._offset :]
                     cursor += len(new)
                     batch += new
                     self._cursors[token] = cursor
@@ -271,6 +278,7 @@ class Builder:
 
     def evict_soon(self) -> asyncio.Task:
         """Evict beyond the cache budget in the background (after a build, at server start)."""
+
         async def evict() -> None:
             try:
                 await self.cache.evict()
@@ -292,7 +300,9 @@ class Builder:
             async with self._cache_guard:
                 hit = final in self._known or await engine.image_exists(final)
             if hit:
-                await job.log(0, "cache_hit", f"Image {job.content_hash[:12]} is already built; using the cache", "done")
+                await job.log(
+                    0, "cache_hit", f"Image {job.content_hash[:12]} is already built; using the cache", "done"
+                )
                 image = final
                 return
             limits = build_limits(manifest.builderMemoryMB)
@@ -390,8 +400,17 @@ class Builder:
         except json.JSONDecodeError:
             return {}
 
-    async def _build_step(self, job: BuildJob, engine: Engine, index: int, step, parent: str, tag: str,
-                          config: dict[str, Any], limits: Limits) -> None:
+    async def _build_step(
+        self,
+        job: BuildJob,
+        engine: Engine,
+        index: int,
+        step,
+        parent: str,
+        tag: str,
+        config: dict[str, Any],
+        limits: Limits,
+    ) -> None:
         name = f"oc-build-{job.content_hash[:12]}-{index}-{secrets.token_hex(3)}"
         labels = ["--label", f"{BUILD_LABEL}={job.content_hash}", "--label", f"{INSTANCE_LABEL}={self.instance}"]
         tail: deque[str] = deque(maxlen=TAIL_LINES)
@@ -404,14 +423,26 @@ class Builder:
         # entrypoint: reset them so images (and sandboxes made from them) carry
         # only what the base had.
         changes = [
-            f"LABEL {BUILD_LABEL}=", f"LABEL {INSTANCE_LABEL}=", f"LABEL {BUILT_BY_LABEL}={self.instance}",
+            f"LABEL {BUILD_LABEL}=",
+            f"LABEL {INSTANCE_LABEL}=",
+            f"LABEL {BUILT_BY_LABEL}={self.instance}",
             "ENTRYPOINT " + json.dumps(config.get("Entrypoint") or []),
             "CMD " + json.dumps(config.get("Cmd") or ["/bin/bash"]),
         ]
         try:
             if step.type in ("add_file", "add_dir"):
-                await engine.run("create", "--name", name, *labels, *limits.engine_args(),
-                                 "--entrypoint", "/bin/sh", parent, "-c", "true")
+                await engine.run(
+                    "create",
+                    "--name",
+                    name,
+                    *labels,
+                    *limits.engine_args(),
+                    "--entrypoint",
+                    "/bin/sh",
+                    parent,
+                    "-c",
+                    "true",
+                )
                 code = await engine.stream("cp", "-", f"{name}:/", input=_tar_of(step), on_line=output)
             else:
                 script, env = _script_of(step)
@@ -419,28 +450,47 @@ class Builder:
                     changes.append(f"WORKDIR {step.args.path}")
                 with env_file_args(env) as env_args:
                     code = await engine.stream(
-                        "run", "--name", name, *labels, *limits.engine_args(), *env_args, *_cache_mounts(step),
-                        "--entrypoint", "/bin/sh", parent, "-c", _WRAPPER, "oc-build", script,
+                        "run",
+                        "--name",
+                        name,
+                        *labels,
+                        *limits.engine_args(),
+                        *env_args,
+                        *_cache_mounts(step),
+                        "--entrypoint",
+                        "/bin/sh",
+                        parent,
+                        "-c",
+                        _WRAPPER,
+                        "oc-build",
+                        script,
                         on_line=output,
                     )
             if code != 0:
                 raise _StepFailed(code)
             # docker's commit has no -q (it prints only the id anyway).
             quiet = ["-q"] if engine.name == "podman" else []
-            await engine.run("commit", *quiet, *[a for c in changes for a in ("--change", c)], name, tag,
-                             timeout=SLOW_TIMEOUT)
+            await engine.run(
+                "commit", *quiet, *[a for c in changes for a in ("--change", c)], name, tag, timeout=SLOW_TIMEOUT
+            )
         except _StepFailed as exc:
             lines = [line for line in tail if line.strip()]
             if exc.code == KILLED_STATUS and lines and lines[-1].startswith(_OOM_LINE):
-                raise BuildError(oom_message(
-                    f"Step {index}/{job.total} ({step.type})", limits.memory_mb,
-                    f"give the build more memory with Image.builder_memory({min(limits.memory_mb * 2, _host_mb())}) "
-                    "(builderMemoryMB in the manifest)",
-                ), step=index, tail=list(tail)) from None
+                raise BuildError(
+                    oom_message(
+                        f"Step {index}/{job.total} ({step.type})",
+                        limits.memory_mb,
+                        f"give the build more memory with Image.builder_memory({min(limits.memory_mb * 2, _host_mb())}) "
+                        "(builderMemoryMB in the manifest)",
+                    ),
+                    step=index,
+                    tail=list(tail),
+                ) from None
             last = "\n".join(lines[-5:]) or "(no output)"
             raise BuildError(
                 f"Step {index}/{job.total} ({step.type}) failed with exit code {exc.code}: {last}",
-                step=index, tail=list(tail),
+                step=index,
+                tail=list(tail),
             ) from None
         finally:
             await asyncio.shield(engine.remove_containers([name]))
@@ -481,7 +531,10 @@ def _script_of(step) -> tuple[str, dict[str, str]]:
             f" -o APT::Keep-Downloaded-Packages=true {packages}"
         )
         quoted = shlex.quote(apt)
-        return f"if command -v flock >/dev/null 2>&1; then flock {_APT_LOCK} sh -c {quoted}; else sh -c {quoted}; fi", {}
+        return (
+            f"if command -v flock >/dev/null 2>&1; then flock {_APT_LOCK} sh -c {quoted}; else sh -c {quoted}; fi",
+            {},
+        )
     if step.type == "pip_install":
         packages = " ".join(shlex.quote(p) for p in args.packages)
         return f"python3 -c {shlex.quote(_PIP_PROGRAM)} {packages}", {}
@@ -508,7 +561,9 @@ def _tar_of(step) -> bytes:
         folders: list[str] = []
     else:
         root = posixpath.normpath(args.path)
-        entries = [(posixpath.join(root, posixpath.normpath(f.relativePath)), decode_base64(f.content)) for f in args.files]
+        entries = [
+            (posixpath.join(root, posixpath.normpath(f.relativePath)), decode_base64(f.content)) for f in args.files
+        ]
         folders = [root] if not args.files else []
     buffer = io.BytesIO()
     now = time.time()

@@ -132,15 +132,26 @@ class Layer:
     needed: str | None = None
 
     def to_api(self) -> dict[str, Any]:
-        return {"image": self.ref, "id": self.image_id[:12], "sizeBytes": self.size,
-                "lastUsedAt": self.last_used_at, "needed": self.needed}
+        return {
+            "image": self.ref,
+            "id": self.image_id[:12],
+            "sizeBytes": self.size,
+            "lastUsedAt": self.last_used_at,
+            "needed": self.needed,
+        }
 
 
 class LayerCache:
     """Lists and evicts this engine's layer images within the budget."""
 
-    def __init__(self, engine: Callable[[], Engine], store: Store, pinned: Callable[[], set[str]],
-                 forget: Callable[[str], Any], guard: asyncio.Lock) -> None:
+    def __init__(
+        self,
+        engine: Callable[[], Engine],
+        store: Store,
+        pinned: Callable[[], set[str]],
+        forget: Callable[[str], Any],
+        guard: asyncio.Lock,
+    ) -> None:
         self._engine = engine
         self._store = store
         self._pinned = pinned
@@ -172,7 +183,12 @@ class LayerCache:
         if not refs:
             return []
         result = await engine.run(
-            "image", "inspect", "--format", "{{.Id}}\t{{.Size}}\t{{.Parent}}\t{{.Created}}\t{{len .RootFS.Layers}}\t{{join .RepoTags \",\"}}", *refs, check=False,
+            "image",
+            "inspect",
+            "--format",
+            '{{.Id}}\t{{.Size}}\t{{.Parent}}\t{{.Created}}\t{{len .RootFS.Layers}}\t{{join .RepoTags ","}}',
+            *refs,
+            check=False,
         )
         rows = [line.split("\t") for line in result.stdout.splitlines() if line.count("\t") >= 5]
         sizes = {row[0]: int(row[1] or 0) for row in rows}
@@ -200,8 +216,16 @@ class LayerCache:
             if own is None:
                 # The parent's tag is gone: the size learned while it was there, else the whole image.
                 own = recorded_size if recorded_size is not None else int(size or 0)
-            layers.append(Layer(ref, image_id, own, last_used or _iso(created),
-                                int(depth) if depth.strip().isdigit() else 0, needed.get(ref)))
+            layers.append(
+                Layer(
+                    ref,
+                    image_id,
+                    own,
+                    last_used or _iso(created),
+                    int(depth) if depth.strip().isdigit() else 0,
+                    needed.get(ref),
+                )
+            )
         if learned:
             self._store.set_layer_sizes(learned)
         # One build touches all its layers at once: the deepest goes first among equals.
@@ -242,10 +266,19 @@ class LayerCache:
                 removed.append(layer.to_api())
             if removed:
                 self._store.forget_layers([item["image"] for item in removed])
-                log.info("evicted %d layer image(s), %d bytes; %d bytes remain", len(removed),
-                         sum(item["sizeBytes"] for item in removed), total)
-            return {"removed": removed, "freedBytes": sum(item["sizeBytes"] for item in removed),
-                    "totalBytes": total, "budgetBytes": budget, "inUse": kept_in_use}
+                log.info(
+                    "evicted %d layer image(s), %d bytes; %d bytes remain",
+                    len(removed),
+                    sum(item["sizeBytes"] for item in removed),
+                    total,
+                )
+            return {
+                "removed": removed,
+                "freedBytes": sum(item["sizeBytes"] for item in removed),
+                "totalBytes": total,
+                "budgetBytes": budget,
+                "inUse": kept_in_use,
+            }
 
 
 def _iso(created: str) -> str:

@@ -12,7 +12,7 @@ __all__ = ["add_parser"]
 PREFIX = "/api/x-oc-jupyter/v1"
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if abs(n) < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -26,8 +26,9 @@ def _call(method: str, path: str, body: dict[str, Any] | None = None) -> dict[st
     from .daemon import ensure_running
 
     info = ensure_running()
-    response = httpx.request(method, info.url.rstrip("/") + PREFIX + path, json=body,
-                             headers={"X-API-Key": info.key}, timeout=600)
+    response = httpx.request(
+        method, info.url.rstrip("/") + PREFIX + path, json=body, headers={"X-API-Key": info.key}, timeout=600
+    )
     if response.status_code >= 400:
         try:
             message = response.json().get("error") or response.text
@@ -43,8 +44,10 @@ def _list(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     layers = data["layers"]
-    print(f"{len(layers)} layer image(s) in {data['repository']}: {_size(data['totalBytes'])} "
-          f"of a {_size(data['budgetBytes'])} budget (OC_JUPYTER_CACHE_MAX_GB)")
+    print(
+        f"{len(layers)} layer image(s) in {data['repository']}: {_size(data['totalBytes'])} "
+        f"of a {_size(data['budgetBytes'])} budget (OC_JUPYTER_CACHE_MAX_GB)"
+    )
     for layer in layers:
         needed = f"  needed by {layer['needed']}" if layer["needed"] else ""
         tag = layer["image"].rsplit(":", 1)[-1][:12]
@@ -57,8 +60,10 @@ def _prune(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
-    print(f"removed {len(data['removed'])} layer image(s), {_size(data['freedBytes'])}; "
-          f"{_size(data['totalBytes'])} remain" + ("" if args.all else f" of a {_size(data['budgetBytes'])} budget"))
+    print(
+        f"removed {len(data['removed'])} layer image(s), {_size(data['freedBytes'])}; "
+        f"{_size(data['totalBytes'])} remain" + ("" if args.all else f" of a {_size(data['budgetBytes'])} budget")
+    )
     if data["inUse"]:
         print(f"kept {len(data['inUse'])} image(s) a container still uses", file=sys.stderr)
     return 0
@@ -71,7 +76,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--json", action="store_true", help="print the server's answer as JSON")
     listing.set_defaults(run=_list)
     prune = actions.add_parser("prune", help="remove least recently used layers beyond the budget")
-    prune.add_argument("--all", action="store_true",
-                       help="remove every layer no snapshot, sandbox or build in progress needs")
+    prune.add_argument(
+        "--all", action="store_true", help="remove every layer no snapshot, sandbox or build in progress needs"
+    )
     prune.add_argument("--json", action="store_true", help="print the server's answer as JSON")
     prune.set_defaults(run=_prune)

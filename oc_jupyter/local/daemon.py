@@ -30,8 +30,16 @@ import httpx
 
 from oc_jupyter.sdk.errors import BackendUnavailable
 
-__all__ = ["ServerInfo", "ServerStartFailed", "home_dir", "ensure_running", "status", "stop", "read_info",
-           "secure_home"]
+__all__ = [
+    "ServerInfo",
+    "ServerStartFailed",
+    "home_dir",
+    "ensure_running",
+    "status",
+    "stop",
+    "read_info",
+    "secure_home",
+]
 
 SERVER_JSON = "server.json"
 SERVER_LOG = "server.log"
@@ -59,8 +67,14 @@ class ServerInfo:
 
     def public(self) -> dict:
         """What ``oc-jupyter server status`` prints: everything but the key."""
-        return {"url": self.url, "pid": self.pid, "engine": self.engine, "version": self.version,
-                "instance": self.instance, "home": str(self.home)}
+        return {
+            "url": self.url,
+            "pid": self.pid,
+            "engine": self.engine,
+            "version": self.version,
+            "instance": self.instance,
+            "home": str(self.home),
+        }
 
 
 def home_dir(home: str | os.PathLike | None = None) -> Path:
@@ -81,8 +95,13 @@ def read_info(home: str | os.PathLike | None = None) -> ServerInfo | None:
     try:
         data = json.loads((folder / SERVER_JSON).read_text())
         return ServerInfo(
-            url=data["url"], key=data["key"], pid=int(data["pid"]), engine=data.get("engine"),
-            version=data.get("version", ""), instance=data.get("instance", ""), home=folder,
+            url=data["url"],
+            key=data["key"],
+            pid=int(data["pid"]),
+            engine=data.get("engine"),
+            version=data.get("version", ""),
+            instance=data.get("instance", ""),
+            home=folder,
         )
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -128,7 +147,9 @@ def remove_info(home: Path, pid: int) -> None:
 def _healthy(info: ServerInfo, timeout: float = 2.0) -> bool:
     try:
         response = httpx.get(
-            f"{info.url}/api/x-oc-jupyter/v1/health", headers={"X-API-Key": info.key}, timeout=timeout,
+            f"{info.url}/api/x-oc-jupyter/v1/health",
+            headers={"X-API-Key": info.key},
+            timeout=timeout,
             trust_env=False,
         )
         return response.status_code == 200 and response.json().get("pid") == info.pid
@@ -199,8 +220,13 @@ def _start(folder: Path, timeout: float) -> ServerInfo:
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "oc_jupyter.local", "--home", str(folder)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-            start_new_session=True, close_fds=True, cwd=str(folder),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd=str(folder),
         )
     finally:
         log.close()

@@ -89,6 +89,7 @@ class Report:
 
 # --- what the engine says ---------------------------------------------------------------------------
 
+
 @dataclass
 class EngineFacts:
     """The parts of ``podman info`` / ``docker info`` the checks need, in one shape for both."""
@@ -109,8 +110,15 @@ class EngineFacts:
 def _engine_info(engine: Engine) -> EngineFacts:
     fmt = "json" if engine.name == "podman" else "{{json .}}"
     try:
-        done = subprocess.run([engine.binary, "info", "--format", fmt], env=engine.env, capture_output=True,
-                              text=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+        done = subprocess.run(
+            [engine.binary, "info", "--format", fmt],
+            env=engine.env,
+            capture_output=True,
+            text=True,
+            timeout=_INFO_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"`{engine.name} info` did not answer within {_INFO_TIMEOUT} s") from None
     if done.returncode != 0:
@@ -122,26 +130,40 @@ def _engine_info(engine: Engine) -> EngineFacts:
         runtime = host.get("ociRuntime", {})
         mount_program = (store.get("graphOptions") or {}).get("overlay.mount_program")
         return EngineFacts(
-            name="podman", binary=engine.binary, version=data.get("version", {}).get("Version", "?"),
-            rootless=bool(host.get("security", {}).get("rootless")), driver=store.get("graphDriverName", "?"),
-            graph_root=store.get("graphRoot", ""), run_root=store.get("runRoot", ""),
+            name="podman",
+            binary=engine.binary,
+            version=data.get("version", {}).get("Version", "?"),
+            rootless=bool(host.get("security", {}).get("rootless")),
+            driver=store.get("graphDriverName", "?"),
+            graph_root=store.get("graphRoot", ""),
+            run_root=store.get("runRoot", ""),
             runtime=f"{runtime.get('name', '?')} ({runtime.get('path', '?')})",
-            cgroup_version=host.get("cgroupVersion", "?"), controllers=host.get("cgroupControllers"),
+            cgroup_version=host.get("cgroupVersion", "?"),
+            controllers=host.get("cgroupControllers"),
             mount_program=mount_program.get("Executable") if isinstance(mount_program, dict) else None,
         )
     security = data.get("SecurityOptions") or []
     return EngineFacts(
-        name="docker", binary=engine.binary, version=data.get("ServerVersion", "?"),
-        rootless=any("rootless" in option for option in security), driver=data.get("Driver", "?"),
-        graph_root=data.get("DockerRootDir", ""), run_root="", runtime=data.get("DefaultRuntime", "?"),
+        name="docker",
+        binary=engine.binary,
+        version=data.get("ServerVersion", "?"),
+        rootless=any("rootless" in option for option in security),
+        driver=data.get("Driver", "?"),
+        graph_root=data.get("DockerRootDir", ""),
+        run_root="",
+        runtime=data.get("DefaultRuntime", "?"),
         cgroup_version=str(data.get("CgroupVersion", "?")),
-        controllers=[name for name, key in (("memory", "MemoryLimit"), ("cpu", "CPUCfsQuota"), ("pids", "PidsLimit"))
-                     if data.get(key)],
+        controllers=[
+            name
+            for name, key in (("memory", "MemoryLimit"), ("cpu", "CPUCfsQuota"), ("pids", "PidsLimit"))
+            if data.get(key)
+        ],
         mount_program=None,
     )
 
 
 # --- the checks -------------------------------------------------------------------------------------
+
 
 def _check_engine(environ: dict | None) -> tuple[Check, Engine | None, EngineFacts | None]:
     try:
@@ -151,25 +173,47 @@ def _check_engine(environ: dict | None) -> tuple[Check, Engine | None, EngineFac
     runtime_dir = os.environ.get("XDG_RUNTIME_DIR", "").strip()
     if engine.name == "podman" and os.geteuid() != 0 and runtime_dir and not _owned(Path(runtime_dir)):
         # Left over from `su` without -l or `sudo -u`: rootless podman refuses to start.
-        return Check(
-            "engine", PROBLEM, f"XDG_RUNTIME_DIR is {runtime_dir}, which does not exist or belongs to another user, "
-                               "so rootless podman cannot start",
-            "run `unset XDG_RUNTIME_DIR` (podman then uses /tmp/podman-run-$UID), or log in as this user with "
-            "`su -l` or ssh, which do not pass another user's folder on", {"xdg_runtime_dir": runtime_dir},
-        ), engine, None
+        return (
+            Check(
+                "engine",
+                PROBLEM,
+                f"XDG_RUNTIME_DIR is {runtime_dir}, which does not exist or belongs to another user, "
+                "so rootless podman cannot start",
+                "run `unset XDG_RUNTIME_DIR` (podman then uses /tmp/podman-run-$UID), or log in as this user with "
+                "`su -l` or ssh, which do not pass another user's folder on",
+                {"xdg_runtime_dir": runtime_dir},
+            ),
+            engine,
+            None,
+        )
     try:
         facts = _engine_info(engine)
     except (RuntimeError, ValueError) as exc:
         fix = "check that the engine works for this user: run `podman info` and fix what it reports"
         if engine.name == "podman" and os.geteuid() != 0:
-            fix = ("rootless podman needs a writable XDG_RUNTIME_DIR and subordinate ids: "
-                   f"check `echo $XDG_RUNTIME_DIR` and `grep {user_name()} /etc/subuid /etc/subgid`, "
-                   "then run `podman system migrate`")
+            fix = (
+                "rootless podman needs a writable XDG_RUNTIME_DIR and subordinate ids: "
+                f"check `echo $XDG_RUNTIME_DIR` and `grep {user_name()} /etc/subuid /etc/subgid`, "
+                "then run `podman system migrate`"
+            )
         return Check("engine", PROBLEM, f"{engine.name} at {engine.binary} does not work: {exc}", fix), engine, None
     mode = f"rootless, as {user_name()}" if facts.rootless else "as root"
     found = f"{facts.name} {facts.version} at {facts.binary} ({mode}); runtime {facts.runtime}"
-    return Check("engine", OK, found, details={"name": facts.name, "version": facts.version,
-                                                "rootless": facts.rootless, "runtime": facts.runtime}), engine, facts
+    return (
+        Check(
+            "engine",
+            OK,
+            found,
+            details={
+                "name": facts.name,
+                "version": facts.version,
+                "rootless": facts.rootless,
+                "runtime": facts.runtime,
+            },
+        ),
+        engine,
+        facts,
+    )
 
 
 def _owned(folder: Path) -> bool:
@@ -216,20 +260,33 @@ def storage_conf_text(facts: EngineFacts) -> str:
 
 
 def _check_storage(facts: EngineFacts) -> Check:
-    details = {"driver": facts.driver, "graph_root": facts.graph_root, "run_root": facts.run_root,
-               "mount_program": facts.mount_program}
+    details = {
+        "driver": facts.driver,
+        "graph_root": facts.graph_root,
+        "run_root": facts.run_root,
+        "mount_program": facts.mount_program,
+    }
     if facts.driver != "vfs":
         how = f" through {facts.mount_program}" if facts.mount_program else ""
         return Check("storage", OK, f"driver {facts.driver}{how}, images in {facts.graph_root}", details=details)
     if not facts.rootless or facts.name != "podman":
-        return Check("storage", WARNING, f"driver vfs (copies every layer in full; sandboxes start slowly), "
-                                         f"images in {facts.graph_root}",
-                     f"configure the {facts.name} storage driver overlay (see its storage documentation)", details)
+        return Check(
+            "storage",
+            WARNING,
+            f"driver vfs (copies every layer in full; sandboxes start slowly), images in {facts.graph_root}",
+            f"configure the {facts.name} storage driver overlay (see its storage documentation)",
+            details,
+        )
     if not native_overlay_supported() and not (find_tool("fuse-overlayfs") and Path("/dev/fuse").exists()):
-        return Check("storage", WARNING, "driver vfs (copies every layer in full; sandboxes start slowly), and "
-                                         f"this kernel ({platform.release()}) has no rootless overlay",
-                     "install fuse-overlayfs with `sudo apt-get install fuse-overlayfs`, then run "
-                     f"`{oc_jupyter_command('doctor', '--fix-storage')}`", details)
+        return Check(
+            "storage",
+            WARNING,
+            "driver vfs (copies every layer in full; sandboxes start slowly), and "
+            f"this kernel ({platform.release()}) has no rootless overlay",
+            "install fuse-overlayfs with `sudo apt-get install fuse-overlayfs`, then run "
+            f"`{oc_jupyter_command('doctor', '--fix-storage')}`",
+            details,
+        )
     path = storage_conf_path()
     fix = (
         f"run `{oc_jupyter_command('doctor', '--fix-storage')}`, which writes {path} with:\n\n"
@@ -238,8 +295,14 @@ def _check_storage(facts: EngineFacts) -> Check:
         "store's driver); it removes your podman images and containers, so it asks for --force when "
         "there are any."
     )
-    return Check("storage", WARNING, "driver vfs (copies every layer in full: a sandbox takes seconds to start, "
-                                     "a build minutes), images in " + facts.graph_root, fix, details)
+    return Check(
+        "storage",
+        WARNING,
+        "driver vfs (copies every layer in full: a sandbox takes seconds to start, "
+        "a build minutes), images in " + facts.graph_root,
+        fix,
+        details,
+    )
 
 
 def _controllers_for(facts: EngineFacts) -> tuple[list[str], str]:
@@ -260,29 +323,51 @@ def _controllers_for(facts: EngineFacts) -> tuple[list[str], str]:
 def _check_cgroups(facts: EngineFacts) -> Check:
     controllers, source = _controllers_for(facts)
     missing = [name for name in LIMIT_CONTROLLERS if name not in controllers]
-    details = {"version": facts.cgroup_version, "controllers": controllers, "source": source,
-               "limits": {name: name not in missing for name in LIMIT_CONTROLLERS}}
+    details = {
+        "version": facts.cgroup_version,
+        "controllers": controllers,
+        "source": source,
+        "limits": {name: name not in missing for name in LIMIT_CONTROLLERS},
+    }
     found = f"cgroups {facts.cgroup_version}; controllers {' '.join(controllers) or 'none'} ({source})"
     if not missing:
         return Check("cgroups", OK, found + "; memory, cpu and pids limits are supported", details=details)
     if facts.rootless and facts.cgroup_version == "v1":
-        fix = ("rootless containers get no limits on cgroups v1: boot with cgroups v2 "
-               "(`systemd.unified_cgroup_hierarchy=1` on the kernel command line) and log in through systemd")
+        fix = (
+            "rootless containers get no limits on cgroups v1: boot with cgroups v2 "
+            "(`systemd.unified_cgroup_hierarchy=1` on the kernel command line) and log in through systemd"
+        )
     elif facts.rootless:
-        fix = ("delegate the controllers to your user: create /etc/systemd/system/user@.service.d/delegate.conf "
-               "with `[Service]` and `Delegate=memory pids cpu cpuset`, run `sudo systemctl daemon-reload`, "
-               "then log out and in")
+        fix = (
+            "delegate the controllers to your user: create /etc/systemd/system/user@.service.d/delegate.conf "
+            "with `[Service]` and `Delegate=memory pids cpu cpuset`, run `sudo systemctl daemon-reload`, "
+            "then log out and in"
+        )
     else:
         fix = f"enable the {', '.join(missing)} cgroup controller(s) in the kernel"
-    return Check("cgroups", WARNING, found + f"; {', '.join(missing)} limits are not supported, so sandboxes "
-                                             "run without them", fix, details)
+    return Check(
+        "cgroups",
+        WARNING,
+        found + f"; {', '.join(missing)} limits are not supported, so sandboxes run without them",
+        fix,
+        details,
+    )
 
 
 def _check_base(engine: Engine) -> Check:
     ref = base_image_ref()
     try:
-        present = subprocess.run([engine.binary, "image", "inspect", "--format", "{{.Id}}", ref], env=engine.env,
-                                 capture_output=True, timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False).returncode == 0
+        present = (
+            subprocess.run(
+                [engine.binary, "image", "inspect", "--format", "{{.Id}}", ref],
+                env=engine.env,
+                capture_output=True,
+                timeout=_INFO_TIMEOUT,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            ).returncode
+            == 0
+        )
     except subprocess.TimeoutExpired:
         present = False
     details = {"image": ref, "present": present}
@@ -295,10 +380,20 @@ def _check_base(engine: Engine) -> Check:
         if problem:
             return Check("base image", PROBLEM, f"{ref} is missing and cannot be built here", problem, details)
     elif not (find_tool("mmdebstrap") or find_tool("debootstrap")):
-        return Check("base image", PROBLEM, f"{ref} is missing and cannot be built here",
-                     "install mmdebstrap with `apt-get install mmdebstrap`", details)
-    return Check("base image", OK, f"{ref} is not built yet; the first sandbox builds it (a minute or two), "
-                                   f"or build it now with `{oc_jupyter_command('base', 'build')}`", details=details)
+        return Check(
+            "base image",
+            PROBLEM,
+            f"{ref} is missing and cannot be built here",
+            "install mmdebstrap with `apt-get install mmdebstrap`",
+            details,
+        )
+    return Check(
+        "base image",
+        OK,
+        f"{ref} is not built yet; the first sandbox builds it (a minute or two), "
+        f"or build it now with `{oc_jupyter_command('base', 'build')}`",
+        details=details,
+    )
 
 
 def _check_disk(facts: EngineFacts) -> Check:
@@ -333,8 +428,13 @@ def _check_state(home: Path) -> Check:
     if not loose:
         return Check("state folder", OK, f"{home} is private (0700, files 0600)", details=details)
     quoted = shlex.quote(str(home))
-    return Check("state folder", WARNING, f"{home} can be read by other users: {', '.join(loose)}",
-                 f"run `chmod 700 {quoted} && find {quoted} -type f -exec chmod 600 {{}} +`", details)
+    return Check(
+        "state folder",
+        WARNING,
+        f"{home} can be read by other users: {', '.join(loose)}",
+        f"run `chmod 700 {quoted} && find {quoted} -type f -exec chmod 600 {{}} +`",
+        details,
+    )
 
 
 def _check_server(home: Path) -> Check:
@@ -342,10 +442,18 @@ def _check_server(home: Path) -> Check:
 
     info = status(home)
     if info is None:
-        return Check("server", OK, "not running (it starts on first use, or with "
-                                   f"`{oc_jupyter_command('server', 'start')}`)", details={"running": False})
-    return Check("server", OK, f"running at {info.url} (pid {info.pid}, engine {info.engine}, version {info.version})",
-                 details={"running": True, **{k: v for k, v in info.public().items() if k != "home"}})
+        return Check(
+            "server",
+            OK,
+            f"not running (it starts on first use, or with `{oc_jupyter_command('server', 'start')}`)",
+            details={"running": False},
+        )
+    return Check(
+        "server",
+        OK,
+        f"running at {info.url} (pid {info.pid}, engine {info.engine}, version {info.version})",
+        details={"running": True, **{k: v for k, v in info.public().items() if k != "home"}},
+    )
 
 
 def diagnose(home: Path | None = None, environ: dict | None = None) -> Report:
@@ -363,9 +471,17 @@ def diagnose(home: Path | None = None, environ: dict | None = None) -> Report:
 
 # --- the storage fix --------------------------------------------------------------------------------
 
+
 def _count(engine: Engine, *args: str) -> int:
-    done = subprocess.run([engine.binary, *args], env=engine.env, capture_output=True, text=True,
-                          timeout=_INFO_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    done = subprocess.run(
+        [engine.binary, *args],
+        env=engine.env,
+        capture_output=True,
+        text=True,
+        timeout=_INFO_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     return len(done.stdout.split()) if done.returncode == 0 else 0
 
 
@@ -375,16 +491,21 @@ def fix_storage(force: bool = False, environ: dict | None = None) -> str:
     try:
         facts = _engine_info(engine)
     except (RuntimeError, ValueError) as exc:
-        raise StorageFixError(f"The engine does not answer ({exc}); run `{oc_jupyter_command('doctor')}` "
-                              "and fix that first.") from None
+        raise StorageFixError(
+            f"The engine does not answer ({exc}); run `{oc_jupyter_command('doctor')}` and fix that first."
+        ) from None
     if facts.name != "podman" or not facts.rootless:
-        raise StorageFixError(f"--fix-storage changes rootless podman's settings, but this is {facts.name} "
-                              f"{'rootless' if facts.rootless else 'as root'}; configure its storage yourself.")
+        raise StorageFixError(
+            f"--fix-storage changes rootless podman's settings, but this is {facts.name} "
+            f"{'rootless' if facts.rootless else 'as root'}; configure its storage yourself."
+        )
     if facts.driver != "vfs":
         return f"Nothing to do: podman already uses the {facts.driver} storage driver."
     if not native_overlay_supported() and not find_tool("fuse-overlayfs"):
-        raise StorageFixError(f"This kernel ({platform.release()}) has no rootless overlay and fuse-overlayfs is "
-                              "not installed; install it with `sudo apt-get install fuse-overlayfs` and run this again.")
+        raise StorageFixError(
+            f"This kernel ({platform.release()}) has no rootless overlay and fuse-overlayfs is "
+            "not installed; install it with `sudo apt-get install fuse-overlayfs` and run this again."
+        )
     path = storage_conf_path()
     images, containers = _count(engine, "images", "-aq"), _count(engine, "ps", "-aq")
     if not force and (images or containers or path.exists()):
@@ -396,18 +517,27 @@ def fix_storage(force: bool = False, environ: dict | None = None) -> str:
         )
     text = storage_conf_text(facts)
     # podman's database remembers the driver it was created with, so the old store must go first.
-    reset = subprocess.run([engine.binary, "system", "reset", "--force"], env=engine.env, capture_output=True,
-                           text=True, timeout=600, stdin=subprocess.DEVNULL, check=False)
+    reset = subprocess.run(
+        [engine.binary, "system", "reset", "--force"],
+        env=engine.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     if reset.returncode != 0:
         last = (reset.stderr.strip() or "no output").splitlines()[-1]
-        raise StorageFixError(f"`podman system reset` failed with exit code {reset.returncode} ({last}); "
-                              f"{path} was not written.")
+        raise StorageFixError(
+            f"`podman system reset` failed with exit code {reset.returncode} ({last}); {path} was not written."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         path.replace(path.with_name(path.name + ".bak"))
     path.write_text(text)
     after = _engine_info(engine)
     if after.driver != "overlay":
-        raise StorageFixError(f"Wrote {path}, but podman still reports the {after.driver} driver; check the file "
-                              "and `podman info`.")
+        raise StorageFixError(
+            f"Wrote {path}, but podman still reports the {after.driver} driver; check the file and `podman info`."
+        )
     return f"Wrote {path}; podman now uses the overlay storage driver (images in {after.graph_root})."

@@ -59,8 +59,7 @@ class Result:
 
 def _install_hint() -> str:
     return (
-        "install podman (for example `apt-get install podman`) or docker, "
-        "or set OC_JUPYTER_ENGINE to the path of one"
+        "install podman (for example `apt-get install podman`) or docker, or set OC_JUPYTER_ENGINE to the path of one"
     )
 
 
@@ -113,12 +112,11 @@ class Engine:
                 limit=_LINE_LIMIT,
             )
         except FileNotFoundError as exc:
-            raise EngineNotFound(
-                f"Container engine {self.binary!r} disappeared; {_install_hint()}."
-            ) from exc
+            raise EngineNotFound(f"Container engine {self.binary!r} disappeared; {_install_hint()}.") from exc
 
-    async def run(self, *args: str, input: bytes | None = None, check: bool = True,
-                  timeout: float | None = None) -> Result:
+    async def run(
+        self, *args: str, input: bytes | None = None, check: bool = True, timeout: float | None = None
+    ) -> Result:
         """Run ``engine args…`` to completion; raise :class:`EngineError` on failure if ``check``.
 
         Raises :class:`EngineTimeout` (after killing the command) when it takes
@@ -130,9 +128,12 @@ class Engine:
         with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
             try:
                 proc = await asyncio.create_subprocess_exec(
-                    self.binary, *args,
+                    self.binary,
+                    *args,
                     stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-                    stdout=out, stderr=err, env=self.env,
+                    stdout=out,
+                    stderr=err,
+                    env=self.env,
                 )
             except FileNotFoundError as exc:
                 raise EngineNotFound(f"Container engine {self.binary!r} disappeared; {_install_hint()}.") from exc
@@ -148,7 +149,9 @@ class Engine:
                 raise
             out.seek(0)
             err.seek(0)
-            result = Result(proc.returncode or 0, out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+            result = Result(
+                proc.returncode or 0, out.read().decode(errors="replace"), err.read().decode(errors="replace")
+            )
         if check and not result.ok:
             detail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
             raise EngineError(f"{self.name} {args[0]} failed with exit code {result.code}: {detail[0]}")
@@ -203,8 +206,9 @@ class Engine:
         """
         if not refs:
             return set()
-        result = await self.run("image", "inspect", "--format", "{{range .RepoTags}}{{println .}}{{end}}", *refs,
-                                check=False)
+        result = await self.run(
+            "image", "inspect", "--format", "{{range .RepoTags}}{{println .}}{{end}}", *refs, check=False
+        )
         found = {line.strip() for line in result.stdout.splitlines()}
         return {ref for ref in refs if ref in found}
 

@@ -35,8 +35,19 @@ from .errors import ApiError, BadRequest
 from .settings import env_number
 
 __all__ = [
-    "Limits", "InsufficientStorage", "host_memory_mb", "host_cores", "sandbox_defaults", "build_limits",
-    "resolve_sandbox_limits", "oom_kills", "host_oom_kills", "oom_message", "OOM_PROBE", "ensure_disk_space", "disk_floor_mb",
+    "Limits",
+    "InsufficientStorage",
+    "host_memory_mb",
+    "host_cores",
+    "sandbox_defaults",
+    "build_limits",
+    "resolve_sandbox_limits",
+    "oom_kills",
+    "host_oom_kills",
+    "oom_message",
+    "OOM_PROBE",
+    "ensure_disk_space",
+    "disk_floor_mb",
     "MIN_MEMORY_MB",
 ]
 
@@ -85,11 +96,15 @@ class Limits:
 
     def engine_args(self) -> list[str]:
         args = [
-            "--memory", f"{self.memory_mb}m",
+            "--memory",
+            f"{self.memory_mb}m",
             # Swap equal to memory means no swap at all: the limit is the real ceiling.
-            "--memory-swap", f"{self.memory_mb}m",
-            "--cpus", str(self.cpus),
-            "--pids-limit", str(self.pids),
+            "--memory-swap",
+            f"{self.memory_mb}m",
+            "--cpus",
+            str(self.cpus),
+            "--pids-limit",
+            str(self.pids),
         ]
         if not self.network:
             args += ["--network", "none"]
@@ -137,8 +152,12 @@ def build_limits(builder_memory_mb: int | None) -> Limits:
 
 # Where podman (cgroupfs or systemd manager) and docker put a container's cgroup, under v1's memory
 # hierarchy or v2's single one; {id} is the full container id.
-_CGROUP_DIRS = ("libpod_parent/libpod-{id}", "machine.slice/libpod-{id}.scope", "docker/{id}",
-                "system.slice/docker-{id}.scope")
+_CGROUP_DIRS = (
+    "libpod_parent/libpod-{id}",
+    "machine.slice/libpod-{id}.scope",
+    "docker/{id}",
+    "system.slice/docker-{id}.scope",
+)
 _CGROUP_FILES = (("/sys/fs/cgroup/memory", "memory.oom_control"), ("/sys/fs/cgroup", "memory.events"))
 
 

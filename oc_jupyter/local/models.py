@@ -14,8 +14,17 @@ from oc_jupyter.wire.validate import is_env_name
 from .manifest import Manifest
 
 __all__ = [
-    "ErrorBody", "SandboxCreate", "SandboxInfo", "TimeoutBody", "SnapshotCreate", "SnapshotInfo",
-    "CachePreviewRequest", "CachePreview", "Health", "ServerHealth", "error_responses",
+    "ErrorBody",
+    "SandboxCreate",
+    "SandboxInfo",
+    "TimeoutBody",
+    "SnapshotCreate",
+    "SnapshotInfo",
+    "CachePreviewRequest",
+    "CachePreview",
+    "Health",
+    "ServerHealth",
+    "error_responses",
 ]
 
 _SNAPSHOT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -39,7 +48,9 @@ def _envs(value: dict[str, str]) -> dict[str, str]:
         try:
             val.encode("utf-8")
         except UnicodeEncodeError:
-            raise ValueError(f"the value of environment variable {name!r} is not valid Unicode; send UTF-8 text") from None
+            raise ValueError(
+                f"the value of environment variable {name!r} is not valid Unicode; send UTF-8 text"
+            ) from None
     return value
 
 
@@ -50,6 +61,8 @@ def _integral(value: Any) -> Any:
 
 JsonInt = Annotated[StrictInt, BeforeValidator(_integral)]
 Count = Annotated[StrictInt, Field(ge=0), BeforeValidator(_integral)]
+
+
 def _json_text(value: Any) -> Any:
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
@@ -58,13 +71,21 @@ def _json_text(value: Any) -> Any:
     return value
 
 
-SnapshotName = Annotated[StrictStr, AfterValidator(_snapshot_name), Field(
-    json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}
-)]
-Envs = Annotated[dict[StrictStr, StrictStr], AfterValidator(_envs), Field(
-    json_schema_extra={"propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-                       "additionalProperties": {"type": "string", "pattern": r"^[^\x00]*$"}}
-)]
+SnapshotName = Annotated[
+    StrictStr,
+    AfterValidator(_snapshot_name),
+    Field(json_schema_extra={"pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"}),
+]
+Envs = Annotated[
+    dict[StrictStr, StrictStr],
+    AfterValidator(_envs),
+    Field(
+        json_schema_extra={
+            "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+            "additionalProperties": {"type": "string", "pattern": r"^[^\x00]*$"},
+        }
+    ),
+]
 
 
 class ErrorBody(BaseModel):
@@ -78,13 +99,17 @@ class SandboxCreate(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     templateID: StrictStr = Field(default="base", description="Template to start from; the local backend has `base`.")
-    timeout: JsonInt = Field(default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox hibernates; 0 = never.")
+    timeout: JsonInt = Field(
+        default=300, ge=0, le=30 * 24 * 3600, description="Idle seconds before the sandbox hibernates; 0 = never."
+    )
     envs: Envs = Field(default_factory=dict, description="Environment variables of every command.")
     metadata: Annotated[dict[StrictStr, Any], AfterValidator(_json_text)] = Field(default_factory=dict)
     memoryMB: Count | None = Field(
-        default=None, description="Memory limit in MB (swap included); default min(4096, half the host's RAM).")
+        default=None, description="Memory limit in MB (swap included); default min(4096, half the host's RAM)."
+    )
     cpuCount: Count | None = Field(
-        default=None, description="CPU cores the sandbox may use; default half the host's, at least 1.")
+        default=None, description="CPU cores the sandbox may use; default half the host's, at least 1."
+    )
     networkEnabled: StrictBool = Field(default=True, description="False starts the sandbox with no network at all.")
     image: Manifest | None = Field(default=None, description="Build this manifest (cached by content hash).")
     snapshot: SnapshotName | None = Field(default=None, description="Start from this ready snapshot.")
@@ -105,9 +130,11 @@ class SandboxInfo(BaseModel):
     memoryMB: int | None = Field(default=None, description="Its memory limit in MB (enforced, swap included).")
     networkEnabled: bool = True
     diskUsedMB: int | None = Field(
-        default=None, description="MB written on top of its image (GET of one sandbox with `usage=true`).")
+        default=None, description="MB written on top of its image (GET of one sandbox with `usage=true`)."
+    )
     oomKills: int | None = Field(
-        default=None, description="Processes its memory limit killed so far (GET of one sandbox).")
+        default=None, description="Processes its memory limit killed so far (GET of one sandbox)."
+    )
     startedAt: str
     lastActiveAt: str | None = None
 

@@ -61,8 +61,12 @@ def fetch(packages, scratch):
     """The files ``pip install packages`` would install, each taken from the wheelhouse or downloaded into it."""
     report = os.path.join(scratch, "report.json")
     print("Resolving " + " ".join(packages), flush=True)
-    resolved = subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", report,
-                               *packages], capture_output=True, text=True, check=False)
+    resolved = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", report, *packages],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if resolved.returncode != 0:
         raise Plain("pip could not report what it would install")
     files = []
@@ -79,7 +83,9 @@ def fetch(packages, scratch):
         if os.path.isfile(cached) and sha256(cached) == digest:
             print(f"Using cached {name} from the build cache", flush=True)
         else:
-            got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--dest", scratch, url], check=False)
+            got = subprocess.run(
+                [sys.executable, "-m", "pip", "download", "--no-deps", "--dest", scratch, url], check=False
+            )
             fetched = os.path.join(scratch, name)
             if got.returncode != 0 or not os.path.isfile(fetched) or sha256(fetched) != digest:
                 raise Plain(f"{name} could not be fetched with its index's sha256")

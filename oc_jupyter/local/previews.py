@@ -91,8 +91,10 @@ def check_preview_auth(preview_auth: dict[str, Any]) -> str | None:
         raise ValueError(f"previewAuth.scheme must be 'bearer', got {scheme!r}; use \"bearer\".")
     token = preview_auth.get("token", "auto")
     if not isinstance(token, str) or (token != "auto" and len(token) < MIN_TOKEN):
-        raise ValueError(f"previewAuth.token must be \"auto\" or a string of at least {MIN_TOKEN} characters; "
-                         "pass \"auto\" to have one made.")
+        raise ValueError(
+            f'previewAuth.token must be "auto" or a string of at least {MIN_TOKEN} characters; '
+            'pass "auto" to have one made.'
+        )
     return None if token == "auto" else token
 
 

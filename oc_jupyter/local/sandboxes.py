@@ -103,8 +103,9 @@ class Sandboxes:
     def new_id() -> str:
         return "sb-" + secrets.token_hex(8)
 
-    async def _run_container(self, sandbox_id: str, image_ref: str, envs: dict[str, str], limits: Limits,
-                             labels: tuple[str, ...] = ()) -> str:
+    async def _run_container(
+        self, sandbox_id: str, image_ref: str, envs: dict[str, str], limits: Limits, labels: tuple[str, ...] = ()
+    ) -> str:
         """``run -d`` the sandbox's container; return its id (nothing is left behind on failure)."""
         engine = self._engine()
         name = self.container_name(sandbox_id)
@@ -112,11 +113,25 @@ class Sandboxes:
         try:
             with env_file_args(envs) as env_args:
                 result = await engine.run(
-                    "run", "-d", "--name", name, "--hostname", sandbox_id, "--init",
-                    "--label", f"{SANDBOX_LABEL}={sandbox_id}", "--label", f"{INSTANCE_LABEL}={self.instance}",
-                    *label_args, *limits.engine_args(),
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--hostname",
+                    sandbox_id,
+                    "--init",
+                    "--label",
+                    f"{SANDBOX_LABEL}={sandbox_id}",
+                    "--label",
+                    f"{INSTANCE_LABEL}={self.instance}",
+                    *label_args,
+                    *limits.engine_args(),
                     # The image's own entrypoint (a pulled base may have one) must not swallow the idle command.
-                    "--entrypoint", "sleep", *env_args, image_ref, "infinity",
+                    "--entrypoint",
+                    "sleep",
+                    *env_args,
+                    image_ref,
+                    "infinity",
                     check=False,
                 )
         except BaseException:
@@ -149,9 +164,7 @@ class Sandboxes:
         if agent is None:
             return False
         # A name no shell accepts would break every login shell; commands still get it from the agent.
-        script = "".join(
-            f"export {k}={shlex.quote(v)}\n" for k, v in envs.items() if _SHELL_NAME.fullmatch(k)
-        ).encode()
+        script = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in envs.items() if _SHELL_NAME.fullmatch(k)).encode()
 
         async def body():
             yield script
@@ -179,9 +192,18 @@ class Sandboxes:
                 await close_sandbox(item.sandbox_id)
         await self._engine().remove_containers([self.container_name(item.sandbox_id) for item in warm])
 
-    async def create(self, *, image_ref: str, template_id: str, content_hash: str | None, snapshot: str | None,
-                     envs: dict[str, str], metadata: dict[str, str], timeout: int,
-                     limits: Limits | None = None) -> SandboxRecord:
+    async def create(
+        self,
+        *,
+        image_ref: str,
+        template_id: str,
+        content_hash: str | None,
+        snapshot: str | None,
+        envs: dict[str, str],
+        metadata: dict[str, str],
+        timeout: int,
+        limits: Limits | None = None,
+    ) -> SandboxRecord:
         """Hand out a warm container or start one, and record the sandbox; nothing is kept if either fails."""
         engine = self._engine()
         limits = limits or sandbox_defaults()
@@ -198,10 +220,20 @@ class Sandboxes:
         name = self.container_name(sandbox_id)
         now = utcnow()
         record = SandboxRecord(
-            id=sandbox_id, container_id=container_id, template_id=template_id, image_ref=image_ref,
-            content_hash=content_hash, snapshot=snapshot, envs=dict(envs), metadata=dict(metadata),
-            timeout=timeout, cpu_count=limits.cpus, memory_mb=limits.memory_mb, network_enabled=limits.network,
-            created_at=now, last_active_at=now,
+            id=sandbox_id,
+            container_id=container_id,
+            template_id=template_id,
+            image_ref=image_ref,
+            content_hash=content_hash,
+            snapshot=snapshot,
+            envs=dict(envs),
+            metadata=dict(metadata),
+            timeout=timeout,
+            cpu_count=limits.cpus,
+            memory_mb=limits.memory_mb,
+            network_enabled=limits.network,
+            created_at=now,
+            last_active_at=now,
         )
         try:
             self._store.add_sandbox(record)
@@ -245,8 +277,9 @@ class Sandboxes:
 
     async def disk_used_mb(self, sandbox_id: str) -> int | None:
         """Megabytes the sandbox wrote on top of its image (``None`` when the engine cannot tell)."""
-        result = await self._engine().run("container", "inspect", "--size", "--format", "{{.SizeRw}}",
-                                          self.container_name(sandbox_id), check=False)
+        result = await self._engine().run(
+            "container", "inspect", "--size", "--format", "{{.SizeRw}}", self.container_name(sandbox_id), check=False
+        )
         text = result.stdout.strip()
         return int(text) // (1024 * 1024) if result.ok and text.isdigit() else None
 
@@ -277,9 +310,12 @@ class Sandboxes:
         if count is None or count <= self._oom_seen.get(sandbox_id, 0):
             return None
         self._oom_seen[sandbox_id] = count
-        return oom_message(what, record.memory_mb,
-                           f"create the sandbox with more memory (memory_mb={_more(record.memory_mb)}, "
-                           f"or %oc_run --memory {_more(record.memory_mb)})")
+        return oom_message(
+            what,
+            record.memory_mb,
+            f"create the sandbox with more memory (memory_mb={_more(record.memory_mb)}, "
+            f"or %oc_run --memory {_more(record.memory_mb)})",
+        )
 
     async def status(self, sandbox_id: str) -> str:
         """``running``, ``hibernated`` or ``stopped``, without waking the sandbox."""
@@ -293,7 +329,7 @@ class Sandboxes:
     async def statuses(self) -> dict[str, str]:
         """Every sandbox's status in one engine call."""
         rows = await self._engine().containers(f"{INSTANCE_LABEL}={self.instance}", f"{SANDBOX_LABEL}")
-        states = {row["name"][len(CONTAINER_PREFIX):]: row["state"] for row in rows}
+        states = {row["name"][len(CONTAINER_PREFIX) :]: row["state"] for row in rows}
         self._hibernated |= {sid for sid, state in states.items() if state == "paused"}
         return {r.id: _STATUS.get(states.get(r.id, ""), "stopped") for r in self._store.list_sandboxes()}
 
@@ -390,12 +426,14 @@ class Sandboxes:
         rows = await engine.containers(f"{INSTANCE_LABEL}={self.instance}", SANDBOX_LABEL)
         # The same listing tells which sandboxes a previous run left hibernated.
         self._hibernated |= {
-            row["name"][len(CONTAINER_PREFIX):] for row in rows
-            if row["state"] == "paused" and row["name"][len(CONTAINER_PREFIX):] in known
+            row["name"][len(CONTAINER_PREFIX) :]
+            for row in rows
+            if row["state"] == "paused" and row["name"][len(CONTAINER_PREFIX) :] in known
         }
         orphans = [
-            row["id"] for row in rows
-            if row["name"].startswith(CONTAINER_PREFIX) and row["name"][len(CONTAINER_PREFIX):] not in known
+            row["id"]
+            for row in rows
+            if row["name"].startswith(CONTAINER_PREFIX) and row["name"][len(CONTAINER_PREFIX) :] not in known
         ]
         await engine.remove_containers(orphans)
         return orphans
@@ -462,8 +500,13 @@ class Sandboxes:
         """Change the sandbox's memory limit while it runs."""
         await self.get(sandbox_id)
         result = await self._engine().run(
-            "update", "--memory", f"{memory_mb}m", "--memory-swap", f"{memory_mb}m",
-            self.container_name(sandbox_id), check=False,
+            "update",
+            "--memory",
+            f"{memory_mb}m",
+            "--memory-swap",
+            f"{memory_mb}m",
+            self.container_name(sandbox_id),
+            check=False,
         )
         if not result.ok:
             detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
@@ -486,8 +529,14 @@ class Sandboxes:
         engine = self._engine()
         await engine.commit(self.container_name(sandbox_id), image)
         record = CheckpointRecord(
-            id=checkpoint_id, sandbox_id=sandbox_id, name=name, kind=kind, status="ready",
-            size_bytes=await engine.image_size(image), image_ref=image, created_at=utcnow(),
+            id=checkpoint_id,
+            sandbox_id=sandbox_id,
+            name=name,
+            kind=kind,
+            status="ready",
+            size_bytes=await engine.image_size(image),
+            image_ref=image,
+            created_at=utcnow(),
         )
         if not self._store.add_checkpoint(record):
             await engine.remove_image(image)
@@ -521,16 +570,22 @@ class Sandboxes:
         async with self._lock(sandbox_id):
             await close_sandbox(sandbox_id)
             await engine.remove_containers([name])
-            container_id = await self._run_container(sandbox_id, checkpoint.image_ref, record.envs,
-                                                     _limits_of(record))
+            container_id = await self._run_container(sandbox_id, checkpoint.image_ref, record.envs, _limits_of(record))
             self._store.set_sandbox_container(sandbox_id, container_id, checkpoint.image_ref)
             self.touch(sandbox_id)
             self._alive_checked[sandbox_id] = time.monotonic()
         await self._release_images({record.image_ref})
         return self.record(sandbox_id)
 
-    async def fork(self, checkpoint_id: str, *, envs: dict[str, str], metadata: dict[str, str], timeout: int,
-                   memory_mb: int | None = None) -> SandboxRecord:
+    async def fork(
+        self,
+        checkpoint_id: str,
+        *,
+        envs: dict[str, str],
+        metadata: dict[str, str],
+        timeout: int,
+        memory_mb: int | None = None,
+    ) -> SandboxRecord:
         """A new sandbox started from the checkpoint's image, with the source's variables under ``envs``."""
         checkpoint = self.get_checkpoint(checkpoint_id)
         source = self.record(checkpoint.sandbox_id)
@@ -542,10 +597,20 @@ class Sandboxes:
         container_id = await self._run_container(sandbox_id, checkpoint.image_ref, merged, limits)
         now = utcnow()
         record = SandboxRecord(
-            id=sandbox_id, container_id=container_id, template_id=source.template_id,
-            image_ref=checkpoint.image_ref, content_hash=source.content_hash, snapshot=source.snapshot,
-            envs=merged, metadata=dict(metadata), timeout=timeout, cpu_count=limits.cpus,
-            memory_mb=limits.memory_mb, network_enabled=limits.network, created_at=now, last_active_at=now,
+            id=sandbox_id,
+            container_id=container_id,
+            template_id=source.template_id,
+            image_ref=checkpoint.image_ref,
+            content_hash=source.content_hash,
+            snapshot=source.snapshot,
+            envs=merged,
+            metadata=dict(metadata),
+            timeout=timeout,
+            cpu_count=limits.cpus,
+            memory_mb=limits.memory_mb,
+            network_enabled=limits.network,
+            created_at=now,
+            last_active_at=now,
         )
         try:
             self._store.add_sandbox(record)
@@ -581,8 +646,9 @@ class Sandboxes:
 def _limits_of(record: SandboxRecord) -> Limits:
     """The limits a sandbox's container runs with, as recorded (a restore or a fork keeps them)."""
     defaults = sandbox_defaults()
-    return Limits(record.memory_mb or defaults.memory_mb, record.cpu_count or defaults.cpus, defaults.pids,
-                  record.network_enabled)
+    return Limits(
+        record.memory_mb or defaults.memory_mb, record.cpu_count or defaults.cpus, defaults.pids, record.network_enabled
+    )
 
 
 # The engine's container states as the API reports them.
@@ -593,6 +659,7 @@ def _name_taken(sandbox_id: str, name: str) -> ConflictError:
     return ConflictError(
         f"Sandbox {sandbox_id!r} already has a checkpoint named {name!r}; pick another name or delete that one first."
     )
+
 
 def _more(memory_mb: int) -> int:
     """A limit worth suggesting after an out-of-memory kill: twice the old one, within the host's RAM."""

@@ -57,8 +57,9 @@ async def _with_keepalive(events: AsyncIterator[Item], interval: float) -> Async
             await iterator.aclose()  # type: ignore[attr-defined]
 
 
-def sse_response(events: AsyncIterator[Item], *, status_code: int = 200,
-                 interval: float = KEEPALIVE_SECONDS) -> StreamingResponse:
+def sse_response(
+    events: AsyncIterator[Item], *, status_code: int = 200, interval: float = KEEPALIVE_SECONDS
+) -> StreamingResponse:
     """Stream ``(event, data)`` pairs (or lists of them) as SSE; a client that disconnects stops the iteration, not the work behind it."""
     return StreamingResponse(
         _with_keepalive(events, interval),

@@ -29,8 +29,7 @@ __all__ = ["State", "get_state", "INTERRUPTED_REASON"]
 log = logging.getLogger(__name__)
 
 INTERRUPTED_REASON = (
-    "The server stopped while this snapshot was building, so the build was abandoned; "
-    "create the snapshot again."
+    "The server stopped while this snapshot was building, so the build was abandoned; create the snapshot again."
 )
 
 

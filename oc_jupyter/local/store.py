@@ -241,16 +241,27 @@ class Store:
     @staticmethod
     def _snapshot(row: sqlite3.Row) -> SnapshotRecord:
         return SnapshotRecord(
-            id=row["id"], name=row["name"], status=row["status"], content_hash=row["content_hash"],
-            manifest=json.loads(row["manifest"]), error=row["error"], created_at=row["created_at"],
+            id=row["id"],
+            name=row["name"],
+            status=row["status"],
+            content_hash=row["content_hash"],
+            manifest=json.loads(row["manifest"]),
+            error=row["error"],
+            created_at=row["created_at"],
             last_used_at=row["last_used_at"],
         )
 
     def claim_snapshot(self, name: str, content_hash: str, manifest: dict, status: str) -> SnapshotRecord | None:
         """Create the snapshot ``name``, replacing a failed one; ``None`` if the name is taken."""
         record = SnapshotRecord(
-            id="snap-" + secrets.token_hex(8), name=name, status=status, content_hash=content_hash,
-            manifest=manifest, error=None, created_at=utcnow(), last_used_at=None,
+            id="snap-" + secrets.token_hex(8),
+            name=name,
+            status=status,
+            content_hash=content_hash,
+            manifest=manifest,
+            error=None,
+            created_at=utcnow(),
+            last_used_at=None,
         )
         with self._tx() as db:
             row = db.execute("SELECT status FROM snapshots WHERE name = ?", (name,)).fetchone()
@@ -344,11 +355,20 @@ class Store:
     @staticmethod
     def _sandbox(row: sqlite3.Row) -> SandboxRecord:
         return SandboxRecord(
-            id=row["id"], container_id=row["container_id"], template_id=row["template_id"],
-            image_ref=row["image_ref"], content_hash=row["content_hash"], snapshot=row["snapshot"],
-            envs=json.loads(row["envs"]), metadata=json.loads(row["metadata"]), timeout=row["timeout"],
-            cpu_count=row["cpu_count"], memory_mb=row["memory_mb"], created_at=row["created_at"],
-            last_active_at=row["last_active_at"], network_enabled=bool(row["network_enabled"]),
+            id=row["id"],
+            container_id=row["container_id"],
+            template_id=row["template_id"],
+            image_ref=row["image_ref"],
+            content_hash=row["content_hash"],
+            snapshot=row["snapshot"],
+            envs=json.loads(row["envs"]),
+            metadata=json.loads(row["metadata"]),
+            timeout=row["timeout"],
+            cpu_count=row["cpu_count"],
+            memory_mb=row["memory_mb"],
+            created_at=row["created_at"],
+            last_active_at=row["last_active_at"],
+            network_enabled=bool(row["network_enabled"]),
         )
 
     def add_sandbox(self, record: SandboxRecord) -> None:
@@ -358,9 +378,19 @@ class Store:
                 " metadata, timeout, cpu_count, memory_mb, created_at, last_active_at, network_enabled)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
-                    record.id, record.container_id, record.template_id, record.image_ref, record.content_hash,
-                    record.snapshot, json.dumps(record.envs), json.dumps(record.metadata), record.timeout,
-                    record.cpu_count, record.memory_mb, record.created_at, record.last_active_at,
+                    record.id,
+                    record.container_id,
+                    record.template_id,
+                    record.image_ref,
+                    record.content_hash,
+                    record.snapshot,
+                    json.dumps(record.envs),
+                    json.dumps(record.metadata),
+                    record.timeout,
+                    record.cpu_count,
+                    record.memory_mb,
+                    record.created_at,
+                    record.last_active_at,
                     int(record.network_enabled),
                 ),
             )
@@ -378,9 +408,12 @@ class Store:
 
     def set_sandbox_timeout(self, sandbox_id: str, timeout: int) -> bool:
         with self._tx() as db:
-            return db.execute(
-                "UPDATE sandboxes SET timeout = ?, last_active_at = ? WHERE id = ?", (timeout, utcnow(), sandbox_id)
-            ).rowcount > 0
+            return (
+                db.execute(
+                    "UPDATE sandboxes SET timeout = ?, last_active_at = ? WHERE id = ?", (timeout, utcnow(), sandbox_id)
+                ).rowcount
+                > 0
+            )
 
     def touch_sandboxes(self, activity: dict[str, str]) -> None:
         """Store the last activity times kept in memory (written in batches, not per command)."""
@@ -398,9 +431,13 @@ class Store:
     def set_sandbox_container(self, sandbox_id: str, container_id: str, image_ref: str) -> bool:
         """After the sandbox's container was recreated (a restore), from ``image_ref``."""
         with self._tx() as db:
-            return db.execute(
-                "UPDATE sandboxes SET container_id = ?, image_ref = ? WHERE id = ?", (container_id, image_ref, sandbox_id)
-            ).rowcount > 0
+            return (
+                db.execute(
+                    "UPDATE sandboxes SET container_id = ?, image_ref = ? WHERE id = ?",
+                    (container_id, image_ref, sandbox_id),
+                ).rowcount
+                > 0
+            )
 
     # -- checkpoints --------------------------------------------------------
     def add_checkpoint(self, record: CheckpointRecord) -> bool:
@@ -410,8 +447,16 @@ class Store:
                 db.execute(
                     "INSERT INTO checkpoints (id, sandbox_id, name, kind, status, size_bytes, image_ref, created_at)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (record.id, record.sandbox_id, record.name, record.kind, record.status, record.size_bytes,
-                     record.image_ref, record.created_at),
+                    (
+                        record.id,
+                        record.sandbox_id,
+                        record.name,
+                        record.kind,
+                        record.status,
+                        record.size_bytes,
+                        record.image_ref,
+                        record.created_at,
+                    ),
                 )
         except sqlite3.IntegrityError:
             return False

@@ -71,8 +71,15 @@ class _Slot:
 class WarmPool:
     """Warm containers of the most recently used images, at most one per image, ``size`` images."""
 
-    def __init__(self, start: Start, discard: Discard, *, size: int | None = None,
-                 idle_seconds: float | None = None, is_ready: Callable[[Warm], bool] | None = None) -> None:
+    def __init__(
+        self,
+        start: Start,
+        discard: Discard,
+        *,
+        size: int | None = None,
+        idle_seconds: float | None = None,
+        is_ready: Callable[[Warm], bool] | None = None,
+    ) -> None:
         self._start = start
         self._discard = discard
         self._is_ready = is_ready or (lambda warm: True)
@@ -175,7 +182,8 @@ class WarmPool:
         if fills:
             await asyncio.wait(fills, timeout=30)
         ready = [
-            warm for fill in fills
+            warm
+            for fill in fills
             if fill.done() and not fill.cancelled() and fill.exception() is None and (warm := fill.result()) is not None
         ]
         if ready:

@@ -43,16 +43,18 @@ def split_command(line: str, parser) -> tuple[list[str], str]:
             options.append(token)
             expect_value = False
         elif token == "--":
-            return options, line[match.end():].strip()
+            return options, line[match.end() :].strip()
         elif token.startswith("-") and token != "-":
             flag = token.split("=", 1)[0]
             if flag not in takes_value:
-                raise UsageError(f"Unknown option {flag!r} for %oc_run; put the command after '--' "
-                                 "if it starts with a dash (see %oc_run?).")
+                raise UsageError(
+                    f"Unknown option {flag!r} for %oc_run; put the command after '--' "
+                    "if it starts with a dash (see %oc_run?)."
+                )
             options.append(token)
             expect_value = takes_value[flag] and "=" not in token
         else:
-            return options, line[match.start(1):].strip()
+            return options, line[match.start(1) :].strip()
         pos = match.end()
 
 

@@ -30,19 +30,28 @@ class ExposedPort:
 
     def _repr_html_(self) -> str:
         link = html.escape(self.link, quote=True)
-        how = ("through this Jupyter server (your Jupyter login opens it; the page runs as a page of this "
-               "server, so open only apps whose code you trust)" if self.through_jupyter else
-               "at the backend (send the sandbox's preview token as 'Authorization: Bearer …')")
-        return (f'<div class="oc-expose">Port {self.port} of sandbox <code>{html.escape(self.sandbox_id)}</code>: '
-                f'<a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a> {html.escape(how)}.</div>')
+        how = (
+            "through this Jupyter server (your Jupyter login opens it; the page runs as a page of this "
+            "server, so open only apps whose code you trust)"
+            if self.through_jupyter
+            else "at the backend (send the sandbox's preview token as 'Authorization: Bearer …')"
+        )
+        return (
+            f'<div class="oc-expose">Port {self.port} of sandbox <code>{html.escape(self.sandbox_id)}</code>: '
+            f'<a href="{link}" target="_blank" rel="noopener noreferrer">{link}</a> {html.escape(how)}.</div>'
+        )
 
     def __repr__(self) -> str:
         if self.through_jupyter:
-            return (f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
-                    "(on this Jupyter server's address; your Jupyter login opens it; the page runs as a page of "
-                    "this server, so open only apps whose code you trust)")
-        return (f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
-                "(send the sandbox's preview token as 'Authorization: Bearer …')")
+            return (
+                f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
+                "(on this Jupyter server's address; your Jupyter login opens it; the page runs as a page of "
+                "this server, so open only apps whose code you trust)"
+            )
+        return (
+            f"Port {self.port} of sandbox {self.sandbox_id}: {self.link} "
+            "(send the sandbox's preview token as 'Authorization: Bearer …')"
+        )
 
 
 @magics_class
@@ -118,5 +127,6 @@ class ExposeMagics(Magics):
         made = list(self.state.implicit.values())
         if len(made) == 1:
             return made[0]
-        raise UsageError("Which sandbox? Pass --sandbox ID, or choose one with %oc_sandbox use ID "
-                         "(%oc_sandboxes lists them).")
+        raise UsageError(
+            "Which sandbox? Pass --sandbox ID, or choose one with %oc_sandbox use ID (%oc_sandboxes lists them)."
+        )

@@ -63,7 +63,9 @@ def safe_relative(relative: str) -> str | None:
 
 def _remote_path(text: str, what: str) -> str:
     if "\x00" in text:
-        raise UsageError(f"{what} {text!r} contains a NUL character; give a plain absolute path such as /workspace/data.")
+        raise UsageError(
+            f"{what} {text!r} contains a NUL character; give a plain absolute path such as /workspace/data."
+        )
     if not text.startswith("/"):
         raise UsageError(f"{what} {text!r} must be absolute (start with /), for example /workspace/{text}.")
     return text
@@ -190,8 +192,10 @@ def _make_dirs(root: Path, relative_dir: str) -> Path:
             os.mkdir(here)
             continue
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-            raise UsageError(f"Local path {os.fspath(here)!r} is a symlink or a file where a folder is needed; "
-                             "move it away or download into another folder.")
+            raise UsageError(
+                f"Local path {os.fspath(here)!r} is a symlink or a file where a folder is needed; "
+                "move it away or download into another folder."
+            )
     return here
 
 
@@ -275,18 +279,25 @@ async def _fetch(sandbox, remote: str, target: Path, progress: _Progress) -> int
 
     url = await sandbox.download_url(remote, expires_in=600)
     # Kept open by the ``with`` below; its name outlives it, for the rename or the clean-up.
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name[:60]}.",  # noqa: SIM115
-                                         suffix=".part", delete=False)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115
+        dir=target.parent,
+        prefix=f".{target.name[:60]}.",
+        suffix=".part",
+        delete=False,
+    )
     written = 0
     try:
         with handle:
             try:
-                async with httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client, \
-                        client.stream("GET", url) as response:
+                async with (
+                    httpx.AsyncClient(timeout=httpx.Timeout(60.0, connect=10.0)) as client,
+                    client.stream("GET", url) as response,
+                ):
                     if response.status_code >= 400:
                         await response.aread()
-                        raise _TransferError(f"{remote}: the backend answered {response.status_code} "
-                                             f"{one_line(response.text[:200])!r}")
+                        raise _TransferError(
+                            f"{remote}: the backend answered {response.status_code} {one_line(response.text[:200])!r}"
+                        )
                     async for chunk in response.aiter_bytes(CHUNK):
                         await asyncio.to_thread(handle.write, chunk)
                         written += len(chunk)
@@ -404,8 +415,10 @@ class FileMagics(Magics):
         kind = self._run(sandbox, _remote_kind(sandbox, remote), f"look at {remote} in sandbox {sandbox.id}")
         if local.is_dir():
             if kind == "file":
-                raise UsageError(f"{remote!r} in sandbox {sandbox.id} is a file, but {args.local!r} is a folder; "
-                                 f"give a folder path such as {posixpath.join(posixpath.dirname(remote), local.name)}/.")
+                raise UsageError(
+                    f"{remote!r} in sandbox {sandbox.id} is a file, but {args.local!r} is a folder; "
+                    f"give a folder path such as {posixpath.join(posixpath.dirname(remote), local.name)}/."
+                )
             destination = remote.rstrip("/") or "/"
         elif kind == "dir" or remote.endswith("/"):
             destination = posixpath.join(remote, local.name)
@@ -422,8 +435,9 @@ class FileMagics(Magics):
                 holding = {posixpath.dirname(rel) for rel, _, _ in items}
                 holding |= {part for rel in list(holding) for part in _parents(rel)}
                 empty = [rel for rel in folders if rel not in holding]
-                await _bounded([functools.partial(sandbox.files.make_dir, posixpath.join(destination, rel))
-                                for rel in empty])
+                await _bounded(
+                    [functools.partial(sandbox.files.make_dir, posixpath.join(destination, rel)) for rel in empty]
+                )
 
             def job(rel, path):
                 target = posixpath.join(destination, rel) if rel else destination
@@ -439,8 +453,11 @@ class FileMagics(Magics):
     @line_magic
     @magic_arguments()
     @argument("remote", help="A file or folder in the sandbox: an absolute path such as /workspace/out.")
-    @argument("local", nargs="?", help="Where it goes locally, relative to the notebook's folder "
-              "(default: its name, in the notebook's folder).")
+    @argument(
+        "local",
+        nargs="?",
+        help="Where it goes locally, relative to the notebook's folder (default: its name, in the notebook's folder).",
+    )
     @argument("--sandbox", metavar="ID", help="The sandbox (default: the one %%oc_run uses, see %%oc_sandbox use).")
     def oc_download(self, line):  # noqa: C901 -- a magic's argument checks and its file and folder cases, in order
         """Copy a file or folder from a sandbox into the notebook's folder.
@@ -469,46 +486,60 @@ class FileMagics(Magics):
             local = raw if raw.is_absolute() else folder / raw
         else:
             if name in ("", "/"):
-                raise UsageError("Downloading the sandbox's root folder needs a LOCAL folder to put it in, "
-                                 "for example %oc_download / sandbox_root.")
+                raise UsageError(
+                    "Downloading the sandbox's root folder needs a LOCAL folder to put it in, "
+                    "for example %oc_download / sandbox_root."
+                )
             local = folder / name
         sandbox = self._sandbox(args.sandbox)
         kind = self._run(sandbox, _remote_kind(sandbox, remote), f"look at {remote} in sandbox {sandbox.id}")
         if kind is None:
-            raise UsageError(f"Nothing at {remote!r} in sandbox {sandbox.id}; list the folder with "
-                             f"%oc_run --sandbox {sandbox.id} -- ls -la {shlex.quote(posixpath.dirname(remote) or '/')}.")
+            raise UsageError(
+                f"Nothing at {remote!r} in sandbox {sandbox.id}; list the folder with "
+                f"%oc_run --sandbox {sandbox.id} -- ls -la {shlex.quote(posixpath.dirname(remote) or '/')}."
+            )
         started = time.perf_counter()
         if kind == "file":
             if local.is_dir() and not local.is_symlink():
                 local = local / name
             elif args.local and args.local.endswith(("/", os.sep)):
-                raise UsageError(f"Local folder {args.local!r} does not exist; create it first or leave off the "
-                                 "trailing slash to name the file.")
+                raise UsageError(
+                    f"Local folder {args.local!r} does not exist; create it first or leave off the "
+                    "trailing slash to name the file."
+                )
             if local.is_symlink() or (local.exists() and not local.is_file()):
-                raise UsageError(f"Local path {os.fspath(local)!r} is a symlink or not a regular file; "
-                                 "remove it or choose another LOCAL.")
+                raise UsageError(
+                    f"Local path {os.fspath(local)!r} is a symlink or not a regular file; "
+                    "remove it or choose another LOCAL."
+                )
             if not local.parent.is_dir():
                 raise UsageError(f"Local folder {os.fspath(local.parent)!r} does not exist; create it first.")
             size = 0
-            for entry in self._run(sandbox, sandbox.files.list(posixpath.dirname(posixpath.normpath(remote))),
-                                   f"look at {remote}"):
+            for entry in self._run(
+                sandbox, sandbox.files.list(posixpath.dirname(posixpath.normpath(remote))), f"look at {remote}"
+            ):
                 if entry.name == name:
                     size = entry.size
             progress = _Progress(size, f"Downloading {name}")
-            total = self._run(sandbox, _fetch(sandbox, remote, local, progress),
-                              f"download {remote} from sandbox {sandbox.id}")
+            total = self._run(
+                sandbox, _fetch(sandbox, remote, local, progress), f"download {remote} from sandbox {sandbox.id}"
+            )
             progress.finish()
             elapsed = time.perf_counter() - started
-            print(f"Downloaded 1 file, {_mb(total)}, from {sandbox.id}:{remote} to {os.fspath(local)} "
-                  f"in {elapsed:.1f} s")
+            print(
+                f"Downloaded 1 file, {_mb(total)}, from {sandbox.id}:{remote} to {os.fspath(local)} in {elapsed:.1f} s"
+            )
             return
         if local.is_symlink() or (local.exists() and not local.is_dir()):
-            raise UsageError(f"Local path {os.fspath(local)!r} is a file or a symlink, but {remote!r} is a folder; "
-                             "choose a folder name for LOCAL.")
+            raise UsageError(
+                f"Local path {os.fspath(local)!r} is a file or a symlink, but {remote!r} is a folder; "
+                "choose a folder name for LOCAL."
+            )
         if not local.parent.is_dir():
             raise UsageError(f"Local folder {os.fspath(local.parent)!r} does not exist; create it first.")
-        files, folders, skipped = self._run(sandbox, _remote_tree(sandbox, remote),
-                                            f"list {remote} in sandbox {sandbox.id}")
+        files, folders, skipped = self._run(
+            sandbox, _remote_tree(sandbox, remote), f"list {remote} in sandbox {sandbox.id}"
+        )
         local.mkdir(exist_ok=True)
         for rel in sorted(folders):
             _make_dirs(local, rel)
@@ -520,8 +551,10 @@ class FileMagics(Magics):
             parent, _, base = entry.relative.rpartition("/")
             target = _make_dirs(local, parent) / base
             if target.is_symlink() or (target.exists() and not target.is_file()):
-                raise UsageError(f"Local path {os.fspath(target)!r} is a symlink or a folder where {entry.relative!r} "
-                                 "would go; move it away or download into another folder.")
+                raise UsageError(
+                    f"Local path {os.fspath(target)!r} is a symlink or a folder where {entry.relative!r} "
+                    "would go; move it away or download into another folder."
+                )
             return lambda: _fetch(sandbox, posixpath.join(root, entry.relative), target, progress)
 
         jobs = [job(entry) for entry in files]
@@ -529,5 +562,7 @@ class FileMagics(Magics):
         progress.finish()
         elapsed = time.perf_counter() - started
         note = f" (skipped {skipped} symlink(s) or unsafe name(s))" if skipped else ""
-        print(f"Downloaded {_files(len(files))}, {_mb(sum(sizes))}, from {sandbox.id}:{remote} to "
-              f"{os.fspath(local)} in {elapsed:.1f} s{note}")
+        print(
+            f"Downloaded {_files(len(files))}, {_mb(sum(sizes))}, from {sandbox.id}:{remote} to "
+            f"{os.fspath(local)} in {elapsed:.1f} s{note}"
+        )

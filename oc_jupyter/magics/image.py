@@ -39,8 +39,9 @@ class ImageMagics(Magics):
     @magic_arguments()
     @argument("name", help="Variable the Image is bound to in the notebook.")
     @argument("--snapshot", metavar="SNAP", help="Also create a named snapshot SNAP from the image.")
-    @argument("--build", action="store_true",
-              help="Build now and keep a sandbox of it ready for %%oc_run --image NAME.")
+    @argument(
+        "--build", action="store_true", help="Build now and keep a sandbox of it ready for %%oc_run --image NAME."
+    )
     @argument("--base", metavar="BASE", help="Base image to start from (default: OCJupyter.default_base).")
     def oc_image(self, line, cell):
         """Define a sandbox image from a recipe, one step per line, and bind it to NAME.

@@ -72,8 +72,9 @@ def _size(n: float) -> str:
 class OutputWriter:
     """Writes stdout/stderr chunks to the current cell, keeping their order and a bounded size."""
 
-    def __init__(self, head: int = DEFAULT_HEAD, tail: int = DEFAULT_TAIL,
-                 clean: Callable[[str], str] | None = None) -> None:
+    def __init__(
+        self, head: int = DEFAULT_HEAD, tail: int = DEFAULT_TAIL, clean: Callable[[str], str] | None = None
+    ) -> None:
         self._last: TextIO | None = None
         self.head = max(0, head)
         self.tail = max(0, tail)
@@ -109,12 +110,12 @@ class OutputWriter:
                 self._head_copy.append((stream, text))
                 return
             self._start_spool()
-            shown = text[:max(room, 0)]
+            shown = text[: max(room, 0)]
             if shown:
                 self._show(stream, shown)
             self._spool_write("".join(t for _s, t in self._head_copy) + shown)
             self._head_copy = []
-            text = text[len(shown):]
+            text = text[len(shown) :]
         self._spool_write(text)
         self._after_head += len(text)
         self._keep_tail(stream, text)
@@ -144,7 +145,7 @@ class OutputWriter:
             self._tail.clear()
             self._tail_size = self.tail
             if self.tail:
-                self._tail.append((stream, text[-self.tail:]))
+                self._tail.append((stream, text[-self.tail :]))
             return
         self._tail.append((stream, text))
         self._tail_size += len(text)

@@ -129,7 +129,9 @@ def _logical_lines(text: str):
                 lines.append(raw[i])
                 i += 1
             if i >= len(raw):
-                raise RecipeError(start + 1, line, f"the heredoc {tag!r} is never closed", f"end the content with a line {tag!r}")
+                raise RecipeError(
+                    start + 1, line, f"the heredoc {tag!r} is never closed", f"end the content with a line {tag!r}"
+                )
             i += 1
             body = "".join(part + "\n" for part in lines)
             line = line[: match.start()].rstrip()
@@ -185,7 +187,9 @@ def interpolate(text: str, namespace: Mapping[str, Any] | None, *, lineno: int =
                 try:
                     out.append(fmt.vformat("{" + field + "}", (), {}))
                 except Exception as exc:  # user objects may raise anything from __format__
-                    raise RecipeError(lineno, line or text, f"{{{field}}} could not be filled in ({type(exc).__name__}: {exc})") from None
+                    raise RecipeError(
+                        lineno, line or text, f"{{{field}}} could not be filled in ({type(exc).__name__}: {exc})"
+                    ) from None
                 i = end + 1
                 continue
         out.append(ch)
@@ -266,7 +270,12 @@ def _workdir(lineno, line, rest, body):
 def _copy(lineno, line, rest, body):
     tokens = _split(lineno, line, rest)
     if len(tokens) != 2:
-        raise RecipeError(lineno, line, "'copy' takes a local source and a sandbox destination", "for example: copy data/ /workspace/data")
+        raise RecipeError(
+            lineno,
+            line,
+            "'copy' takes a local source and a sandbox destination",
+            "for example: copy data/ /workspace/data",
+        )
     return tokens
 
 
@@ -330,7 +339,12 @@ def _copy_step(image, ins: Instruction, workdir: str | None, base_dir):
     src, dst = ins.args
     if not dst.startswith("/"):
         if workdir is None:
-            raise RecipeError(ins.lineno, ins.text, f"the destination {dst!r} is relative and no workdir was set before it", "use an absolute path")
+            raise RecipeError(
+                ins.lineno,
+                ins.text,
+                f"the destination {dst!r} is relative and no workdir was set before it",
+                "use an absolute path",
+            )
         dst = workdir.rstrip("/") + "/" + dst
     as_dir = src.endswith("/") or _is_dir(src, base_dir)
     if as_dir:

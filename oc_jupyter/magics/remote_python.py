@@ -44,8 +44,11 @@ if TYPE_CHECKING:  # the SDK is imported when first used, not when the extension
 __all__ = ["SOURCE", "ExecOutcome", "FrameReader", "RemotePython", "RemotePythonGone"]
 
 # values.py goes first: its encoder is what the interpreter pulls values with.
-SOURCE = (Path(__file__).with_name("values.py").read_text(encoding="utf-8") + "\n\n"
-          + Path(__file__).with_name("_repl_server.py").read_text(encoding="utf-8"))
+SOURCE = (
+    Path(__file__).with_name("values.py").read_text(encoding="utf-8")
+    + "\n\n"
+    + Path(__file__).with_name("_repl_server.py").read_text(encoding="utf-8")
+)
 PICKLE_PROTOCOL = 4
 START_TIMEOUT = 60.0
 INTERRUPT_GRACE = 2.0
@@ -53,8 +56,19 @@ INTERRUPT_GRACE = 2.0
 ACK_EVERY = 1 << 20
 # A frame longer than this is not one the interpreter would send.
 MAX_FRAME = 1 << 31
-KNOWN = {"ready", "stream", "display", "error", "push_error", "pull", "pull_error", "done",
-         "sh_out", "sh_err", "sh_exit"}
+KNOWN = {
+    "ready",
+    "stream",
+    "display",
+    "error",
+    "push_error",
+    "pull",
+    "pull_error",
+    "done",
+    "sh_out",
+    "sh_err",
+    "sh_exit",
+}
 # Tells the server this session waits for input: only its I/O counts as activity.
 IDLE_SESSION_ENV = "OC_JUPYTER_IDLE_SESSION"
 
@@ -135,7 +149,7 @@ class FrameReader:
                 self._chunks.pop(0)
             else:
                 parts.append(chunk[: n - got])
-                self._chunks[0] = chunk[n - got:]
+                self._chunks[0] = chunk[n - got :]
                 got = n
         self._size -= n
         return "".join(parts)
@@ -145,7 +159,7 @@ class FrameReader:
             chunk = self._chunks[0]
             end = chunk.find("\n")
             if end != -1:
-                self._chunks[0] = chunk[end + 1:]
+                self._chunks[0] = chunk[end + 1 :]
                 self._size -= end + 1
                 if not self._chunks[0]:
                     self._chunks.pop(0)
@@ -168,8 +182,10 @@ class Notes:
             return None
         total = sum(self.counts.values())
         what = ", ".join(f"{n} {reason}" if n > 1 else reason for reason, n in self.counts.most_common(5))
-        return (f"oc_jupyter: ignored {total} message{'s' if total > 1 else ''} from the sandbox that this "
-                f"cell did not ask for ({what}).")
+        return (
+            f"oc_jupyter: ignored {total} message{'s' if total > 1 else ''} from the sandbox that this "
+            f"cell did not ask for ({what})."
+        )
 
 
 @dataclass
@@ -213,8 +229,11 @@ class RemotePython:
 
         async def _start():
             return await self.sandbox.exec.start(
-                "python3", args=["-u", "-c", SOURCE], env={IDLE_SESSION_ENV: "1"},
-                on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
+                "python3",
+                args=["-u", "-c", SOURCE],
+                env={IDLE_SESSION_ENV: "1"},
+                on_stdout=events.text_callback("stdout"),
+                on_stderr=events.text_callback("stderr"),
                 on_exit=events.callback("exit"),
             )
 
@@ -223,8 +242,10 @@ class RemotePython:
         except sdk_errors.SandboxNotFound:
             raise
         except sdk_errors.OCError as exc:
-            raise UsageError(f"Could not start Python in sandbox {self.sandbox.id} ({exc}); "
-                             "use %%oc_run --shell for images without python3.") from None
+            raise UsageError(
+                f"Could not start Python in sandbox {self.sandbox.id} ({exc}); "
+                "use %%oc_run --shell for images without python3."
+            ) from None
         deadline = time.monotonic() + START_TIMEOUT
         notes = Notes()
 
@@ -235,8 +256,10 @@ class RemotePython:
                 return False
             for kind, value in self._split(event, out, notes):
                 if kind == "exit":
-                    raise UsageError(f"Python could not start in sandbox {self.sandbox.id} (exit code {value}); "
-                                     "the image needs python3, or use %%oc_run --shell.")
+                    raise UsageError(
+                        f"Python could not start in sandbox {self.sandbox.id} (exit code {value}); "
+                        "the image needs python3, or use %%oc_run --shell."
+                    )
                 if value.get("t") == "ready":
                     return True
                 if value.get("t") == "stream" and value.get("id") is None:
@@ -261,9 +284,17 @@ class RemotePython:
 
     # ---------------------------------------------------------------- running code
 
-    def execute(self, code: str, out: OutputWriter, *, push: dict[str, Any] | None = None,  # noqa: C901
-                pull: list[str] | None = None, pickle_names: set[str] | frozenset[str] = frozenset(),
-                timeout: float | None = None, filename: str = "<cell>") -> ExecOutcome:
+    def execute(  # noqa: C901
+        self,
+        code: str,
+        out: OutputWriter,
+        *,
+        push: dict[str, Any] | None = None,
+        pull: list[str] | None = None,
+        pickle_names: set[str] | frozenset[str] = frozenset(),
+        timeout: float | None = None,
+        filename: str = "<cell>",
+    ) -> ExecOutcome:
         """Run ``code`` remotely, streaming its output into the cell; returns what came back.
 
         ``pull`` names come back in a safe form; those also in ``pickle_names``
@@ -276,9 +307,16 @@ class RemotePython:
         rid = next(self._ids)
         wanted = list(dict.fromkeys(pull or []))
         may_pickle = {name for name in wanted if name in pickle_names}
-        request = {"op": "exec", "id": rid, "code": code, "filename": filename,
-                   "push": _pickle_all(push or {}), "pull": wanted, "pickle": sorted(may_pickle),
-                   "arrow": values.arrow_ok() if wanted else False}
+        request = {
+            "op": "exec",
+            "id": rid,
+            "code": code,
+            "filename": filename,
+            "push": _pickle_all(push or {}),
+            "pull": wanted,
+            "pickle": sorted(may_pickle),
+            "arrow": values.arrow_ok() if wanted else False,
+        }
         self._send(request)
         outcome = ExecOutcome(ok=False)
         notes = Notes()
@@ -296,8 +334,13 @@ class RemotePython:
                 if data:
                     out.display(data, metadata)
             elif t == "error":
-                fail(RemotePythonError(_clean(frame.get("ename"), 80) or "Error", _clean(frame.get("evalue")),
-                                       [_clean(line) for line in _listed(frame.get("traceback"))]))
+                fail(
+                    RemotePythonError(
+                        _clean(frame.get("ename"), 80) or "Error",
+                        _clean(frame.get("evalue")),
+                        [_clean(line) for line in _listed(frame.get("traceback"))],
+                    )
+                )
             elif t == "push_error":
                 fail(_push_error(frame))
             elif t == "pull":
@@ -333,7 +376,9 @@ class RemotePython:
                     self._interrupt()
                 if state["timed_out"] and state["interrupted_at"] is None:
                     state["interrupted_at"] = time.monotonic()
-                return state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE
+                return (
+                    state["interrupted_at"] is not None and time.monotonic() - state["interrupted_at"] > INTERRUPT_GRACE
+                )
             for kind, frame in self._split(event, out, notes):
                 if kind == "exit":
                     return True
@@ -349,8 +394,10 @@ class RemotePython:
                 self._abandoned.add(rid)
                 # The code ignored SIGINT (e.g. stuck in C): stop it the hard way.
                 self.kill_now()
-                out.note(f"\nPython in sandbox {self.sandbox.id} did not stop within "
-                         f"{INTERRUPT_GRACE:g}s and was restarted; names defined earlier are lost.")
+                out.note(
+                    f"\nPython in sandbox {self.sandbox.id} did not stop within "
+                    f"{INTERRUPT_GRACE:g}s and was restarted; names defined earlier are lost."
+                )
             raise
         finally:
             out.flush()
@@ -362,20 +409,32 @@ class RemotePython:
         if not state["done"]:
             if self.exit_code is not None or self.session is None:
                 self.session = None
-                raise RemotePythonGone(f"Python in sandbox {self.sandbox.id} exited (code {self.exit_code}); "
-                                       "names defined earlier are lost and the next cell starts a new one.")
+                raise RemotePythonGone(
+                    f"Python in sandbox {self.sandbox.id} exited (code {self.exit_code}); "
+                    "names defined earlier are lost and the next cell starts a new one."
+                )
             if state["timed_out"]:
                 self.kill_now()
-                raise CommandTimedOut(f"The cell ran longer than {timeout:g}s in sandbox {self.sandbox.id} "
-                                      "and its Python was restarted.")
+                raise CommandTimedOut(
+                    f"The cell ran longer than {timeout:g}s in sandbox {self.sandbox.id} and its Python was restarted."
+                )
         if state["timed_out"]:
-            raise CommandTimedOut(f"The cell ran longer than {timeout:g}s in sandbox {self.sandbox.id} and was interrupted.")
+            raise CommandTimedOut(
+                f"The cell ran longer than {timeout:g}s in sandbox {self.sandbox.id} and was interrupted."
+            )
         return outcome
 
     # ---------------------------------------------------------------- shell commands
 
-    def shell(self, cmd: str, out: OutputWriter, *, env: dict | None = None, cwd: str | None = None,  # noqa: C901
-              timeout: float | None = None) -> int:
+    def shell(  # noqa: C901
+        self,
+        cmd: str,
+        out: OutputWriter,
+        *,
+        env: dict | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+    ) -> int:
         """Run a shell command through the interpreter: one message each way instead of a new session.
 
         The command gets its own process group, so stopping it (interrupt,
@@ -400,8 +459,9 @@ class RemotePython:
                 state["code"] = code if type(code) is int else -1
                 return True
             elif t == "sh_err":
-                state["error"] = UsageError(f"Could not run the command in sandbox {self.sandbox.id}: "
-                                            f"{_clean(frame.get('error'), 200)}.")
+                state["error"] = UsageError(
+                    f"Could not run the command in sandbox {self.sandbox.id}: {_clean(frame.get('error'), 200)}."
+                )
                 return True
             else:
                 notes.add(_frame_kind(frame))
@@ -423,8 +483,13 @@ class RemotePython:
 
         done = False
         try:
-            bridge.wait(self.events, handle, tick=0.2 if deadline or self.keep_awake_every else None,
-                        on_interrupt=lambda: self._send({"op": "shell_kill", "id": rid}), grace=INTERRUPT_GRACE)
+            bridge.wait(
+                self.events,
+                handle,
+                tick=0.2 if deadline or self.keep_awake_every else None,
+                on_interrupt=lambda: self._send({"op": "shell_kill", "id": rid}),
+                grace=INTERRUPT_GRACE,
+            )
             done = state["code"] is not None or state["error"] is not None
         finally:
             out.flush()
@@ -433,7 +498,9 @@ class RemotePython:
         if state["error"] is not None:
             raise state["error"]
         if state["timed_out"]:
-            raise CommandTimedOut(f"The command ran longer than {timeout:g}s in sandbox {self.sandbox.id} and was stopped.")
+            raise CommandTimedOut(
+                f"The command ran longer than {timeout:g}s in sandbox {self.sandbox.id} and was stopped."
+            )
         if state["code"] is None:
             self.session = None
             raise RemotePythonGone(f"The command runner in sandbox {self.sandbox.id} exited (code {self.exit_code}).")
@@ -575,10 +642,14 @@ def _push_error(frame: dict) -> UsageError:
     name, module = frame.get("name"), frame.get("module")
     if isinstance(module, str) and module:
         top = _clean(module.split(".")[0], 60)
-        return UsageError(f"Cannot push {_shown(name)}: the sandbox has no module {top!r} to rebuild it; "
-                          f"add `pip {top}` to the image recipe.")
-    return UsageError(f"Cannot push {_shown(name)}: the sandbox could not unpickle it "
-                      f"({_clean(frame.get('ename'), 80)}: {_clean(frame.get('evalue'), 200)}).")
+        return UsageError(
+            f"Cannot push {_shown(name)}: the sandbox has no module {top!r} to rebuild it; "
+            f"add `pip {top}` to the image recipe."
+        )
+    return UsageError(
+        f"Cannot push {_shown(name)}: the sandbox could not unpickle it "
+        f"({_clean(frame.get('ename'), 80)}: {_clean(frame.get('evalue'), 200)})."
+    )
 
 
 def _pull_error(name: str, frame: dict) -> UsageError:
@@ -587,9 +658,11 @@ def _pull_error(name: str, frame: dict) -> UsageError:
         return UsageError(
             f"Cannot pull {name!r}: a value of type {kind!r} has no safe form (pull supports {values.FORMATS}); "
             f"add --pull-pickle {name} to the %%oc_run line to pull it pickled, which lets the sandbox run code "
-            "in this kernel, or convert it in the sandbox first.")
-    return UsageError(f"Cannot pull {name!r} from the sandbox: {_clean(frame.get('ename'), 80)}: "
-                      f"{_clean(frame.get('evalue'), 200)}.")
+            "in this kernel, or convert it in the sandbox first."
+        )
+    return UsageError(
+        f"Cannot pull {name!r} from the sandbox: {_clean(frame.get('ename'), 80)}: {_clean(frame.get('evalue'), 200)}."
+    )
 
 
 def _pulled(name: str, frame: dict, may_pickle: bool) -> Any:
@@ -598,12 +671,16 @@ def _pulled(name: str, frame: dict, may_pickle: bool) -> Any:
         try:
             return values.decode(frame.get("v"))
         except values.BadValue as exc:
-            raise UsageError(f"Cannot pull {name!r}: the sandbox sent a value this kernel cannot read safely "
-                             f"({clean_terminal(str(exc))[:200]}).") from None
+            raise UsageError(
+                f"Cannot pull {name!r}: the sandbox sent a value this kernel cannot read safely "
+                f"({clean_terminal(str(exc))[:200]})."
+            ) from None
     if fmt == "pickle":
         if not may_pickle:
-            raise UsageError(f"Cannot pull {name!r}: the sandbox sent a pickle, which this kernel only reads with "
-                             f"--pull-pickle {name} or %config OCJupyter.allow_pickle = True.")
+            raise UsageError(
+                f"Cannot pull {name!r}: the sandbox sent a pickle, which this kernel only reads with "
+                f"--pull-pickle {name} or %config OCJupyter.allow_pickle = True."
+            )
         return _unpickle(name, _text(frame.get("data")))
     raise UsageError(f"Cannot pull {name!r}: the sandbox sent it in an unknown form.")
 
@@ -613,7 +690,11 @@ def _unpickle(name: str, blob: str) -> Any:
         return pickle.loads(base64.b64decode(blob))
     except ImportError as exc:
         module = (getattr(exc, "name", None) or "").split(".")[0] or "?"
-        raise UsageError(f"Cannot pull {name!r}: this kernel has no module {module!r} to rebuild it; "
-                         f"install it here (pip install {module}).") from None
+        raise UsageError(
+            f"Cannot pull {name!r}: this kernel has no module {module!r} to rebuild it; "
+            f"install it here (pip install {module})."
+        ) from None
     except Exception as exc:
-        raise UsageError(f"Cannot pull {name!r}: it could not be unpickled here ({type(exc).__name__}: {exc}).") from None
+        raise UsageError(
+            f"Cannot pull {name!r}: it could not be unpickled here ({type(exc).__name__}: {exc})."
+        ) from None

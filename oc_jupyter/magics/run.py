@@ -37,19 +37,32 @@ class RunMagics(Magics):
     @argument("--keep", action="store_true", help="Keep a sandbox this cell creates when the kernel shuts down.")
     @argument("--memory", type=int, metavar="MB", help="Memory limit of the sandbox this cell creates, in MB.")
     @argument("--cpus", type=int, metavar="N", help="CPU cores the sandbox this cell creates may use.")
-    @argument("--no-network", dest="network", action="store_false",
-              help="Create the sandbox without any network access.")
-    @argument("--no-raise-error", dest="raise_error", action="store_false",
-              help="Do not fail the cell when the command exits non-zero or the Python code raises.")
+    @argument(
+        "--no-network", dest="network", action="store_false", help="Create the sandbox without any network access."
+    )
+    @argument(
+        "--no-raise-error",
+        dest="raise_error",
+        action="store_false",
+        help="Do not fail the cell when the command exits non-zero or the Python code raises.",
+    )
     @argument("--timeout", type=float, metavar="SECONDS", help="Stop the command after this many seconds.")
     @argument("--env", action="append", metavar="K=V", default=[], help="Set an environment variable (repeatable).")
     @argument("--cwd", metavar="DIR", help="Working directory in the sandbox.")
     @argument("--push", metavar="a,b", help="Send these local variables into the sandbox's Python first (pickled).")
-    @argument("--pull", metavar="x,y", help="Bring these variables back from the sandbox's Python afterwards, "
-                                            "in forms that cannot carry code (JSON values, bytes, numpy, pandas).")
-    @argument("--pull-pickle", dest="pull_pickle", metavar="x,y",
-              help="Bring these variables back pickled if they have no safe form; unpickling lets the sandbox "
-                   "run code in this kernel.")
+    @argument(
+        "--pull",
+        metavar="x,y",
+        help="Bring these variables back from the sandbox's Python afterwards, "
+        "in forms that cannot carry code (JSON values, bytes, numpy, pandas).",
+    )
+    @argument(
+        "--pull-pickle",
+        dest="pull_pickle",
+        metavar="x,y",
+        help="Bring these variables back pickled if they have no safe form; unpickling lets the sandbox "
+        "run code in this kernel.",
+    )
     def oc_run(self, line, cell=None):
         """Run a shell command, a shell script or Python code in a sandbox, streaming its output.
 
@@ -88,7 +101,9 @@ class RunMagics(Magics):
         tokens, command = split_command(line, parser)
         args = parser.parse_args(tokens)
         if cell is None and not command:
-            raise UsageError("%oc_run needs a command, e.g. %oc_run ls -la; use %%oc_run for a cell of Python or shell.")
+            raise UsageError(
+                "%oc_run needs a command, e.g. %oc_run ls -la; use %%oc_run for a cell of Python or shell."
+            )
         if cell is not None and command:
             raise UsageError(f"%%oc_run takes options only on its first line, not {command!r}; put code in the cell.")
         python = cell is not None and not args.shell
@@ -110,8 +125,9 @@ class RunMagics(Magics):
                 except _SandboxGone as gone:
                     self.state.forget(sandbox.id)
                     if target.kind == "sandbox" or self.state.current is sandbox or attempt == 2:
-                        raise UsageError(f"Sandbox {sandbox.id} is gone ({gone}); "
-                                         "%oc_sandboxes lists the running ones.") from None
+                        raise UsageError(
+                            f"Sandbox {sandbox.id} is gone ({gone}); %oc_sandboxes lists the running ones."
+                        ) from None
                     out.note(f"Sandbox {sandbox.id} is gone; starting a new one for {target.label}.")
         finally:
             # Shows the end of an output that was cut, and where the whole of it is.
@@ -126,7 +142,8 @@ class RunMagics(Magics):
             raise UsageError(f"Give one of --image, --snapshot, --sandbox, not {', '.join('--' + c for c in chosen)}.")
         if args.memory is not None and args.memory < MIN_MEMORY_MB:
             raise UsageError(
-                f"--memory {args.memory} is too small; give at least {MIN_MEMORY_MB} (MB), e.g. --memory 512.")
+                f"--memory {args.memory} is too small; give at least {MIN_MEMORY_MB} (MB), e.g. --memory 512."
+            )
         if args.cpus is not None and args.cpus < 1:
             raise UsageError(f"--cpus {args.cpus} is too small; give at least 1, e.g. --cpus 2.")
         limits = Limits(args.memory, args.cpus, args.network)
@@ -135,19 +152,24 @@ class RunMagics(Magics):
 
     def _plain_target(self, args, limits: Limits) -> Target:
         if limits.custom and args.sandbox:
-            raise UsageError(f"{limits.flags()} set up a new sandbox, but --sandbox {args.sandbox} names an existing "
-                             "one; drop them, or drop --sandbox to get a sandbox with these limits.")
+            raise UsageError(
+                f"{limits.flags()} set up a new sandbox, but --sandbox {args.sandbox} names an existing "
+                "one; drop them, or drop --sandbox to get a sandbox with these limits."
+            )
         if limits.custom and self.state.current is not None and not (args.image or args.snapshot):
-            raise UsageError(f"{limits.flags()} set up a new sandbox, but this cell runs in the current sandbox "
-                             f"{self.state.current.id}; drop them, or run %oc_sandbox use none first.")
+            raise UsageError(
+                f"{limits.flags()} set up a new sandbox, but this cell runs in the current sandbox "
+                f"{self.state.current.id}; drop them, or run %oc_sandbox use none first."
+            )
         if args.image:
             from ..sdk import Image
 
             assert self.shell is not None  # Magics loaded by the extension always have one
             image = self.shell.user_ns.get(args.image)
             if not isinstance(image, Image):
-                raise UsageError(f"--image {args.image!r} names no Image in this notebook; define it with "
-                                 f"%%oc_image {args.image}.")
+                raise UsageError(
+                    f"--image {args.image!r} names no Image in this notebook; define it with %%oc_image {args.image}."
+                )
             return self.state.target_for_image(args.image, image)
         if args.snapshot:
             return Target("snapshot", args.snapshot, f"snapshot {args.snapshot}")
@@ -191,8 +213,12 @@ class RunMagics(Magics):
 
         async def run():
             session = await sandbox.exec.start(
-                "bash", args=["-c", script], env=env or None, cwd=args.cwd,
-                on_stdout=events.text_callback("stdout"), on_stderr=events.text_callback("stderr"),
+                "bash",
+                args=["-c", script],
+                env=env or None,
+                cwd=args.cwd,
+                on_stdout=events.text_callback("stdout"),
+                on_stderr=events.text_callback("stderr"),
             )
             return await session.wait(timeout)
 
@@ -203,7 +229,9 @@ class RunMagics(Magics):
             code = bridge.run(run(), events, handle)
         except (asyncio.TimeoutError, TimeoutError):
             out.flush()
-            raise CommandTimedOut(f"The command ran longer than {timeout:g}s in sandbox {sandbox.id} and was stopped.") from None
+            raise CommandTimedOut(
+                f"The command ran longer than {timeout:g}s in sandbox {sandbox.id} and was stopped."
+            ) from None
         except errors.SandboxNotFound as exc:
             raise _SandboxGone(str(exc)) from None
         except errors.OCError as exc:
@@ -251,8 +279,15 @@ class RunMagics(Magics):
                 setup = repl.execute(prelude, out, filename="<oc_run setup>")
                 if setup.error is not None:
                     raise UsageError(f"--env/--cwd could not be applied: {setup.error}")
-            outcome = repl.execute(code, out, push=push, pull=pull_names, pickle_names=set(pickle_names),
-                                   timeout=timeout, filename=f"<oc_run cell {self._cells}>")
+            outcome = repl.execute(
+                code,
+                out,
+                push=push,
+                pull=pull_names,
+                pickle_names=set(pickle_names),
+                timeout=timeout,
+                filename=f"<oc_run cell {self._cells}>",
+            )
         except RemotePythonGone as exc:
             self.state.repls.pop(sandbox.id, None)
             oom = self.state.oom_note(sandbox, None, "The Python interpreter")

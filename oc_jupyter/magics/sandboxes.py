@@ -22,9 +22,11 @@ _FRESH_SECONDS = 60
 def limits_text(info) -> str:
     """``512 MB · 1 CPU · no network``: the limits a sandbox runs under, as far as the backend tells them."""
     memory, cpus, network = info.get("memoryMB"), info.get("cpuCount"), info.get("networkEnabled")
-    parts = [f"{memory} MB" if memory is not None else "",
-             f"{cpus} CPU{'s' if cpus != 1 else ''}" if cpus is not None else "",
-             "no network" if network is False else ""]
+    parts = [
+        f"{memory} MB" if memory is not None else "",
+        f"{cpus} CPU{'s' if cpus != 1 else ''}" if cpus is not None else "",
+        "no network" if network is False else "",
+    ]
     return " · ".join(p for p in parts if p)
 
 
@@ -65,7 +67,10 @@ class SandboxDetails:
         network = info.get("networkEnabled")
         disk = info.get("diskUsedMB")
         fields = [
-            ("id", row[0]), ("status", row[1]), ("from", row[2]), ("created", row[3]),
+            ("id", row[0]),
+            ("status", row[1]),
+            ("from", row[2]),
+            ("created", row[3]),
             ("memory", f"{info.get('memoryMB')} MB" if info.get("memoryMB") is not None else ""),
             ("cpus", str(info.get("cpuCount")) if info.get("cpuCount") is not None else ""),
             ("network", "" if network is None else ("on" if network else "off")),
@@ -88,13 +93,16 @@ class TerminalRequest:
         self.requested = time.time()
 
     def __repr__(self) -> str:
-        return (f"A terminal into sandbox {self.sandbox_id} opens in JupyterLab: run this cell there, or use the "
-                f"Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel.")
+        return (
+            f"A terminal into sandbox {self.sandbox_id} opens in JupyterLab: run this cell there, or use the "
+            f"Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel."
+        )
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
-        return {TERMINAL_MIME: {"sandbox": self.sandbox_id, "requested": self.requested,
-                                "freshFor": _FRESH_SECONDS},
-                "text/plain": repr(self)}
+        return {
+            TERMINAL_MIME: {"sandbox": self.sandbox_id, "requested": self.requested, "freshFor": _FRESH_SECONDS},
+            "text/plain": repr(self),
+        }
 
 
 @magics_class
@@ -104,8 +112,14 @@ class SandboxMagics(Magics):
     def __init__(self, shell, state) -> None:
         super().__init__(shell)
         self.state = state
-        self._actions = {"use": self._use, "kill": self._kill, "info": self._info,
-                         "hibernate": self._hibernate, "wake": self._wake, "terminal": self._terminal}
+        self._actions = {
+            "use": self._use,
+            "kill": self._kill,
+            "info": self._info,
+            "hibernate": self._hibernate,
+            "wake": self._wake,
+            "terminal": self._terminal,
+        }
 
     @line_magic
     def oc_sandboxes(self, line):
@@ -128,7 +142,9 @@ class SandboxMagics(Magics):
     @line_magic
     @magic_arguments()
     @argument("action", choices=["use", "kill", "info", "hibernate", "wake", "terminal"], help="What to do.")
-    @argument("id", nargs="?", help="Sandbox id (for use: 'none' stops using one; terminal: the current one if left out).")
+    @argument(
+        "id", nargs="?", help="Sandbox id (for use: 'none' stops using one; terminal: the current one if left out)."
+    )
     def oc_sandbox(self, line):
         """Use, kill, inspect, hibernate or wake one sandbox.
 
@@ -143,8 +159,10 @@ class SandboxMagics(Magics):
         """
         args = parse_argstring(self.oc_sandbox, line)
         if args.id is None and args.action != "terminal":
-            raise UsageError(f"%oc_sandbox {args.action} needs a sandbox id; %oc_sandboxes lists them, "
-                             f"for example %oc_sandbox {args.action} ID.")
+            raise UsageError(
+                f"%oc_sandbox {args.action} needs a sandbox id; %oc_sandboxes lists them, "
+                f"for example %oc_sandbox {args.action} ID."
+            )
         return self._actions[args.action](args.id)
 
     def _terminal(self, sandbox_id: str | None):
@@ -152,8 +170,10 @@ class SandboxMagics(Magics):
 
         if sandbox_id is None:
             if self.state.current is None:
-                raise UsageError("No current sandbox to open a terminal into; give its id, for example "
-                                 "%oc_sandbox terminal ID (%oc_sandboxes lists them).")
+                raise UsageError(
+                    "No current sandbox to open a terminal into; give its id, for example "
+                    "%oc_sandbox terminal ID (%oc_sandboxes lists them)."
+                )
             sandbox_id = self.state.current.id
         sandbox = self.state.connect(sandbox_id)
         try:
@@ -213,7 +233,9 @@ class SandboxMagics(Magics):
         except errors.OCError as exc:
             raise UsageError(f"Could not hibernate sandbox {sandbox_id!r}: {exc}") from None
         self.state.hibernated.add(sandbox.id)
-        print(f"Hibernated sandbox {sandbox.id}; the next cell that uses it (or %oc_sandbox wake {sandbox.id}) wakes it.")
+        print(
+            f"Hibernated sandbox {sandbox.id}; the next cell that uses it (or %oc_sandbox wake {sandbox.id}) wakes it."
+        )
 
     def _wake(self, sandbox_id: str):
         from ..sdk import errors, sync

@@ -40,8 +40,10 @@ def _existing(snaps, name: str, image):
         return None
     key = image.cache_key()
     if info.content_hash != key:
-        raise UsageError(f"Snapshot {name!r} already exists with a different image (hash {render.short_hash(info.content_hash)}…); "
-                         f"delete it with %oc_snapshot delete {name} or choose another name.")
+        raise UsageError(
+            f"Snapshot {name!r} already exists with a different image (hash {render.short_hash(info.content_hash)}…); "
+            f"delete it with %oc_snapshot delete {name} or choose another name."
+        )
     return info
 
 
@@ -74,8 +76,12 @@ def create_snapshot(state, name: str, image, view=None):
         view.pump()
 
     if existing is not None:
-        view.feed(reattach_log(f"Snapshot {name!r} is already building from this image; "
-                               "following it by polling its status until the build ends."))
+        view.feed(
+            reattach_log(
+                f"Snapshot {name!r} is already building from this image; "
+                "following it by polling its status until the build ends."
+            )
+        )
         work = snaps.wait_until_ready(name)
     else:
         work = snaps.create(name, image, on_build_logs=events.callback("log"))
@@ -86,8 +92,9 @@ def create_snapshot(state, name: str, image, view=None):
         raise UsageError(f"Snapshot {name!r} failed to build: {exc}") from None
     except errors.Conflict:
         view.close(False, f"Snapshot {name!r} already exists.")
-        raise UsageError(f"Snapshot {name!r} already exists; delete it with %oc_snapshot delete {name} "
-                         "or choose another name.") from None
+        raise UsageError(
+            f"Snapshot {name!r} already exists; delete it with %oc_snapshot delete {name} or choose another name."
+        ) from None
     except errors.OCError as exc:
         view.fail(exc)
         raise UsageError(f"Could not create snapshot {name!r}: {exc}") from None
@@ -148,11 +155,15 @@ class SnapshotMagics(Magics):
         from ..sdk import Image
 
         if not args.image:
-            raise UsageError(f"%oc_snapshot create needs --image NAME, e.g. %oc_snapshot create {args.name} --image env.")
+            raise UsageError(
+                f"%oc_snapshot create needs --image NAME, e.g. %oc_snapshot create {args.name} --image env."
+            )
         assert self.shell is not None  # Magics loaded by the extension always have one
         image = self.shell.user_ns.get(args.image)
         if not isinstance(image, Image):
-            raise UsageError(f"--image {args.image!r} names no Image in this notebook; define it with %%oc_image {args.image}.")
+            raise UsageError(
+                f"--image {args.image!r} names no Image in this notebook; define it with %%oc_image {args.image}."
+            )
         create_snapshot(self.state, args.name, image)
 
     def _delete(self, args):

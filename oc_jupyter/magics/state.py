@@ -47,16 +47,20 @@ class Limits:
 
     def flags(self) -> str:
         """The options that asked for these limits, as typed: ``--memory 512 --no-network``."""
-        parts = [f"--memory {self.memory_mb}" if self.memory_mb is not None else "",
-                 f"--cpus {self.cpus}" if self.cpus is not None else "",
-                 "" if self.network else "--no-network"]
+        parts = [
+            f"--memory {self.memory_mb}" if self.memory_mb is not None else "",
+            f"--cpus {self.cpus}" if self.cpus is not None else "",
+            "" if self.network else "--no-network",
+        ]
         return " ".join(p for p in parts if p)
 
     def describe(self) -> str:
         """``512 MB, 2 CPUs, no network``: what a sandbox label adds."""
-        parts = [f"{self.memory_mb} MB" if self.memory_mb is not None else "",
-                 f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}" if self.cpus is not None else "",
-                 "" if self.network else "no network"]
+        parts = [
+            f"{self.memory_mb} MB" if self.memory_mb is not None else "",
+            f"{self.cpus} CPU{'s' if self.cpus != 1 else ''}" if self.cpus is not None else "",
+            "" if self.network else "no network",
+        ]
         return ", ".join(p for p in parts if p)
 
     def create_kwargs(self) -> dict[str, Any]:
@@ -225,7 +229,9 @@ class NotebookState:
         try:
             sandbox = sync.run(Sandbox.connect(sandbox_id, config=self.config))
         except errors.NotFound:
-            raise UsageError(f"No sandbox {sandbox_id!r} on this backend; %oc_sandboxes lists the running ones.") from None
+            raise UsageError(
+                f"No sandbox {sandbox_id!r} on this backend; %oc_sandboxes lists the running ones."
+            ) from None
         self.sandboxes[("sandbox", sandbox_id)] = sandbox
         if sandbox.status == "hibernated":
             self.hibernated.add(sandbox.id)
@@ -239,8 +245,12 @@ class NotebookState:
         from ..sdk import Sandbox, errors
         from ..widgets import BuildLogWidget
 
-        kwargs: dict[str, Any] = {"timeout": self.settings.sandbox_timeout, "config": self.config,
-                                  "metadata": {"oc_jupyter.target": target.label}, **target.limits.create_kwargs()}
+        kwargs: dict[str, Any] = {
+            "timeout": self.settings.sandbox_timeout,
+            "config": self.config,
+            "metadata": {"oc_jupyter.target": target.label},
+            **target.limits.create_kwargs(),
+        }
         if target.kind == "snapshot":
             kwargs["snapshot"] = target.key
         else:
@@ -252,8 +262,9 @@ class NotebookState:
 
         def ensure_view():
             if holder["view"] is None:
-                holder["view"] = BuildLogWidget(f"Build {target.label}", image=image,
-                                                tail_lines=self.settings.log_tail_lines)
+                holder["view"] = BuildLogWidget(
+                    f"Build {target.label}", image=image, tail_lines=self.settings.log_tail_lines
+                )
             return holder["view"]
 
         pending: list = []
@@ -319,9 +330,14 @@ class NotebookState:
         from ..sdk import SandboxInfo, _http, errors, sync
 
         async def fetch():
-            response = await _http.request(sandbox.config, "GET", f"/sandboxes/{quote(sandbox.id)}",
-                                           params={"usage": "true"}, not_found=errors.SandboxNotFound,
-                                           what=f"sandbox {sandbox.id}")
+            response = await _http.request(
+                sandbox.config,
+                "GET",
+                f"/sandboxes/{quote(sandbox.id)}",
+                params={"usage": "true"},
+                not_found=errors.SandboxNotFound,
+                what=f"sandbox {sandbox.id}",
+            )
             return _http.decode(response, sandbox.config, SandboxInfo, what=f"sandbox {sandbox.id}")
 
         return sync.run(fetch())
@@ -344,9 +360,11 @@ class NotebookState:
         if count is None or limit is None or count <= self.oom_seen.get(sandbox.id, 0):
             return None
         self.oom_seen[sandbox.id] = count
-        return (f"{what} in sandbox {sandbox.id} was killed: it ran out of memory (limit {limit} MB); "
-                f"run the cell with --memory {limit * 2} (on %oc_run or %%oc_run), or create the sandbox with "
-                f"memory_mb={limit * 2}.")
+        return (
+            f"{what} in sandbox {sandbox.id} was killed: it ran out of memory (limit {limit} MB); "
+            f"run the cell with --memory {limit * 2} (on %oc_run or %%oc_run), or create the sandbox with "
+            f"memory_mb={limit * 2}."
+        )
 
     def forget(self, sandbox_id: str) -> None:
         """Drop every reference to a sandbox that is gone."""

@@ -32,8 +32,16 @@ from .config import Config
 from .errors import BuildFailed, BuildStreamLost, NotFound
 from .models import BuildLog
 
-__all__ = ["BuildOutcome", "RecentLog", "post_build", "deliver", "reattach_log", "LogCallback", "RECENT_EVENTS",
-           "TAIL_LINES"]
+__all__ = [
+    "BuildOutcome",
+    "RecentLog",
+    "post_build",
+    "deliver",
+    "reattach_log",
+    "LogCallback",
+    "RECENT_EVENTS",
+    "TAIL_LINES",
+]
 
 LogCallback = Callable[[BuildLog], Any]
 

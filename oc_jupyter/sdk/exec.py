@@ -271,9 +271,7 @@ class Exec:
         error: check ``result.exit_code``.
         """
         if not isinstance(command, str):
-            raise TypeError(
-                f"exec.run expects the command as a str, got {command!r}; join a list with shlex.join()."
-            )
+            raise TypeError(f"exec.run expects the command as a str, got {command!r}; join a list with shlex.join().")
         body: dict[str, Any] = {"cmd": "sh", "args": ["-c", command], "timeout": timeout}
         if env:
             body["envs"] = dict(env)

@@ -21,6 +21,7 @@ from .localfiles import collect_dir, resolve_local
 
 __all__ = ["Image", "Step"]
 
+
 @dataclass(frozen=True)
 class Step:
     """One build step: the wire ``type`` and ``args``, plus a description for people.

@@ -186,8 +186,6 @@ def _clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-
-
 class BuildLog(str):
     """One build-log event; the string itself is the message, so ``print(f"build: {log}")`` works.
 

@@ -29,32 +29,47 @@ def _port(port: int) -> int:
     return port
 
 
-async def create_preview_url(sandbox: Sandbox, port: int, domain: str | None = None,
-                             auth_config: dict | None = None) -> dict[str, Any]:
+async def create_preview_url(
+    sandbox: Sandbox, port: int, domain: str | None = None, auth_config: dict | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"port": _port(port), "authConfig": auth_config or {}}
     if domain:
         body["domain"] = domain
     # Idempotent on the server: a second create answers the existing preview.
-    response = await _http.request(sandbox.config, "POST", _path(sandbox), json_body=body, idempotent=True,
-                                   not_found=SandboxNotFound, what=f"preview URL for port {port}")
+    response = await _http.request(
+        sandbox.config,
+        "POST",
+        _path(sandbox),
+        json_body=body,
+        idempotent=True,
+        not_found=SandboxNotFound,
+        what=f"preview URL for port {port}",
+    )
     return response.json()
 
 
 async def list_preview_urls(sandbox: Sandbox) -> list[dict[str, Any]]:
-    response = await _http.request(sandbox.config, "GET", _path(sandbox), not_found=SandboxNotFound,
-                                   what=f"preview URLs of {sandbox.id}")
+    response = await _http.request(
+        sandbox.config, "GET", _path(sandbox), not_found=SandboxNotFound, what=f"preview URLs of {sandbox.id}"
+    )
     return response.json()
 
 
 async def delete_preview_url(sandbox: Sandbox, port: int) -> None:
     try:
-        await _http.request(sandbox.config, "DELETE", _path(sandbox, f"/{_port(port)}"),
-                            what=f"preview URL for port {port}")
+        await _http.request(
+            sandbox.config, "DELETE", _path(sandbox, f"/{_port(port)}"), what=f"preview URL for port {port}"
+        )
     except NotFound:
         pass  # already gone, as the official client treats it
 
 
 async def rotate_preview_auth_token(sandbox: Sandbox) -> str:
-    response = await _http.request(sandbox.config, "POST", _path(sandbox, "/rotate"), not_found=SandboxNotFound,
-                                   what=f"preview token of {sandbox.id}")
+    response = await _http.request(
+        sandbox.config,
+        "POST",
+        _path(sandbox, "/rotate"),
+        not_found=SandboxNotFound,
+        what=f"preview token of {sandbox.id}",
+    )
     return response.json()["previewAuthToken"]

@@ -52,14 +52,21 @@ class PtySession:
 
     async def resize(self, cols: int, rows: int) -> None:
         """Set the terminal's size (the running program sees SIGWINCH)."""
-        await _http.request(self.sandbox.config, "POST", self._path("/resize"),
-                            json_body={"cols": cols, "rows": rows}, idempotent=True,
-                            not_found=SandboxNotFound, what=f"terminal {self.session_id}")
+        await _http.request(
+            self.sandbox.config,
+            "POST",
+            self._path("/resize"),
+            json_body={"cols": cols, "rows": rows},
+            idempotent=True,
+            not_found=SandboxNotFound,
+            what=f"terminal {self.session_id}",
+        )
 
     async def kill(self) -> None:
         """Hang up the shell now (``close`` only leaves; the server ends a terminal nobody watches)."""
-        await _http.request(self.sandbox.config, "DELETE", self._path(), not_found=SandboxNotFound,
-                            what=f"terminal {self.session_id}")
+        await _http.request(
+            self.sandbox.config, "DELETE", self._path(), not_found=SandboxNotFound, what=f"terminal {self.session_id}"
+        )
 
     async def close(self) -> None:
         """Stop reading and close the socket."""
@@ -77,19 +84,28 @@ class Pty:
     def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
 
-    async def create(self, cols: int = 80, rows: int = 24,
-                     on_output: Callable[[bytes], None] | None = None) -> PtySession:
+    async def create(
+        self, cols: int = 80, rows: int = 24, on_output: Callable[[bytes], None] | None = None
+    ) -> PtySession:
         """Start a shell on a new ``cols`` x ``rows`` terminal; ``on_output`` then receives every output chunk."""
         config = self.sandbox.config
-        response = await _http.request(config, "POST", f"/sandboxes/{quote(self.sandbox.id)}/pty",
-                                       json_body={"cols": cols, "rows": rows}, not_found=SandboxNotFound,
-                                       what=f"sandbox {self.sandbox.id}")
+        response = await _http.request(
+            config,
+            "POST",
+            f"/sandboxes/{quote(self.sandbox.id)}/pty",
+            json_body={"cols": cols, "rows": rows},
+            not_found=SandboxNotFound,
+            what=f"sandbox {self.sandbox.id}",
+        )
         session_id = response.json()["sessionID"]
-        url = (f"{config.ws_base}/sandboxes/{quote(self.sandbox.id)}/pty/{quote(session_id)}"
-               f"?api_key={quote(config.api_key, safe='')}")
+        url = (
+            f"{config.ws_base}/sandboxes/{quote(self.sandbox.id)}/pty/{quote(session_id)}"
+            f"?api_key={quote(config.api_key, safe='')}"
+        )
         try:
-            ws = await websockets.connect(url, additional_headers={"x-oc-sdk-version": _http.SDK_VERSION},
-                                          max_size=None, open_timeout=15)
+            ws = await websockets.connect(
+                url, additional_headers={"x-oc-sdk-version": _http.SDK_VERSION}, max_size=None, open_timeout=15
+            )
         except Exception as exc:  # noqa: BLE001 - websockets raises many types; none may leak, nor the key in the URL
             detail = config.scrub(str(exc)) or type(exc).__name__
             raise SandboxError(
@@ -97,6 +113,7 @@ class Pty:
             ) from None
         session = PtySession(session_id, self.sandbox, ws)
         if on_output is not None:
+
             async def read() -> None:
                 with contextlib.suppress(websockets.ConnectionClosed):
                     async for message in ws:

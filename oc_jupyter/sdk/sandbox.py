@@ -33,8 +33,13 @@ async def resolve_config(config: Config | None, api_key: str | None = None, api_
 
 
 async def _patches(
-    method: str, checkpoint_id: str, suffix: str, body: dict | None, config: Config | None,
-    api_key: str | None, api_url: str | None,
+    method: str,
+    checkpoint_id: str,
+    suffix: str,
+    body: dict | None,
+    config: Config | None,
+    api_key: str | None,
+    api_url: str | None,
 ) -> Any:
     config = await resolve_config(config, api_key, api_url)
     what = f"patches of checkpoint {checkpoint_id}"
@@ -386,8 +391,13 @@ class Sandbox:
 
     async def _post(self, *parts: str, body: Any = None, timeout: Any = ..., what: str = "") -> httpx.Response:
         return await _http.request(
-            self.config, "POST", self._path(*parts), json_body=body, timeout=timeout,
-            not_found=SandboxNotFound, what=what or f"sandbox {self.id}",
+            self.config,
+            "POST",
+            self._path(*parts),
+            json_body=body,
+            timeout=timeout,
+            not_found=SandboxNotFound,
+            what=what or f"sandbox {self.id}",
         )
 
     def _remember(self, response: httpx.Response, what: str) -> None:
@@ -458,21 +468,27 @@ class Sandbox:
     async def list_checkpoints(self) -> builtins.list[dict]:
         """The sandbox's checkpoints, oldest first."""
         what = f"checkpoints of sandbox {self.id}"
-        response = await _http.request(self.config, "GET", self._path("checkpoints"), not_found=SandboxNotFound,
-                                       what=what)
+        response = await _http.request(
+            self.config, "GET", self._path("checkpoints"), not_found=SandboxNotFound, what=what
+        )
         return _http.decode(response, self.config, what=what)
 
     async def restore_checkpoint(self, checkpoint_id: str) -> None:
         """Revert the sandbox in place to the checkpoint: its files become the checkpoint's, its processes restart."""
         what = f"restore checkpoint {checkpoint_id!r} of sandbox {self.id}"
-        response = await _http.request(self.config, "POST", self._path("checkpoints", checkpoint_id, "restore"),
-                                       timeout=CREATE_TIMEOUT, what=what)
+        response = await _http.request(
+            self.config, "POST", self._path("checkpoints", checkpoint_id, "restore"), timeout=CREATE_TIMEOUT, what=what
+        )
         self._remember(response, what)
 
     async def delete_checkpoint(self, checkpoint_id: str) -> None:
         """Delete the checkpoint (its saved files go too once no sandbox runs from them)."""
-        await _http.request(self.config, "DELETE", self._path("checkpoints", checkpoint_id),
-                            what=f"delete checkpoint {checkpoint_id!r} of sandbox {self.id}")
+        await _http.request(
+            self.config,
+            "DELETE",
+            self._path("checkpoints", checkpoint_id),
+            what=f"delete checkpoint {checkpoint_id!r} of sandbox {self.id}",
+        )
 
     @classmethod
     async def create_from_checkpoint(
@@ -494,8 +510,14 @@ class Sandbox:
         if secret_store:
             body["secretStore"] = secret_store
         what = f"sandbox from checkpoint {checkpoint_id!r}"
-        response = await _http.request(config, "POST", f"/sandboxes/from-checkpoint/{quote(checkpoint_id)}",
-                                       json_body=body, timeout=CREATE_TIMEOUT, what=what)
+        response = await _http.request(
+            config,
+            "POST",
+            f"/sandboxes/from-checkpoint/{quote(checkpoint_id)}",
+            json_body=body,
+            timeout=CREATE_TIMEOUT,
+            what=what,
+        )
         info = _http.decode(response, config, SandboxInfo, what=what)
         if not info.sandbox_id:
             raise BackendUnavailable(f"{what}: {config.api_url} replied without a sandboxID.")

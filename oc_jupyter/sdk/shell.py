@@ -58,7 +58,7 @@ class _Stream:
         """Hand ``text[sent:upto]`` to the callback as UTF-8 bytes."""
         if upto > self.sent:
             if self.callback is not None:
-                self.callback(self.text[self.sent:upto].encode("utf-8"))
+                self.callback(self.text[self.sent : upto].encode("utf-8"))
             self.sent = upto
 
 

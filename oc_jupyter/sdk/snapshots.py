@@ -72,10 +72,13 @@ class Snapshots:
             outcome = await post_build(config, "/snapshots", {"name": name, "image": image}, on_build_logs, what=what)
         except BuildStreamLost as lost:
             # The build goes on in the backend; only the view of it was lost.
-            await deliver(on_build_logs, reattach_log(
-                f"The build stream dropped; following snapshot {name!r} by polling its status until the build ends.",
-                lost.message,
-            ))
+            await deliver(
+                on_build_logs,
+                reattach_log(
+                    f"The build stream dropped; following snapshot {name!r} by polling its status until the build ends.",
+                    lost.message,
+                ),
+            )
             return await self.wait_until_ready(name, log=lost.log)
         info = _http.decode(outcome.data, config, SnapshotInfo, what=what) if isinstance(outcome.data, dict) else None
         if info is not None and info.status == "ready":

@@ -30,7 +30,7 @@ from .routes import NAMESPACE, _Handler
 __all__ = ["MAX_UPLOAD_BYTES", "setup_file_handlers"]
 
 #: The largest upload the route accepts (Tornado's default limit is 100 MB).
-MAX_UPLOAD_BYTES = 10 * 1024 ** 3
+MAX_UPLOAD_BYTES = 10 * 1024**3
 _CHUNK = 1024 * 1024
 # Chunks queued between the browser and the backend: bounds the memory one upload holds.
 _QUEUED = 8
@@ -39,8 +39,9 @@ _QUEUED = 8
 def _path_argument(handler: tornado.web.RequestHandler) -> str:
     path = handler.get_query_argument("path", "")
     if not path.startswith("/") or "\x00" in path:
-        raise tornado.web.HTTPError(400, reason="Bad path",
-                                    log_message=f"Path {path!r} must be absolute (start with /) and contain no NUL.")
+        raise tornado.web.HTTPError(
+            400, reason="Bad path", log_message=f"Path {path!r} must be absolute (start with /) and contain no NUL."
+        )
     return path
 
 
@@ -70,9 +71,15 @@ class ListHandler(_FileHandler):
             entries = await sandbox.files.list(path)
         except OCError as exc:
             return self.fail(exc)
-        self.reply({"path": path, "entries": [
-            {"name": e.name, "isDir": e.is_dir, "size": e.size, "path": posixpath.join(path, e.name)}
-            for e in sorted(entries, key=lambda e: (not e.is_dir, e.name))]})
+        self.reply(
+            {
+                "path": path,
+                "entries": [
+                    {"name": e.name, "isDir": e.is_dir, "size": e.size, "path": posixpath.join(path, e.name)}
+                    for e in sorted(entries, key=lambda e: (not e.is_dir, e.name))
+                ],
+            }
+        )
 
 
 class DownloadHandler(_FileHandler):
@@ -90,8 +97,11 @@ class DownloadHandler(_FileHandler):
                     if response.status_code >= 400:
                         await response.aread()
                         status = 404 if response.status_code == 404 else 502
-                        return self.fail_message(status, f"Could not download {path!r} from sandbox {sandbox_id}: "
-                                                         f"the backend answered {response.status_code}.")
+                        return self.fail_message(
+                            status,
+                            f"Could not download {path!r} from sandbox {sandbox_id}: "
+                            f"the backend answered {response.status_code}.",
+                        )
                     self.set_header("Content-Type", "application/octet-stream")
                     self.set_header("Content-Disposition", _attachment(posixpath.basename(path)))
                     self.set_header("X-Content-Type-Options", "nosniff")
@@ -102,8 +112,11 @@ class DownloadHandler(_FileHandler):
                 # Named by its kind only: httpx's message may carry the signed URL, a credential.
                 reason = type(exc).__name__
                 if not self._headers_written:
-                    return self.fail_message(503, f"Could not download {path!r} from sandbox {sandbox_id}: "
-                                                  f"the connection to the backend failed ({reason}).")
+                    return self.fail_message(
+                        503,
+                        f"Could not download {path!r} from sandbox {sandbox_id}: "
+                        f"the connection to the backend failed ({reason}).",
+                    )
                 self.log.warning("Download of %r from sandbox %s broke off: %s", path, sandbox_id, reason)
                 # A cut body, never one that looks complete (HTTP1Connection can close).
                 self.request.connection.close()  # type: ignore[union-attr]
@@ -175,8 +188,11 @@ class UploadHandler(_FileHandler):
 def setup_file_handlers(web_app, backend: BackendState | None = None) -> None:
     base = url_path_join(web_app.settings["base_url"], NAMESPACE, r"sandboxes/([^/]+)/files")
     options = {"backend": backend or BackendState()}
-    web_app.add_handlers(".*$", [
-        (base, ListHandler, options),
-        (url_path_join(base, "download"), DownloadHandler, options),
-        (url_path_join(base, "upload"), UploadHandler, options),
-    ])
+    web_app.add_handlers(
+        ".*$",
+        [
+            (base, ListHandler, options),
+            (url_path_join(base, "download"), DownloadHandler, options),
+            (url_path_join(base, "upload"), UploadHandler, options),
+        ],
+    )

@@ -40,11 +40,33 @@ PROXY_PATH = "oc-jupyter/proxy"
 #: Kernels started by this server inherit it, so ``%oc_expose`` can print links under the right prefix.
 BASE_ENV = "OC_JUPYTER_PROXY_BASE"
 
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-        "trailer", "transfer-encoding", "upgrade", "host", "content-length", "authorization", "cookie",
-        "x-xsrftoken", "x-api-key", "x-oc-preview-token"}
-_NOT_BACK = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "trailer", "upgrade",
-             "content-length"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "cookie",
+    "x-xsrftoken",
+    "x-api-key",
+    "x-oc-preview-token",
+}
+_NOT_BACK = {
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "trailer",
+    "upgrade",
+    "content-length",
+}
 
 
 class _Target:
@@ -56,7 +78,7 @@ class _Target:
 
     @property
     def ws(self) -> str:
-        return "ws" + self.http[len("http"):]
+        return "ws" + self.http[len("http") :]
 
 
 async def _target(backend: BackendState, sandbox_id: str, port: int) -> _Target:
@@ -167,12 +189,19 @@ class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):  # type:
     async def open(self, sandbox_id: str, port: str, path: str) -> None:
         target = await _target(self.backend, sandbox_id, int(port))
         offered = [p.strip() for p in self.request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        headers = {k: v for k, v in self._forward_headers().items()
-                   if not k.lower().startswith("sec-websocket") and k.lower() != "origin"}
+        headers = {
+            k: v
+            for k, v in self._forward_headers().items()
+            if not k.lower().startswith("sec-websocket") and k.lower() != "origin"
+        }
         try:
             self.upstream = await websockets.connect(
-                f"{target.ws}/{path}{self._query()}", additional_headers={**headers, **target.headers},
-                subprotocols=[Subprotocol(p) for p in offered] or None, max_size=None, open_timeout=30)
+                f"{target.ws}/{path}{self._query()}",
+                additional_headers={**headers, **target.headers},
+                subprotocols=[Subprotocol(p) for p in offered] or None,
+                max_size=None,
+                open_timeout=30,
+            )
         except Exception as exc:  # noqa: BLE001 - any failure to connect ends this socket the same way
             self.close(1011, f"the preview did not accept the WebSocket ({type(exc).__name__})")
             return
@@ -209,7 +238,10 @@ class ProxyHandler(tornado.websocket.WebSocketHandler, JupyterHandler):  # type:
 def setup_proxy_handlers(web_app) -> None:
     base = url_path_join(web_app.settings["base_url"], PROXY_PATH)
     os.environ[BASE_ENV] = base + "/"
-    web_app.add_handlers(".*$", [
-        (url_path_join(base, r"([^/]+)/(\d+)/(.*)"), ProxyHandler, {"backend": BackendState()}),
-        (url_path_join(base, r"([^/]+)/(\d+)"), tornado.web.RedirectHandler, {"url": base + "/{0}/{1}/"}),
-    ])
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, r"([^/]+)/(\d+)/(.*)"), ProxyHandler, {"backend": BackendState()}),
+            (url_path_join(base, r"([^/]+)/(\d+)"), tornado.web.RedirectHandler, {"url": base + "/{0}/{1}/"}),
+        ],
+    )

@@ -97,7 +97,7 @@ class SandboxesHandler(_Handler):
         except OCError as exc:
             return self.fail(exc)
         ports = await asyncio.gather(*(_ports(info, config) for info in infos))
-        self.reply({"sandboxes": [sandbox_payload(i, p) for i, p in zip(infos, ports)]})
+        self.reply({"sandboxes": [sandbox_payload(i, p) for i, p in zip(infos, ports, strict=True)]})
 
 
 async def _ports(info: Any, config: Any) -> list[int]:

@@ -63,12 +63,13 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, tornado.websocket.WebSocke
     @ws_authenticated
     async def get(self, sandbox_id: str) -> None:
         # The same permission JupyterLab's own terminals need.
-        if not await ensure_async(self.authorizer.is_authorized(self, self.current_user, "execute",
-                                                                self.auth_resource)):
+        if not await ensure_async(
+            self.authorizer.is_authorized(self, self.current_user, "execute", self.auth_resource)
+        ):
             raise tornado.web.HTTPError(403)
         await super().get(sandbox_id)
 
-    async def open(self, sandbox_id: str) -> None:  # type: ignore[override]
+    async def open(self, sandbox_id: str) -> None:
         super().open()
         size = terminal_size(self.get_argument("cols", "80"), self.get_argument("rows", "24")) or (80, 24)
         try:
@@ -103,7 +104,7 @@ class TerminalHandler(WebSocketMixin, JupyterHandler, tornado.websocket.WebSocke
             pass
         self.close()
 
-    async def on_message(self, message: str | bytes) -> None:  # type: ignore[override]
+    async def on_message(self, message: str | bytes) -> None:
         if self.session is None:
             return
         try:
@@ -141,6 +142,9 @@ async def _end(session: PtySession) -> None:
 
 def setup_terminal_handlers(web_app, namespace: str) -> None:
     base = url_path_join(web_app.settings["base_url"], namespace)
-    web_app.add_handlers(".*$", [
-        (url_path_join(base, r"sandboxes/([^/]+)/terminal"), TerminalHandler, {"backend": BackendState()}),
-    ])
+    web_app.add_handlers(
+        ".*$",
+        [
+            (url_path_join(base, r"sandboxes/([^/]+)/terminal"), TerminalHandler, {"backend": BackendState()}),
+        ],
+    )

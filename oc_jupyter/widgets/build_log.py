@@ -53,8 +53,14 @@ class StepState:
 class BuildProgress:
     """Per-step state and the full log of one build, updated event by event."""
 
-    def __init__(self, title: str = "Build", steps: Iterable[tuple[str, str]] = (), *, tail_lines: int = 200,
-                 clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        title: str = "Build",
+        steps: Iterable[tuple[str, str]] = (),
+        *,
+        tail_lines: int = 200,
+        clock=time.monotonic,
+    ) -> None:
         self.title = title
         self.steps: list[StepState] = [StepState(i, desc, type_) for i, (type_, desc) in enumerate(steps, 1)]
         self.log = LogBuffer()
@@ -175,7 +181,9 @@ class BuildProgress:
         self.notes.append(text)
         self.log.append(f"[oc_jupyter] {text}")
 
-    def finish(self, ok: bool, error: str | None = None, *, step: int | None = None, tail: list[str] | None = None) -> None:
+    def finish(
+        self, ok: bool, error: str | None = None, *, step: int | None = None, tail: list[str] | None = None
+    ) -> None:
         """Mark the build ended; on failure record the failing step and its last lines."""
         now = self._clock()
         self._ended = now
@@ -267,9 +275,18 @@ class BuildLogWidget:
     hand-held view that is never pumped shows the build when it is closed.
     """
 
-    def __init__(self, title: str = "Build", *, image=None, steps: Iterable[tuple[str, str]] | None = None,
-                 tail_lines: int = 200, min_interval: float = 0.25, mode: str | None = None,
-                 display_now: bool = True, clock=time.monotonic) -> None:
+    def __init__(
+        self,
+        title: str = "Build",
+        *,
+        image=None,
+        steps: Iterable[tuple[str, str]] | None = None,
+        tail_lines: int = 200,
+        min_interval: float = 0.25,
+        mode: str | None = None,
+        display_now: bool = True,
+        clock=time.monotonic,
+    ) -> None:
         if steps is None and image is not None:
             steps = [(s.type, s.description) for s in image.steps]
         self.progress = BuildProgress(title, steps or (), tail_lines=tail_lines, clock=clock)
@@ -321,8 +338,9 @@ class BuildLogWidget:
             self._dirty = True
         self.pump(force=True)
 
-    def close(self, ok: bool = True, error: str | None = None, *, step: int | None = None,
-              tail: list[str] | None = None) -> None:
+    def close(
+        self, ok: bool = True, error: str | None = None, *, step: int | None = None, tail: list[str] | None = None
+    ) -> None:
         """End the build view: final redraw, then a static summary replaces the live widget."""
         if self._closed:
             return
@@ -388,14 +406,14 @@ class BuildLogWidget:
         import ipywidgets as w
 
         self.title_view = w.HTML(value=self._title_html())
-        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
-                                    layout=w.Layout(width="60%"))
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info", layout=w.Layout(width="60%"))
         self.steps_view = w.HTML(value=render.steps_html(self.progress.steps))
         self.notes_view = w.HTML(value="")
         self.tail_view = w.HTML(value="")
         self.failure_view = w.HTML(value="")
-        self.box = w.VBox([self.title_view, self.bar, self.steps_view, self.notes_view, self.tail_view,
-                           self.failure_view])
+        self.box = w.VBox(
+            [self.title_view, self.bar, self.steps_view, self.notes_view, self.tail_view, self.failure_view]
+        )
 
     def _title_html(self) -> str:
         p = self.progress

@@ -63,14 +63,18 @@ STATE_COLORS = {
 _BOX = "font-family:var(--jp-ui-font-family,sans-serif);font-size:13px;line-height:1.4"
 _TABLE = "border-collapse:collapse;margin:4px 0"
 _TD = "padding:2px 8px;border-bottom:1px solid #e0e0e0;text-align:left;vertical-align:top"
-_PRE = ("margin:4px 0;padding:6px;background:#f5f5f5;color:#212121;max-height:20em;overflow:auto;"
-        "white-space:pre-wrap;word-break:break-all;font-size:12px")
+_PRE = (
+    "margin:4px 0;padding:6px;background:#f5f5f5;color:#212121;max-height:20em;overflow:auto;"
+    "white-space:pre-wrap;word-break:break-all;font-size:12px"
+)
 
 
 def badge(state: str) -> str:
     color = STATE_COLORS.get(state, "#607d8b")
-    return (f'<span style="display:inline-block;padding:0 6px;border-radius:8px;color:#fff;'
-            f'background:{color};font-size:11px">{escape(state)}</span>')
+    return (
+        f'<span style="display:inline-block;padding:0 6px;border-radius:8px;color:#fff;'
+        f'background:{color};font-size:11px">{escape(state)}</span>'
+    )
 
 
 def human_duration(seconds: float | None) -> str:
@@ -138,11 +142,15 @@ def _preview_states(image, preview) -> list[str]:
 def image_html(image, name: str | None = None, preview=None, *, preview_known: bool = True) -> str:
     """An image's summary: steps (with cached / will build), embedded files, cache key."""
     states = _preview_states(image, preview)
-    rows = [[str(i), escape(step.type), escape(_clip(step.description)), badge(states[i - 1]) if states[i - 1] else ""]
-            for i, step in enumerate(image.steps, 1)]
+    rows = [
+        [str(i), escape(step.type), escape(_clip(step.description)), badge(states[i - 1]) if states[i - 1] else ""]
+        for i, step in enumerate(image.steps, 1)
+    ]
     title = f"Image <b>{escape(name)}</b>" if name else "Image"
-    parts = [f'<div style="{_BOX}"><div>{title} from <code>{escape(image.base_image)}</code>, '
-             f"{len(image.steps)} step{'s' if len(image.steps) != 1 else ''}</div>"]
+    parts = [
+        f'<div style="{_BOX}"><div>{title} from <code>{escape(image.base_image)}</code>, '
+        f"{len(image.steps)} step{'s' if len(image.steps) != 1 else ''}</div>"
+    ]
     if rows:
         parts.append(table(["#", "type", "step", "cache"], rows, raw=True))
     files = image.files()
@@ -152,23 +160,27 @@ def image_html(image, name: str | None = None, preview=None, *, preview_known: b
         file_rows = [[escape(path), human_size(size)] for path, size in shown]
         if len(files) > len(shown):
             file_rows.append([f"… {len(files) - len(shown)} more", ""])
-        parts.append(f"<details><summary>{len(files)} embedded file{'s' if len(files) != 1 else ''}, "
-                     f"{human_size(total)}</summary>{table(['path', 'size'], file_rows, raw=True)}</details>")
+        parts.append(
+            f"<details><summary>{len(files)} embedded file{'s' if len(files) != 1 else ''}, "
+            f"{human_size(total)}</summary>{table(['path', 'size'], file_rows, raw=True)}</details>"
+        )
     key = image.cache_key()
     note = ""
     if preview is None and not preview_known:
         note = " (the backend does not report what is cached)"
     elif preview is not None and getattr(preview, "cached", False):
         note = " (" + badge("cached") + " whole image)"
-    parts.append(f"<div>cache key <code title=\"{escape(key)}\">{escape(short_hash(key))}</code>{note}</div></div>")
+    parts.append(f'<div>cache key <code title="{escape(key)}">{escape(short_hash(key))}</code>{note}</div></div>')
     return "".join(parts)
 
 
 def image_text(image, name: str | None = None, preview=None) -> str:
     states = _preview_states(image, preview)
     head = f"Image {one_line(name)} " if name else "Image "
-    lines = [f"{head}from {one_line(repr(image.base_image))}, {len(image.steps)} steps, "
-             f"cache key {short_hash(image.cache_key())}"]
+    lines = [
+        f"{head}from {one_line(repr(image.base_image))}, {len(image.steps)} steps, "
+        f"cache key {short_hash(image.cache_key())}"
+    ]
     for i, step in enumerate(image.steps, 1):
         state = f"  [{states[i - 1]}]" if states[i - 1] else ""
         lines.append(f"  {i}. {_clip(step.description)}{state}")
@@ -191,8 +203,16 @@ def _clip(text: str, limit: int = 100) -> str:
 
 def steps_html(steps) -> str:
     """The per-step table of a build: number, step, state badge, duration, line count."""
-    rows = [[str(s.index), escape(_clip(s.description)), badge(s.state), human_duration(s.elapsed),
-             str(s.lines) if s.lines else ""] for s in steps]
+    rows = [
+        [
+            str(s.index),
+            escape(_clip(s.description)),
+            badge(s.state),
+            human_duration(s.elapsed),
+            str(s.lines) if s.lines else "",
+        ]
+        for s in steps
+    ]
     return table(["#", "step", "state", "time", "lines"], rows, raw=True)
 
 
@@ -203,8 +223,10 @@ def notes_html(notes) -> str:
 
 def build_summary_html(progress) -> str:
     """A static record of a finished (or stopped) build, kept in the saved notebook."""
-    parts = [f'<div style="{_BOX}"><div><b>{escape(progress.title)}</b> {badge(progress.status)} '
-             f"{escape(progress.status_line())}</div>"]
+    parts = [
+        f'<div style="{_BOX}"><div><b>{escape(progress.title)}</b> {badge(progress.status)} '
+        f"{escape(progress.status_line())}</div>"
+    ]
     if progress.steps:
         parts.append(steps_html(progress.steps))
     parts.append(notes_html(progress.notes))
@@ -214,7 +236,9 @@ def build_summary_html(progress) -> str:
         if tail:
             parts.append(pre(tail))
     elif progress.tail:
-        parts.append(f"<details><summary>last {len(progress.tail)} lines of output</summary>{pre(progress.tail)}</details>")
+        parts.append(
+            f"<details><summary>last {len(progress.tail)} lines of output</summary>{pre(progress.tail)}</details>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -249,7 +273,7 @@ def snapshot_row(info) -> list[str]:
         escape(str(_get(info, "name") or "")),
         badge(str(_get(info, "status") or "unknown")),
         f'<code title="{escape(str(_get(info, "contentHash", "content_hash") or ""))}">'
-        f'{escape(short_hash(_get(info, "contentHash", "content_hash")))}</code>',
+        f"{escape(short_hash(_get(info, 'contentHash', 'content_hash')))}</code>",
         escape(when(_get(info, "createdAt", "created_at"))),
         escape(when(_get(info, "lastUsedAt", "last_used_at"))),
     ]
@@ -271,8 +295,16 @@ def snapshots_html(infos) -> str:
 def snapshots_text(infos) -> str:
     if not infos:
         return "No snapshots."
-    rows = [[str(_get(i, "name") or ""), str(_get(i, "status") or ""), short_hash(_get(i, "contentHash", "content_hash")),
-             when(_get(i, "createdAt", "created_at")), when(_get(i, "lastUsedAt", "last_used_at"))] for i in infos]
+    rows = [
+        [
+            str(_get(i, "name") or ""),
+            str(_get(i, "status") or ""),
+            short_hash(_get(i, "contentHash", "content_hash")),
+            when(_get(i, "createdAt", "created_at")),
+            when(_get(i, "lastUsedAt", "last_used_at")),
+        ]
+        for i in infos
+    ]
     return _text_table(SNAPSHOT_HEADERS, rows)
 
 
@@ -288,26 +320,32 @@ def manifest_steps(manifest: Any) -> tuple[list[str], list[tuple[str, int]]]:
             files.append((str(args.get("path", "")), content_size(args.get("content"))))
         elif kind == "add_dir":
             root = str(args.get("path", "")).rstrip("/")
-            files += [(f"{root}/{f.get('relativePath', '')}", content_size(f.get("content")))
-                      for f in args.get("files") or [] if isinstance(f, dict)]
+            files += [
+                (f"{root}/{f.get('relativePath', '')}", content_size(f.get("content")))
+                for f in args.get("files") or []
+                if isinstance(f, dict)
+            ]
         descriptions.append(describe_step(kind, args))
     return descriptions, files
 
 
 def _snapshot_facts(info) -> list[tuple[str, str]]:
-    return [("status", str(_get(info, "status") or "unknown")),
-            ("hash", short_hash(_get(info, "contentHash", "content_hash"))),
-            ("created", when(_get(info, "createdAt", "created_at"))),
-            ("last used", when(_get(info, "lastUsedAt", "last_used_at")) or "never")]
+    return [
+        ("status", str(_get(info, "status") or "unknown")),
+        ("hash", short_hash(_get(info, "contentHash", "content_hash"))),
+        ("created", when(_get(info, "createdAt", "created_at"))),
+        ("last used", when(_get(info, "lastUsedAt", "last_used_at")) or "never"),
+    ]
 
 
 def snapshot_detail_html(info) -> str:
     """One snapshot in full for ``%oc_snapshot info``: facts, steps, embedded files (paths and sizes only)."""
     steps, files = manifest_steps(_get(info, "manifest"))
     facts = _snapshot_facts(info)
-    head = " ".join([f"Snapshot <b>{escape(str(_get(info, 'name') or ''))}</b>", badge(facts[0][1])]
-                    + [f"{escape(k)} <code>{escape(v)}</code>" if k == "hash" else f"{escape(k)} {escape(v)}"
-                       for k, v in facts[1:]])
+    head = " ".join(
+        [f"Snapshot <b>{escape(str(_get(info, 'name') or ''))}</b>", badge(facts[0][1])]
+        + [f"{escape(k)} <code>{escape(v)}</code>" if k == "hash" else f"{escape(k)} {escape(v)}" for k, v in facts[1:]]
+    )
     parts = [f'<div style="{_BOX}"><div>{head}</div>']
     if steps:
         parts.append(table(["#", "step"], [[str(i), _clip(d)] for i, d in enumerate(steps, 1)]))
@@ -315,20 +353,25 @@ def snapshot_detail_html(info) -> str:
         rows = [[path, human_size(size)] for path, size in files[:50]]
         if len(files) > 50:
             rows.append([f"… {len(files) - 50} more", ""])
-        parts.append(f"<details><summary>{len(files)} embedded file{'s' if len(files) != 1 else ''}, "
-                     f"{human_size(sum(n for _, n in files))}</summary>{table(['path', 'size'], rows)}</details>")
+        parts.append(
+            f"<details><summary>{len(files)} embedded file{'s' if len(files) != 1 else ''}, "
+            f"{human_size(sum(n for _, n in files))}</summary>{table(['path', 'size'], rows)}</details>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
 
 def snapshot_detail_text(info) -> str:
     steps, files = manifest_steps(_get(info, "manifest"))
-    lines = [f"Snapshot {one_line(_get(info, 'name') or '')}: "
-             + ", ".join(f"{k} {one_line(v)}" for k, v in _snapshot_facts(info))]
+    lines = [
+        f"Snapshot {one_line(_get(info, 'name') or '')}: "
+        + ", ".join(f"{k} {one_line(v)}" for k, v in _snapshot_facts(info))
+    ]
     lines += [f"  {i}. {_clip(d)}" for i, d in enumerate(steps, 1)]
     if files:
-        lines.append(f"  {len(files)} embedded file{'s' if len(files) != 1 else ''}, "
-                     f"{human_size(sum(n for _, n in files))}:")
+        lines.append(
+            f"  {len(files)} embedded file{'s' if len(files) != 1 else ''}, {human_size(sum(n for _, n in files))}:"
+        )
         lines += [f"    {one_line(path)} ({human_size(size)})" for path, size in files[:20]]
         if len(files) > 20:
             lines.append(f"    … {len(files) - 20} more")
@@ -347,8 +390,13 @@ def _origin(info) -> str:
 
 def sandbox_row(info, mark: dict | None = None) -> list[str]:
     sid = str(_get(info, "sandboxID", "sandbox_id") or "")
-    return [sid, str(_get(info, "status") or ""), _origin(info),
-            when(_get(info, "startedAt") or _get(info, "createdAt")), (mark or {}).get(sid, "")]
+    return [
+        sid,
+        str(_get(info, "status") or ""),
+        _origin(info),
+        when(_get(info, "startedAt") or _get(info, "createdAt")),
+        (mark or {}).get(sid, ""),
+    ]
 
 
 def sandbox_html(info) -> str:

@@ -25,8 +25,14 @@ __all__ = ["SnapshotTable"]
 class SnapshotTable:
     """A live table of named snapshots."""
 
-    def __init__(self, load: Callable[[], list], delete: Callable[[str], Any] | None = None, *,
-                 poll_interval: float = 2.0, mode: str | None = None) -> None:
+    def __init__(
+        self,
+        load: Callable[[], list],
+        delete: Callable[[str], Any] | None = None,
+        *,
+        poll_interval: float = 2.0,
+        mode: str | None = None,
+    ) -> None:
         self._load = load
         self._delete = delete
         self.poll_interval = poll_interval
@@ -133,12 +139,21 @@ class SnapshotTable:
         for info in self.snapshots:
             name = str(render._get(info, "name") or "")
             grid.extend(w.HTML(value, layout=cell) for value in render.snapshot_row(info))
-            button = w.Button(description="Delete", button_style="", icon="trash",
-                              tooltip=f"Delete snapshot {name}", layout=w.Layout(width="auto"))
+            button = w.Button(
+                description="Delete",
+                button_style="",
+                icon="trash",
+                tooltip=f"Delete snapshot {name}",
+                layout=w.Layout(width="auto"),
+            )
             button.on_click(lambda _b, name=name: self.ask_delete(name))
             grid.append(button)
-        self._rows.children = [w.GridBox(grid, layout=w.Layout(
-            grid_template_columns="minmax(8em,auto) 7em 9em 11em 11em 7em", grid_gap="2px 8px"))]
+        self._rows.children = [
+            w.GridBox(
+                grid,
+                layout=w.Layout(grid_template_columns="minmax(8em,auto) 7em 9em 11em 11em 7em", grid_gap="2px 8px"),
+            )
+        ]
         building = self.building()
         status = f"{len(self.snapshots)} snapshot{'s' if len(self.snapshots) != 1 else ''}"
         if building:
@@ -151,8 +166,13 @@ class SnapshotTable:
             no = w.Button(description="Cancel")
             yes.on_click(lambda _b: self.confirm_delete())
             no.on_click(lambda _b: self.cancel_delete())
-            self._confirm.children = [w.HTML(f"Delete snapshot <b>{render.escape(self.pending_delete)}</b>? "
-                                             "Sandboxes made from it keep running."), yes, no]
+            self._confirm.children = [
+                w.HTML(
+                    f"Delete snapshot <b>{render.escape(self.pending_delete)}</b>? Sandboxes made from it keep running."
+                ),
+                yes,
+                no,
+            ]
         else:
             self._confirm.children = []
 

@@ -8,8 +8,6 @@ Import as ``from _support import CLI, ENGINE, nonce`` (``tests/`` is on
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CLI = str(Path(sys.executable).parent / "oc-jupyter")
 # The engine under test (OC_JUPYTER_ENGINE, else podman), with podman-only spellings translated for docker.
 from engine_under_test import ENGINE, engine_args, engine_env  # noqa: E402
+
 CONTAINERS_CONF = str(ROOT / "oc_jupyter" / "local" / "containers.conf")
 #: Where the local server tags the image of every built layer.
 LAYER_REPOSITORY = "localhost/oc-jupyter/layer"

@@ -13,8 +13,10 @@ from _support import ENGINE
 NO_PYTHON_IMAGE = {
     "base": "base",
     "steps": [
-        {"type": "run", "args": {"commands": ["rm -f /usr/bin/python3* /usr/local/bin/python3*",
-                                              "! command -v python3"]}},
+        {
+            "type": "run",
+            "args": {"commands": ["rm -f /usr/bin/python3* /usr/local/bin/python3*", "! command -v python3"]},
+        },
         {"type": "env", "args": {"vars": {"GREETING": "hello"}}},
         {"type": "workdir", "args": {"path": "/srv"}},
     ],
@@ -23,8 +25,9 @@ NO_PYTHON_IMAGE = {
 
 @pytest.fixture(scope="session")
 async def api(local_server):
-    async with httpx.AsyncClient(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                                 timeout=httpx.Timeout(60, read=900)) as client:
+    async with httpx.AsyncClient(
+        base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}, timeout=httpx.Timeout(60, read=900)
+    ) as client:
         yield client
 
 
@@ -69,7 +72,10 @@ def _container_of(sandbox_id: str) -> str:
     """The engine's id of a sandbox's container, found by its label as any engine user would."""
     found = subprocess.run(
         [ENGINE, "ps", "-q", "--no-trunc", "--filter", f"label=oc-jupyter.sandbox={sandbox_id}"],
-        capture_output=True, text=True, check=True, env=os.environ,
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ,
     ).stdout.split()
     assert len(found) == 1, f"expected one container for {sandbox_id}, found {found}"
     return found[0]
@@ -90,8 +96,7 @@ def run(api):
     """``await run(sandbox_id, cmd, *args, **body)``: exec/run that must answer 200; returns its JSON."""
 
     async def run(sandbox_id: str, cmd: str, *args: str, **body) -> dict:
-        response = await api.post(f"/sandboxes/{sandbox_id}/exec/run",
-                                  json={"cmd": cmd, "args": list(args), **body})
+        response = await api.post(f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": cmd, "args": list(args), **body})
         assert response.status_code == 200, response.text
         return response.json()
 

@@ -28,6 +28,7 @@ def exit_code(frame: tuple[int, bytes]) -> int:
 
 # -- exec/run -----------------------------------------------------------------
 
+
 async def test_run_returns_output_and_exit_code(run, sandbox):
     result = await run(sandbox, "sh", "-c", "echo out; echo err >&2; exit 3")
     assert result == {"exitCode": 3, "stdout": "out\n", "stderr": "err\n", "oomKilled": False, "error": None}
@@ -42,8 +43,13 @@ async def test_run_merges_env_over_the_sandbox_env_and_honours_cwd(run, sandbox)
 
 
 async def test_run_defaults_to_the_image_workdir_and_sees_the_image_env(run, sandboxes):
-    image = {"base": "base", "steps": [{"type": "workdir", "args": {"path": "/opt/work"}},
-                                       {"type": "env", "args": {"vars": {"PROJECT": "demo"}}}]}
+    image = {
+        "base": "base",
+        "steps": [
+            {"type": "workdir", "args": {"path": "/opt/work"}},
+            {"type": "env", "args": {"vars": {"PROJECT": "demo"}}},
+        ],
+    }
     sandbox = await sandboxes.create(image=image, envs={"FROM_CREATE": "yes"})
     result = await run(sandbox, "sh", "-c", 'pwd; echo "$PROJECT $FROM_CREATE"')
     assert result["stdout"] == "/opt/work\ndemo yes\n"
@@ -102,14 +108,23 @@ async def test_unknown_sandbox_is_404(api):
 
 # -- exec sessions ------------------------------------------------------------
 
+
 async def test_session_streams_in_order_and_replays_scrollback(api, sandbox, ws_url):
     script = 'echo one; echo two >&2; read line; echo "got $line"; echo three >&2; exit 5'
     created = await api.post(f"/sandboxes/{sandbox}/exec", json={"cmd": "sh", "args": ["-c", script]})
     assert created.status_code == 201
     info = created.json()
     assert info["sandboxID"] == sandbox and info["command"] == "sh" and info["running"] is True
-    assert set(info) >= {"sessionID", "sandboxID", "command", "args", "running", "exitCode", "startedAt",
-                         "attachedClients"}
+    assert set(info) >= {
+        "sessionID",
+        "sandboxID",
+        "command",
+        "args",
+        "running",
+        "exitCode",
+        "startedAt",
+        "attachedClients",
+    }
     session = info["sessionID"]
 
     # First client: waits for the output printed before the command blocks on stdin, then leaves.
@@ -176,8 +191,9 @@ async def test_session_is_killed_after_max_run_after_disconnect(api, sandbox, ws
 
 
 async def test_session_without_max_run_after_disconnect_keeps_running(api, sandbox, ws_url):
-    session = (await api.post(f"/sandboxes/{sandbox}/exec",
-                              json={"cmd": "sh", "args": ["-c", "read x; echo $x"]})).json()["sessionID"]
+    session = (
+        await api.post(f"/sandboxes/{sandbox}/exec", json={"cmd": "sh", "args": ["-c", "read x; echo $x"]})
+    ).json()["sessionID"]
     async with websockets.connect(ws_url(sandbox, session)) as ws:
         assert (await ws.recv())[0] == SCROLLBACK_END
     async with websockets.connect(ws_url(sandbox, session)) as ws:
@@ -210,10 +226,12 @@ async def test_a_client_hanging_up_stops_its_command(api, run, sandbox, local_se
     import httpx
 
     script = "echo $$ > /tmp/hangup.pid; exec sleep 300"
-    async with httpx.AsyncClient(base_url=local_server.url + "/api",
-                                 headers={"X-API-Key": local_server.key}, timeout=600) as other:
+    async with httpx.AsyncClient(
+        base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}, timeout=600
+    ) as other:
         request = asyncio.create_task(
-            other.post(f"/sandboxes/{sandbox}/exec/run", json={"cmd": "sh", "args": ["-c", script]}))
+            other.post(f"/sandboxes/{sandbox}/exec/run", json={"cmd": "sh", "args": ["-c", script]})
+        )
         for _ in range(400):
             pid_file = await api.get(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/hangup.pid"})
             if pid_file.status_code == 200 and pid_file.content.strip():
@@ -247,7 +265,7 @@ async def test_session_stdin_carries_megabytes_in_order(api, sandbox, ws_url):
     async with websockets.connect(ws_url(sandbox, session), max_size=None) as ws:
         assert (await ws.recv())[0] == SCROLLBACK_END
         for start in range(0, len(data), 64 * 1024):
-            await ws.send(b"\x00" + data[start:start + 64 * 1024])
+            await ws.send(b"\x00" + data[start : start + 64 * 1024])
         frames = await frames_until_exit(ws)
     out = b"".join(data for kind, data in frames if kind == STDOUT)
     assert out.split()[0].decode() == hashlib.sha256(data).hexdigest()

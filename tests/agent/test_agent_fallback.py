@@ -8,9 +8,16 @@ import websockets
 
 
 async def test_run_works_without_python(run, nopython_sandbox):
-    result = await run(nopython_sandbox, "sh", "-c", 'echo "$GREETING $EXTRA"; pwd; echo e >&2; exit 4',
-                       envs={"EXTRA": "there"})
-    assert result == {"exitCode": 4, "stdout": "hello there\n/srv\n", "stderr": "e\n", "oomKilled": False, "error": None}
+    result = await run(
+        nopython_sandbox, "sh", "-c", 'echo "$GREETING $EXTRA"; pwd; echo e >&2; exit 4', envs={"EXTRA": "there"}
+    )
+    assert result == {
+        "exitCode": 4,
+        "stdout": "hello there\n/srv\n",
+        "stderr": "e\n",
+        "oomKilled": False,
+        "error": None,
+    }
     assert (await run(nopython_sandbox, "sh", "-c", "command -v python3 || echo none"))["stdout"] == "none\n"
 
 
@@ -40,9 +47,13 @@ async def test_session_without_python(api, nopython_sandbox, ws_url):
 async def test_files_without_python(api, nopython_sandbox):
     data = bytes(range(256)) * 1000
     path = "/tmp/fb/deep/data.bin"
-    assert (await api.put(f"/sandboxes/{nopython_sandbox}/files", params={"path": path}, content=data)).status_code == 204
+    assert (
+        await api.put(f"/sandboxes/{nopython_sandbox}/files", params={"path": path}, content=data)
+    ).status_code == 204
     assert (await api.get(f"/sandboxes/{nopython_sandbox}/files", params={"path": path})).content == data
-    assert (await api.post(f"/sandboxes/{nopython_sandbox}/files/mkdir", params={"path": "/tmp/fb/dir one"})).status_code == 204
+    assert (
+        await api.post(f"/sandboxes/{nopython_sandbox}/files/mkdir", params={"path": "/tmp/fb/dir one"})
+    ).status_code == 204
     listed = (await api.get(f"/sandboxes/{nopython_sandbox}/files/list", params={"path": "/tmp/fb"})).json()
     assert listed == [
         {"name": "deep", "isDir": True, "size": 0, "path": "/tmp/fb/deep"},

@@ -16,15 +16,17 @@ from engine_under_test import run_engine
 async def test_a_killed_agent_is_replaced_on_the_next_call(run, sandboxes, container_of, engine_cli):
     sandbox = await sandboxes.create(templateID="base")
     agent_pid = (await run(sandbox, "sh", "-c", "echo $PPID"))["stdout"].strip()
-    await asyncio.to_thread(subprocess.run, [engine_cli, "exec", container_of(sandbox), "sh", "-c",
-                                             f"kill -9 {agent_pid}"], check=True)
+    await asyncio.to_thread(
+        subprocess.run, [engine_cli, "exec", container_of(sandbox), "sh", "-c", f"kill -9 {agent_pid}"], check=True
+    )
     again = await run(sandbox, "sh", "-c", "echo $PPID; echo fine")
     assert again["stdout"].splitlines()[1] == "fine"
     assert again["stdout"].splitlines()[0] != agent_pid
 
 
-async def test_container_removed_outside_fails_clearly_in_flight_and_after(api, run, sandboxes, container_of,
-                                                                          engine_cli, ws_url):
+async def test_container_removed_outside_fails_clearly_in_flight_and_after(
+    api, run, sandboxes, container_of, engine_cli, ws_url
+):
     sandbox = await sandboxes.create(templateID="base")
     await run(sandbox, "true")
     session = (await api.post(f"/sandboxes/{sandbox}/exec", json={"cmd": "sleep", "args": ["300"]})).json()["sessionID"]
@@ -53,8 +55,16 @@ async def _sleeps_running(engine_cli: str, container: str, count: int) -> None:
     async def running() -> bool:
         ps = await asyncio.to_thread(
             subprocess.run,
-            [engine_cli, "exec", container, "sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done"],
-            capture_output=True, text=True,
+            [
+                engine_cli,
+                "exec",
+                container,
+                "sh",
+                "-c",
+                "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done",
+            ],
+            capture_output=True,
+            text=True,
         )
         return sum(line.strip() == "sleep 300" for line in ps.stdout.splitlines()) >= count
 
@@ -73,8 +83,9 @@ def _agent_exec_pid(server_pid: int, container: str) -> int:
     raise AssertionError(f"no agent exec process under server pid {server_pid}")
 
 
-async def test_engine_exec_dying_mid_command_is_a_clear_error_then_recovers(api, run, sandboxes, container_of,
-                                                                          local_server):
+async def test_engine_exec_dying_mid_command_is_a_clear_error_then_recovers(
+    api, run, sandboxes, container_of, local_server
+):
     sandbox = await sandboxes.create(templateID="base")
     await run(sandbox, "true")
     server_pid = json.loads((local_server.home / "server.json").read_text())["pid"]

@@ -9,8 +9,9 @@ import pytest
 
 
 async def test_write_then_read_round_trips_text_and_creates_parents(api, run, sandbox):
-    written = await api.put(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/rt/a/b/hello.txt"},
-                            content="héllo\n".encode())
+    written = await api.put(
+        f"/sandboxes/{sandbox}/files", params={"path": "/tmp/rt/a/b/hello.txt"}, content="héllo\n".encode()
+    )
     assert written.status_code == 204
     read = await api.get(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/rt/a/b/hello.txt"})
     assert read.status_code == 200 and read.content == "héllo\n".encode()
@@ -29,7 +30,7 @@ async def test_a_20_mb_file_round_trips_streamed(api, run, sandbox):
 
     async def body():
         for start in range(0, len(data), 1 << 20):
-            yield data[start:start + (1 << 20)]
+            yield data[start : start + (1 << 20)]
 
     written = await api.put(f"/sandboxes/{sandbox}/files", params={"path": "/tmp/rt/big.bin"}, content=body())
     assert written.status_code == 204
@@ -45,7 +46,9 @@ async def test_a_20_mb_file_round_trips_streamed(api, run, sandbox):
 
 async def test_list_mkdir_and_delete(api, sandbox):
     base = "/tmp/listing"
-    assert (await api.post(f"/sandboxes/{sandbox}/files/mkdir", params={"path": f"{base}/sub/deeper"})).status_code == 204
+    assert (
+        await api.post(f"/sandboxes/{sandbox}/files/mkdir", params={"path": f"{base}/sub/deeper"})
+    ).status_code == 204
     assert (await api.post(f"/sandboxes/{sandbox}/files/mkdir", params={"path": f"{base}/sub"})).status_code == 204
     await api.put(f"/sandboxes/{sandbox}/files", params={"path": f"{base}/f.txt"}, content=b"12345")
     listed = await api.get(f"/sandboxes/{sandbox}/files/list", params={"path": base})
@@ -68,8 +71,13 @@ async def test_missing_paths_are_404_with_the_envelope(api, sandbox):
 
 @pytest.mark.parametrize("path", ["relative/file.txt", "", "/tmp/nul\u0000byte"])
 async def test_bad_paths_are_400_one_sentence(api, sandbox, path):
-    for method, route in [("GET", "files"), ("PUT", "files"), ("DELETE", "files"), ("GET", "files/list"),
-                          ("POST", "files/mkdir")]:
+    for method, route in [
+        ("GET", "files"),
+        ("PUT", "files"),
+        ("DELETE", "files"),
+        ("GET", "files/list"),
+        ("POST", "files/mkdir"),
+    ]:
         response = await api.request(method, f"/sandboxes/{sandbox}/{route}", params={"path": path})
         assert response.status_code == 400, (method, route, response.text)
         message = response.json()["error"]

@@ -53,110 +53,230 @@ class Http:
 
 HTTP_CASES = {
     # ── malformed bodies ──
-    "malformed JSON": Http("POST", "/snapshots", 400, ("not valid JSON", "send a JSON object"),
-                           content=b'{"name": "x", "image": ', headers={"Content-Type": "application/json"}),
+    "malformed JSON": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("not valid JSON", "send a JSON object"),
+        content=b'{"name": "x", "image": ',
+        headers={"Content-Type": "application/json"},
+    ),
     "body is a JSON list": Http("POST", "/snapshots", 400, ("Invalid",), json=[1, 2]),
-    "empty body": Http("POST", "/snapshots", 400, ("required",), content=b"",
-                       headers={"Content-Type": "application/json"}),
+    "empty body": Http(
+        "POST", "/snapshots", 400, ("required",), content=b"", headers={"Content-Type": "application/json"}
+    ),
     "missing name": Http("POST", "/snapshots", 400, ("name is required",), json={"image": manifest()}),
     "missing image": Http("POST", "/snapshots", 400, ("image is required",), json={"name": "cat-snap"}),
     # ── snapshot names ──
     "name of the wrong type": Http("POST", "/snapshots", 400, ("name",), json={"name": 123, "image": manifest()}),
-    "empty snapshot name": Http("POST", "/snapshots", 400, ("snapshot name", "is invalid", "letters, digits"),
-                                json=snapshot_body(name="")),
-    "snapshot name with a space": Http("POST", "/snapshots", 400, ("'my snap'", "is invalid"),
-                                       json=snapshot_body(name="my snap")),
-    "snapshot name with ..": Http("POST", "/snapshots", 400, ("'../etc'", "is invalid"),
-                                  json=snapshot_body(name="../etc")),
-    "snapshot name too long": Http("POST", "/snapshots", 400, ("is invalid", "1 to 128"),
-                                   json=snapshot_body(name="a" * 200)),
+    "empty snapshot name": Http(
+        "POST", "/snapshots", 400, ("snapshot name", "is invalid", "letters, digits"), json=snapshot_body(name="")
+    ),
+    "snapshot name with a space": Http(
+        "POST", "/snapshots", 400, ("'my snap'", "is invalid"), json=snapshot_body(name="my snap")
+    ),
+    "snapshot name with ..": Http(
+        "POST", "/snapshots", 400, ("'../etc'", "is invalid"), json=snapshot_body(name="../etc")
+    ),
+    "snapshot name too long": Http(
+        "POST", "/snapshots", 400, ("is invalid", "1 to 128"), json=snapshot_body(name="a" * 200)
+    ),
     "snapshot name with NUL": Http("POST", "/snapshots", 400, ("is invalid",), json=snapshot_body(name="a\x00b")),
     # ── manifests ──
-    "unknown step type": Http("POST", "/snapshots", 400, ("Unknown step type 'copy'", "valid types are"),
-                              json=snapshot_body({"type": "copy", "args": {}})),
-    "step without a type": Http("POST", "/snapshots", 400, ("has no 'type'",),
-                                json=snapshot_body({"args": {"commands": ["true"]}})),
-    "steps not a list": Http("POST", "/snapshots", 400, ("image.steps",), json={"name": "x", "image": {"steps": "run"}}),
+    "unknown step type": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("Unknown step type 'copy'", "valid types are"),
+        json=snapshot_body({"type": "copy", "args": {}}),
+    ),
+    "step without a type": Http(
+        "POST", "/snapshots", 400, ("has no 'type'",), json=snapshot_body({"args": {"commands": ["true"]}})
+    ),
+    "steps not a list": Http(
+        "POST", "/snapshots", 400, ("image.steps",), json={"name": "x", "image": {"steps": "run"}}
+    ),
     "unknown base": Http("POST", "/snapshots", 400, ("image.base",), json={"name": "x", "image": {"base": "ubuntu"}}),
-    "builderMemoryMB not a number": Http("POST", "/snapshots", 400, ("builderMemoryMB",),
-                                         json=snapshot_body(builderMemoryMB="lots")),
-    "apt_install with no package": Http("POST", "/snapshots", 400, ("packages",),
-                                        json=snapshot_body({"type": "apt_install", "args": {"packages": []}})),
-    "apt_install packages as a string": Http("POST", "/snapshots", 400, ("packages",),
-                                             json=snapshot_body({"type": "apt_install", "args": {"packages": "curl"}})),
-    "pip_install blank package": Http("POST", "/snapshots", 400, ("package name is empty",),
-                                      json=snapshot_body({"type": "pip_install", "args": {"packages": ["  "]}})),
-    "run with no command": Http("POST", "/snapshots", 400, ("commands",),
-                                json=snapshot_body({"type": "run", "args": {"commands": []}})),
-    "run command with NUL": Http("POST", "/snapshots", 400, ("NUL character",),
-                                 json=snapshot_body({"type": "run", "args": {"commands": ["echo a\x00b"]}})),
-    "env name starting with a digit": Http("POST", "/snapshots", 400, ("'1BAD'", "invalid"),
-                                           json=snapshot_body({"type": "env", "args": {"vars": {"1BAD": "x"}}})),
-    "env value not a string": Http("POST", "/snapshots", 400, ("vars",),
-                                   json=snapshot_body({"type": "env", "args": {"vars": {"N": 1}}})),
-    "workdir relative": Http("POST", "/snapshots", 400, ("'workspace'", "not absolute", "start it with '/'"),
-                             json=snapshot_body({"type": "workdir", "args": {"path": "workspace"}})),
-    "workdir with NUL": Http("POST", "/snapshots", 400, ("NUL character",),
-                             json=snapshot_body({"type": "workdir", "args": {"path": "/w\x00x"}})),
-    "add_file relative path": Http("POST", "/snapshots", 400, ("'etc/passwd'", "not absolute"),
-                                   json=snapshot_body({"type": "add_file",
-                                                       "args": {"path": "etc/passwd", "content": "aGk="}})),
-    "add_file path with a line break": Http("POST", "/snapshots", 400, ("line break",),
-                                            json=snapshot_body({"type": "add_file",
-                                                                "args": {"path": "/w/a\nb", "content": "aGk="}})),
-    "add_file to the root folder": Http("POST", "/snapshots", 400, ("'/'",),
-                                       json=snapshot_body({"type": "add_file", "args": {"path": "/", "content": "aGk="}},
-                                                         name="cat-root")),
-    "add_file to a path ending in /": Http("POST", "/snapshots", 400, ("'/w/'",),
-                                          json=snapshot_body({"type": "add_file",
-                                                              "args": {"path": "/w/", "content": "aGk="}},
-                                                             name="cat-slash")),
-    "add_file content not base64": Http("POST", "/snapshots", 400, ("not valid base64",),
-                                        json=snapshot_body({"type": "add_file",
-                                                            "args": {"path": "/w/a", "content": "not base64!!"}})),
-    "add_file encoding utf-8": Http("POST", "/snapshots", 400, ("encoding",),
-                                    json=snapshot_body({"type": "add_file", "args": {
-                                        "path": "/w/a", "content": "aGk=", "encoding": "utf-8"}})),
-    "add_dir relativePath ../x": Http("POST", "/snapshots", 400, ("'../x'", "'..' segment", "escape the folder"),
-                                      json=snapshot_body({"type": "add_dir", "args": {
-                                          "path": "/w", "files": [{"relativePath": "../x", "content": "aGk="}]}})),
-    "add_dir relativePath a/../../x": Http("POST", "/snapshots", 400, ("'..' segment",),
-                                           json=snapshot_body({"type": "add_dir", "args": {
-                                               "path": "/w", "files": [{"relativePath": "a/../../x", "content": ""}]}})),
-    "add_dir relativePath with backslashes": Http("POST", "/snapshots", 400, ("'..' segment",),
-                                                  json=snapshot_body({"type": "add_dir", "args": {
-                                                      "path": "/w",
-                                                      "files": [{"relativePath": "..\\..\\x", "content": ""}]}})),
-    "add_dir absolute relativePath": Http("POST", "/snapshots", 400, ("'/etc/cron.d/x'", "is absolute"),
-                                          json=snapshot_body({"type": "add_dir", "args": {
-                                              "path": "/w", "files": [{"relativePath": "/etc/cron.d/x", "content": ""}]}})),
-    "add_dir empty relativePath": Http("POST", "/snapshots", 400, ("relativePath is empty",),
-                                       json=snapshot_body({"type": "add_dir", "args": {
-                                           "path": "/w", "files": [{"relativePath": "", "content": ""}]}})),
-    "add_dir relativePath with NUL": Http("POST", "/snapshots", 400, ("NUL character",),
-                                          json=snapshot_body({"type": "add_dir", "args": {
-                                              "path": "/w", "files": [{"relativePath": "a\x00", "content": ""}]}})),
-    "bad manifest in a sandbox create": Http("POST", "/sandboxes", 400, ("Unknown step type 'nope'",),
-                                             json={"image": manifest({"type": "nope", "args": {}})}),
-    "bad manifest in a cache preview": Http("POST", "/x-oc-jupyter/v1/cache-preview", 400, ("not absolute",),
-                                            json={"image": manifest({"type": "workdir", "args": {"path": "w"}})}),
+    "builderMemoryMB not a number": Http(
+        "POST", "/snapshots", 400, ("builderMemoryMB",), json=snapshot_body(builderMemoryMB="lots")
+    ),
+    "apt_install with no package": Http(
+        "POST", "/snapshots", 400, ("packages",), json=snapshot_body({"type": "apt_install", "args": {"packages": []}})
+    ),
+    "apt_install packages as a string": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("packages",),
+        json=snapshot_body({"type": "apt_install", "args": {"packages": "curl"}}),
+    ),
+    "pip_install blank package": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("package name is empty",),
+        json=snapshot_body({"type": "pip_install", "args": {"packages": ["  "]}}),
+    ),
+    "run with no command": Http(
+        "POST", "/snapshots", 400, ("commands",), json=snapshot_body({"type": "run", "args": {"commands": []}})
+    ),
+    "run command with NUL": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("NUL character",),
+        json=snapshot_body({"type": "run", "args": {"commands": ["echo a\x00b"]}}),
+    ),
+    "env name starting with a digit": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'1BAD'", "invalid"),
+        json=snapshot_body({"type": "env", "args": {"vars": {"1BAD": "x"}}}),
+    ),
+    "env value not a string": Http(
+        "POST", "/snapshots", 400, ("vars",), json=snapshot_body({"type": "env", "args": {"vars": {"N": 1}}})
+    ),
+    "workdir relative": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'workspace'", "not absolute", "start it with '/'"),
+        json=snapshot_body({"type": "workdir", "args": {"path": "workspace"}}),
+    ),
+    "workdir with NUL": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("NUL character",),
+        json=snapshot_body({"type": "workdir", "args": {"path": "/w\x00x"}}),
+    ),
+    "add_file relative path": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'etc/passwd'", "not absolute"),
+        json=snapshot_body({"type": "add_file", "args": {"path": "etc/passwd", "content": "aGk="}}),
+    ),
+    "add_file path with a line break": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("line break",),
+        json=snapshot_body({"type": "add_file", "args": {"path": "/w/a\nb", "content": "aGk="}}),
+    ),
+    "add_file to the root folder": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'/'",),
+        json=snapshot_body({"type": "add_file", "args": {"path": "/", "content": "aGk="}}, name="cat-root"),
+    ),
+    "add_file to a path ending in /": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'/w/'",),
+        json=snapshot_body({"type": "add_file", "args": {"path": "/w/", "content": "aGk="}}, name="cat-slash"),
+    ),
+    "add_file content not base64": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("not valid base64",),
+        json=snapshot_body({"type": "add_file", "args": {"path": "/w/a", "content": "not base64!!"}}),
+    ),
+    "add_file encoding utf-8": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("encoding",),
+        json=snapshot_body({"type": "add_file", "args": {"path": "/w/a", "content": "aGk=", "encoding": "utf-8"}}),
+    ),
+    "add_dir relativePath ../x": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'../x'", "'..' segment", "escape the folder"),
+        json=snapshot_body(
+            {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "../x", "content": "aGk="}]}}
+        ),
+    ),
+    "add_dir relativePath a/../../x": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'..' segment",),
+        json=snapshot_body(
+            {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "a/../../x", "content": ""}]}}
+        ),
+    ),
+    "add_dir relativePath with backslashes": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'..' segment",),
+        json=snapshot_body(
+            {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "..\\..\\x", "content": ""}]}}
+        ),
+    ),
+    "add_dir absolute relativePath": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("'/etc/cron.d/x'", "is absolute"),
+        json=snapshot_body(
+            {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "/etc/cron.d/x", "content": ""}]}}
+        ),
+    ),
+    "add_dir empty relativePath": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("relativePath is empty",),
+        json=snapshot_body({"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "", "content": ""}]}}),
+    ),
+    "add_dir relativePath with NUL": Http(
+        "POST",
+        "/snapshots",
+        400,
+        ("NUL character",),
+        json=snapshot_body(
+            {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": "a\x00", "content": ""}]}}
+        ),
+    ),
+    "bad manifest in a sandbox create": Http(
+        "POST", "/sandboxes", 400, ("Unknown step type 'nope'",), json={"image": manifest({"type": "nope", "args": {}})}
+    ),
+    "bad manifest in a cache preview": Http(
+        "POST",
+        "/x-oc-jupyter/v1/cache-preview",
+        400,
+        ("not absolute",),
+        json={"image": manifest({"type": "workdir", "args": {"path": "w"}})},
+    ),
     # ── sandboxes ──
-    "sandbox from an unknown snapshot": Http("POST", "/sandboxes", 404, ("Snapshot 'no-such-snap' not found",),
-                                             json={"snapshot": "no-such-snap"}),
-    "sandbox from an unknown template": Http("POST", "/sandboxes", 404, ("Template 'gpu-xl' not found", "'base'"),
-                                             json={"templateID": "gpu-xl"}),
+    "sandbox from an unknown snapshot": Http(
+        "POST", "/sandboxes", 404, ("Snapshot 'no-such-snap' not found",), json={"snapshot": "no-such-snap"}
+    ),
+    "sandbox from an unknown template": Http(
+        "POST", "/sandboxes", 404, ("Template 'gpu-xl' not found", "'base'"), json={"templateID": "gpu-xl"}
+    ),
     "negative sandbox timeout": Http("POST", "/sandboxes", 400, ("timeout",), json={"timeout": -5}),
     "sandbox timeout as a string": Http("POST", "/sandboxes", 400, ("timeout",), json={"timeout": "5"}),
-    "sandbox env name with =": Http("POST", "/sandboxes", 400, ("environment variable name", "invalid"),
-                                    json={"envs": {"A=B": "c"}}),
+    "sandbox env name with =": Http(
+        "POST", "/sandboxes", 400, ("environment variable name", "invalid"), json={"envs": {"A=B": "c"}}
+    ),
     "unknown snapshot": Http("GET", "/snapshots/no-such-snap", 404, ("Snapshot 'no-such-snap' not found",)),
     "delete an unknown snapshot": Http("DELETE", "/snapshots/no-such-snap", 404, ("'no-such-snap' not found",)),
     "unknown sandbox id": Http("GET", "/sandboxes/sb-0000000000000000", 404, ("'sb-0000000000000000' not found",)),
     "kill an unknown sandbox": Http("DELETE", "/sandboxes/sb-0000000000000000", 404, ("not found",)),
-    "run in an unknown sandbox": Http("POST", "/sandboxes/sb-0000000000000000/exec/run", 404, ("not found",),
-                                      json={"cmd": "true"}),
-    "files of an unknown sandbox": Http("GET", "/sandboxes/sb-0000000000000000/files", 404, ("not found",),
-                                        params={"path": "/etc/hostname"}),
+    "run in an unknown sandbox": Http(
+        "POST", "/sandboxes/sb-0000000000000000/exec/run", 404, ("not found",), json={"cmd": "true"}
+    ),
+    "files of an unknown sandbox": Http(
+        "GET", "/sandboxes/sb-0000000000000000/files", 404, ("not found",), params={"path": "/etc/hostname"}
+    ),
     "sandbox id with ..": Http("GET", "/sandboxes/..%2f..%2fsnapshots", 404, ("No route",)),
     "unknown route": Http("GET", "/nothing-here", 404, ("No route", "/openapi.json")),
     "wrong method": Http("PATCH", "/snapshots", 405, ("not allowed",)),
@@ -164,24 +284,36 @@ HTTP_CASES = {
 
 # Requests against a real sandbox ({sb} is replaced by its id).
 SANDBOX_CASES = {
-    "file path relative": Http("GET", "/sandboxes/{sb}/files", 400, ("'etc/passwd'", "must be absolute"),
-                               params={"path": "etc/passwd"}),
+    "file path relative": Http(
+        "GET", "/sandboxes/{sb}/files", 400, ("'etc/passwd'", "must be absolute"), params={"path": "etc/passwd"}
+    ),
     "file path with NUL": Http("GET", "/sandboxes/{sb}/files", 400, ("NUL",), params={"path": "/etc/pass\x00wd"}),
-    "write to a relative path": Http("PUT", "/sandboxes/{sb}/files", 400, ("must be absolute",),
-                                     params={"path": "../x"}, content=b"x"),
-    "read a missing file": Http("GET", "/sandboxes/{sb}/files", 404, ("/no/such/file",),
-                                params={"path": "/no/such/file"}),
-    "list a missing folder": Http("GET", "/sandboxes/{sb}/files/list", 404, ("/no/such/dir",),
-                                  params={"path": "/no/such/dir"}),
+    "write to a relative path": Http(
+        "PUT", "/sandboxes/{sb}/files", 400, ("must be absolute",), params={"path": "../x"}, content=b"x"
+    ),
+    "read a missing file": Http(
+        "GET", "/sandboxes/{sb}/files", 404, ("/no/such/file",), params={"path": "/no/such/file"}
+    ),
+    "list a missing folder": Http(
+        "GET", "/sandboxes/{sb}/files/list", 404, ("/no/such/dir",), params={"path": "/no/such/dir"}
+    ),
     "run with an empty cmd": Http("POST", "/sandboxes/{sb}/exec/run", 400, ("cmd",), json={"cmd": ""}),
-    "run with a missing cwd": Http("POST", "/sandboxes/{sb}/exec/run", 400, ("'/no/such/dir'", "does not exist"),
-                                   json={"cmd": "true", "cwd": "/no/such/dir"}),
-    "run with an env name holding =": Http("POST", "/sandboxes/{sb}/exec/run", 400, ("'A=B'", "invalid"),
-                                           json={"cmd": "true", "envs": {"A=B": "c"}}),
-    "run with NUL in an argument": Http("POST", "/sandboxes/{sb}/exec/run", 400, ("NUL character",),
-                                        json={"cmd": "echo", "args": ["a\x00b"]}),
-    "kill an unknown session": Http("POST", "/sandboxes/{sb}/exec/no-such-session/kill", 404, ("no-such-session",),
-                                    json={"signal": 9}),
+    "run with a missing cwd": Http(
+        "POST",
+        "/sandboxes/{sb}/exec/run",
+        400,
+        ("'/no/such/dir'", "does not exist"),
+        json={"cmd": "true", "cwd": "/no/such/dir"},
+    ),
+    "run with an env name holding =": Http(
+        "POST", "/sandboxes/{sb}/exec/run", 400, ("'A=B'", "invalid"), json={"cmd": "true", "envs": {"A=B": "c"}}
+    ),
+    "run with NUL in an argument": Http(
+        "POST", "/sandboxes/{sb}/exec/run", 400, ("NUL character",), json={"cmd": "echo", "args": ["a\x00b"]}
+    ),
+    "kill an unknown session": Http(
+        "POST", "/sandboxes/{sb}/exec/no-such-session/kill", 404, ("no-such-session",), json={"signal": 9}
+    ),
     "timeout as a string": Http("POST", "/sandboxes/{sb}/timeout", 400, ("timeout",), json={"timeout": "soon"}),
 }
 
@@ -196,8 +328,9 @@ def assert_one_clear_sentence(message: str, fragments: tuple[str, ...]) -> None:
 
 @pytest.fixture(scope="module")
 def api(bad_server):
-    with httpx.Client(base_url=bad_server.url + "/api", headers=bad_server.headers, trust_env=False,
-                      timeout=httpx.Timeout(60)) as client:
+    with httpx.Client(
+        base_url=bad_server.url + "/api", headers=bad_server.headers, trust_env=False, timeout=httpx.Timeout(60)
+    ) as client:
         yield client
 
 
@@ -224,8 +357,13 @@ def _state(api) -> tuple:
 
 def _send(api, case: Http, **subst):
     path = case.path.format(**subst)
-    return api.request(case.method, path, params=case.params, headers=case.headers,
-                       **({"json": case.json} if case.content is None else {"content": case.content}))
+    return api.request(
+        case.method,
+        path,
+        params=case.params,
+        headers=case.headers,
+        **({"json": case.json} if case.content is None else {"content": case.content}),
+    )
 
 
 @pytest.mark.parametrize("name", list(HTTP_CASES))
@@ -272,12 +410,20 @@ BUILDER_CASES = {
     "add_file content of a wrong type": (lambda: Image.base().add_file("/w/a", 12), TypeError, ("str or bytes",)),
     "add_file relative remote path": (lambda: Image.base().add_file("w/a", "x"), ValueError, ("'w/a'", "absolute")),
     "add_local_file that does not exist": (
-        lambda: Image.base().add_local_file("no-such.csv", "/w/x", base_dir="/tmp"), LocalFileNotFound,
-        ("'no-such.csv' not found", "/tmp")),
-    "add_local_file of a folder": (lambda: Image.base().add_local_file("/tmp", "/w/x"), LocalFileNotFound,
-                                   ("not a file", "add_local_dir")),
-    "add_local_dir of a file": (lambda: Image.base().add_local_dir("/etc/hostname", "/w/x"), LocalFileNotFound,
-                                ("not a folder", "add_local_file")),
+        lambda: Image.base().add_local_file("no-such.csv", "/w/x", base_dir="/tmp"),
+        LocalFileNotFound,
+        ("'no-such.csv' not found", "/tmp"),
+    ),
+    "add_local_file of a folder": (
+        lambda: Image.base().add_local_file("/tmp", "/w/x"),
+        LocalFileNotFound,
+        ("not a file", "add_local_dir"),
+    ),
+    "add_local_dir of a file": (
+        lambda: Image.base().add_local_dir("/etc/hostname", "/w/x"),
+        LocalFileNotFound,
+        ("not a folder", "add_local_file"),
+    ),
 }
 
 
@@ -330,14 +476,20 @@ async def test_non_utf8_and_binary_local_files_arrive_byte_for_byte(tmp_path, sd
     (tmp_path / "blob.bin").write_bytes(binary)
     (tmp_path / "dir").mkdir()
     (tmp_path / "dir" / "nul.bin").write_bytes(b"a\x00b\x00")
-    image = (Image.base().add_local_file(tmp_path / "latin1.txt", "/w/latin1.txt")
-             .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
-             .add_local_dir(tmp_path / "dir", "/w/dir")
-             .run_commands(f"echo {tmp_path.name}"))
-    rebuilt = (Image.base().add_local_file(tmp_path / "latin1.txt", "/w/latin1.txt")
-               .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
-               .add_local_dir(tmp_path / "dir", "/w/dir")
-               .run_commands(f"echo {tmp_path.name}"))
+    image = (
+        Image.base()
+        .add_local_file(tmp_path / "latin1.txt", "/w/latin1.txt")
+        .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
+        .add_local_dir(tmp_path / "dir", "/w/dir")
+        .run_commands(f"echo {tmp_path.name}")
+    )
+    rebuilt = (
+        Image.base()
+        .add_local_file(tmp_path / "latin1.txt", "/w/latin1.txt")
+        .add_local_file(tmp_path / "blob.bin", "/w/blob.bin")
+        .add_local_dir(tmp_path / "dir", "/w/dir")
+        .run_commands(f"echo {tmp_path.name}")
+    )
     assert rebuilt is not image and rebuilt.cache_key() == image.cache_key()
     sandbox = await Sandbox.create(image=image, config=sdk_config, timeout=0)
     try:

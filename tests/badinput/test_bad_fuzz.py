@@ -25,12 +25,62 @@ from oc_jupyter.sdk import Image
 COUNTS = {"recipes_random": 0, "recipes_structured": 0, "builder_chains": 0}
 EXAMPLES = 400
 
-KEYWORDS = ["apt", "pip", "run", "env", "workdir", "copy", "file", "RUN", "ENV", "WORKDIR", "COPY", "ADD", "Apt",
-            "from", "", "#", "cmd"]
+KEYWORDS = [
+    "apt",
+    "pip",
+    "run",
+    "env",
+    "workdir",
+    "copy",
+    "file",
+    "RUN",
+    "ENV",
+    "WORKDIR",
+    "COPY",
+    "ADD",
+    "Apt",
+    "from",
+    "",
+    "#",
+    "cmd",
+]
 WORDS = st.one_of(
-    st.sampled_from(["curl", "/workspace", "/w/a.txt", "data/", "x.csv", "A=1", "1A=2", "K=", "=v", "<<EOF", "EOF",
-                     "\\", "{name}", "{{", "}}", "{missing}", "'", '"', "a b", "..", "../etc", "/", "~", "${HOME}",
-                     "$(id)", ";", "&&", "\x00", "\t", "é", "\u2028", "<>&"]),
+    st.sampled_from(
+        [
+            "curl",
+            "/workspace",
+            "/w/a.txt",
+            "data/",
+            "x.csv",
+            "A=1",
+            "1A=2",
+            "K=",
+            "=v",
+            "<<EOF",
+            "EOF",
+            "\\",
+            "{name}",
+            "{{",
+            "}}",
+            "{missing}",
+            "'",
+            '"',
+            "a b",
+            "..",
+            "../etc",
+            "/",
+            "~",
+            "${HOME}",
+            "$(id)",
+            ";",
+            "&&",
+            "\x00",
+            "\t",
+            "é",
+            "\u2028",
+            "<>&",
+        ]
+    ),
     st.text(max_size=12),
 )
 LINE = st.builds(lambda k, ws: " ".join([k, *ws]), st.sampled_from(KEYWORDS), st.lists(WORDS, max_size=4))
@@ -85,9 +135,14 @@ def test_any_keyword_recipe_is_an_image_or_a_value_error(text):
     _check(_parse(text), text)
 
 
-ANY = st.one_of(st.none(), st.integers(), st.text(max_size=20), st.binary(max_size=20),
-                st.lists(st.text(max_size=10), max_size=3), st.dictionaries(st.text(max_size=8), st.text(max_size=8),
-                                                                            max_size=3))
+ANY = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=20),
+    st.binary(max_size=20),
+    st.lists(st.text(max_size=10), max_size=3),
+    st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+)
 CALL = st.one_of(
     st.tuples(st.just("apt_install"), st.tuples(ANY)),
     st.tuples(st.just("pip_install"), st.tuples(ANY)),

@@ -24,10 +24,16 @@ LABEXT = "share/jupyter/labextensions/oc-jupyter/"
 
 
 def _source_copy(target: Path) -> Path:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         src = ROOT / name
         if src.is_file() and not src.is_symlink():
@@ -47,13 +53,18 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     bin_dir = Path(sys.executable).parent
     # The package scripts call jlpm and jupyter by name.
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    dev = subprocess.run([str(bin_dir / "jlpm"), "build"], cwd=src / "labextension", capture_output=True,
-                         text=True, env=env)
+    dev = subprocess.run(
+        [str(bin_dir / "jlpm"), "build"], cwd=src / "labextension", capture_output=True, text=True, env=env
+    )
     assert dev.returncode == 0, dev.stdout[-3000:] + dev.stderr[-3000:]
     assert list((src / "oc_jupyter" / "labextension" / "static").glob("*.js.map")), "the development build has maps"
     out = tmp_path_factory.mktemp("dist")
-    built = subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(src)],
-                           capture_output=True, text=True, env=env)
+    built = subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--outdir", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     (path,) = out.glob("oc_jupyter-*.whl")
     with zipfile.ZipFile(path) as archive:
@@ -67,7 +78,7 @@ def _version(archive: zipfile.ZipFile) -> str:
 
 def test_the_labextension_is_the_production_build_with_its_licences(wheel):
     prefix = DATA.format(version=_version(wheel)) + LABEXT
-    static = [n[len(prefix):] for n in wheel.namelist() if n.startswith(prefix + "static/")]
+    static = [n[len(prefix) :] for n in wheel.namelist() if n.startswith(prefix + "static/")]
     assert "static/style.js" in static and any(n.startswith("static/remoteEntry.") for n in static)
     assert "static/third-party-licenses.json" in static
     assert not [n for n in static if n.endswith(".map")]
@@ -79,8 +90,12 @@ def test_the_quick_start_and_the_server_config_are_shipped(wheel):
     names = wheel.namelist()
     assert "oc_jupyter/notebooks/quickstart.ipynb" in names
     assert DATA.format(version=_version(wheel)) + "etc/jupyter/jupyter_server_config.d/oc_jupyter.json" in names
-    for module in ("oc_jupyter/cli.py", "oc_jupyter/local/doctor.py", "oc_jupyter/local/containers.conf",
-                   "oc_jupyter/demo.py"):
+    for module in (
+        "oc_jupyter/cli.py",
+        "oc_jupyter/local/doctor.py",
+        "oc_jupyter/local/containers.conf",
+        "oc_jupyter/demo.py",
+    ):
         assert module in names
 
 

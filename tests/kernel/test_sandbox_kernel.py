@@ -92,8 +92,7 @@ def test_input_is_answered_through_the_stdin_channel(kernel):
     def answer(msg):
         kc.input("Ada")
 
-    content, outputs = run(kc, "name = input('Your name? ')\nprint('hello', name)", allow_stdin=True,
-                           stdin_hook=answer)
+    content, outputs = run(kc, "name = input('Your name? ')\nprint('hello', name)", allow_stdin=True, stdin_hook=answer)
     assert content["status"] == "ok"
     assert "hello Ada" in texts(outputs)
 

@@ -19,7 +19,8 @@ BUILD = ROOT / "oc_jupyter" / "labextension"
 
 def lab_env(env: dict[str, str], data) -> dict[str, str]:
     assert (BUILD / "package.json").exists(), (
-        f"{BUILD} holds no build; run `jlpm build` in {ROOT / 'labextension'} first.")
+        f"{BUILD} holds no build; run `jlpm build` in {ROOT / 'labextension'} first."
+    )
     target = data / "labextensions" / "oc-jupyter"
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.exists():

@@ -83,12 +83,20 @@ def start_lab(root: Path, env: dict[str, str], home: Path) -> Lab:
     log = home / "lab.log"
     process = subprocess.Popen(
         [
-            str(Path(sys.executable).parent / "jupyter"), "lab", "--allow-root", "--no-browser",
-            f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}",
+            str(Path(sys.executable).parent / "jupyter"),
+            "lab",
+            "--allow-root",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
             f"--ServerApp.root_dir={root}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=root,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=root,
     )
     lab = Lab(url=f"http://127.0.0.1:{port}", token=token, root=root, process=process, log=log)
     deadline = time.monotonic() + 120
@@ -132,7 +140,9 @@ def lab(local_server, tmp_path_factory) -> Lab:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; install Debian's chromium package (scripts/setup.sh does with OC_SETUP_BROWSER=1)."
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing; install Debian's chromium package (scripts/setup.sh does with OC_SETUP_BROWSER=1)."
+    )
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium

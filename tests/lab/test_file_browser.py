@@ -52,7 +52,8 @@ def sandbox(sdk_config):
 def test_the_lab_serves_this_checkouts_build(files_lab, page):
     open_lab(page, files_lab)
     federated = page.evaluate(
-        "JSON.parse(document.getElementById('jupyter-config-data').textContent).federated_extensions")
+        "JSON.parse(document.getElementById('jupyter-config-data').textContent).federated_extensions"
+    )
     ours = [e for e in federated if e["name"] == "oc-jupyter"]
     assert len(ours) == 1 and ours[0]["load"] == _build_load()
     script = httpx.get(f"{files_lab.url}/lab/extensions/oc-jupyter/{_build_load()}", timeout=30)
@@ -114,10 +115,12 @@ def test_folders_open_and_hostile_names_show_as_text(files_lab, sandbox, page):
 
 def test_the_routes_need_the_login_and_the_xsrf_token(files_lab, sandbox):
     base = files_lab.api(f"sandboxes/{sandbox.id}/files")
-    for method, url in [("GET", f"{base}?path=/workspace"), ("GET", f"{base}/download?path=/etc/hostname"),
-                        ("PUT", f"{base}/upload?path=/workspace/nope")]:
-        assert httpx.request(method, url, content=b"x" if method == "PUT" else None,
-                             timeout=30).status_code == 403
+    for method, url in [
+        ("GET", f"{base}?path=/workspace"),
+        ("GET", f"{base}/download?path=/etc/hostname"),
+        ("PUT", f"{base}/upload?path=/workspace/nope"),
+    ]:
+        assert httpx.request(method, url, content=b"x" if method == "PUT" else None, timeout=30).status_code == 403
     with httpx.Client(timeout=60) as client:
         client.get(f"{files_lab.url}/lab?token={files_lab.token}")
         assert "_xsrf" in client.cookies

@@ -89,7 +89,9 @@ def test_build_log_widget_streams_a_real_build_and_finishes(lab, page, artifacts
     _run(page, build)
     output = build.locator(".jp-OutputArea")
     # While the build runs, the live widget shows a progress bar and the step table.
-    expect(output.locator(".jupyter-widgets .widget-progress, .jupyter-widgets progress, .widget-hprogress").first).to_be_visible(timeout=600_000)
+    expect(
+        output.locator(".jupyter-widgets .widget-progress, .jupyter-widgets progress, .widget-hprogress").first
+    ).to_be_visible(timeout=600_000)
     # A line of the step's own output (the step description says "line $i"), live.
     expect(output).to_contain_text(f"line 1 of {marker}", timeout=600_000)
     build.screenshot(path=str(artifacts / "build-log-widget-running.png"))

@@ -18,9 +18,11 @@ from .conftest import open_lab, open_panel
 def _create_snapshot_async(local_server, name: str, image: Image) -> None:
     """Start a snapshot build and return at once (the contract's ``?async=1``)."""
     response = httpx.post(
-        f"{local_server.url}/api/snapshots", params={"async": "1"},
+        f"{local_server.url}/api/snapshots",
+        params={"async": "1"},
         json={"name": name, "image": image.to_dict()},
-        headers={"X-API-Key": local_server.key}, timeout=60,
+        headers={"X-API-Key": local_server.key},
+        timeout=60,
     )
     assert response.status_code == 202, response.text
 
@@ -38,9 +40,7 @@ def test_panel_opens_from_its_tab_and_shows_the_backend(lab, page, local_server)
     assert local_server.key not in page.content()
 
 
-def test_panel_follows_a_snapshot_from_building_to_ready_and_deletes_it(
-    lab, page, local_server, sdk_config, artifacts
-):
+def test_panel_follows_a_snapshot_from_building_to_ready_and_deletes_it(lab, page, local_server, sdk_config, artifacts):
     open_lab(page, lab)
     panel = open_panel(page)
     expect(panel.locator(".oc-Backend-ok")).to_be_visible(timeout=60_000)
@@ -180,16 +180,20 @@ def test_panel_shows_a_hibernated_sandbox_and_wakes_it(lab_here, page, sdk_confi
 def test_panel_lists_exposed_ports_opens_one_through_jupyter_and_closes_it(lab_here, page, sdk_config, artifacts):
     sandbox = sync.run(Sandbox.create(image=Image.base(), config=sdk_config))
     try:
-        sync.run(sandbox.exec.run(
-            "mkdir -p /tmp/site && echo port-page-$HOSTNAME > /tmp/site/index.html && "
-            "cd /tmp/site && (python3 -m http.server 8000 --bind 127.0.0.1 > /dev/null 2>&1 &)"))
+        sync.run(
+            sandbox.exec.run(
+                "mkdir -p /tmp/site && echo port-page-$HOSTNAME > /tmp/site/index.html && "
+                "cd /tmp/site && (python3 -m http.server 8000 --bind 127.0.0.1 > /dev/null 2>&1 &)"
+            )
+        )
         sync.run(sandbox.create_preview_url(8000))
         open_lab(page, lab_here)
         panel = open_panel(page)
         port = panel.locator(f'.oc-SandboxRow[data-id="{sandbox.id}"] .oc-Port[data-port="8000"]')
         expect(port).to_have_count(1, timeout=60_000)
         port.locator("xpath=ancestor::li[contains(@class, 'oc-SandboxRow')]").screenshot(
-            path=str(artifacts / "panel-sandbox-ports.png"))
+            path=str(artifacts / "panel-sandbox-ports.png")
+        )
         link = port.locator("a")
         assert link.get_attribute("href") == f"{lab_here.url}/oc-jupyter/proxy/{sandbox.id}/8000/"
         with page.context.expect_page() as opened:

@@ -19,26 +19,31 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 # The WebSocket echo server the preview tests run in a sandbox (stdlib only).
-_spec = importlib.util.spec_from_file_location("preview_tests", Path(__file__).parents[1] / "local" / "test_previews.py")
+_spec = importlib.util.spec_from_file_location(
+    "preview_tests", Path(__file__).parents[1] / "local" / "test_previews.py"
+)
 _previews = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_previews)
 WS_ECHO = _previews.WS_ECHO
 
-HEADER_ECHO = ("import http.server\n"
-               "class H(http.server.BaseHTTPRequestHandler):\n"
-               "    def do_GET(self):\n"
-               "        out = (self.path + '\\n' + str(self.headers)).encode()\n"
-               "        self.send_response(200); self.send_header('Content-Length', str(len(out)))\n"
-               "        self.send_header('Set-Cookie', '_xsrf=planted; Path=/')\n"
-               "        self.send_header('Set-Cookie', 'app=1; Path=/')\n"
-               "        self.end_headers(); self.wfile.write(out)\n"
-               "http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n")
+HEADER_ECHO = (
+    "import http.server\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        out = (self.path + '\\n' + str(self.headers)).encode()\n"
+    "        self.send_response(200); self.send_header('Content-Length', str(len(out)))\n"
+    "        self.send_header('Set-Cookie', '_xsrf=planted; Path=/')\n"
+    "        self.send_header('Set-Cookie', 'app=1; Path=/')\n"
+    "        self.end_headers(); self.wfile.write(out)\n"
+    "http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n"
+)
 
 
 @pytest.fixture
 def api(local_server):
-    with httpx.Client(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                      timeout=60) as client:
+    with httpx.Client(
+        base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}, timeout=60
+    ) as client:
         yield client
 
 
@@ -52,8 +57,9 @@ def sandbox(api):
 
 
 def _serve(api, sandbox_id: str, port: int, *argv: str) -> None:
-    started = api.post(f"/sandboxes/{sandbox_id}/exec", json={"cmd": argv[0], "args": list(argv[1:]),
-                                                              "cwd": "/workspace"})
+    started = api.post(
+        f"/sandboxes/{sandbox_id}/exec", json={"cmd": argv[0], "args": list(argv[1:]), "cwd": "/workspace"}
+    )
     assert started.status_code == 201, started.text
     assert api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": port}).status_code == 201
 
@@ -129,11 +135,26 @@ def _execute(lab, kernel_id: str, code: str) -> str:
     """Run ``code`` in a kernel of the Jupyter server over its channels socket; its text output."""
     url = lab.url.replace("http://", "ws://") + f"/api/kernels/{kernel_id}/channels"
     msg_id = uuid.uuid4().hex
-    request = {"header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                          "msg_type": "execute_request", "version": "5.3"},
-               "parent_header": {}, "metadata": {}, "channel": "shell",
-               "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
-                           "allow_stdin": False, "stop_on_error": True}}
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "username": "test",
+            "session": uuid.uuid4().hex,
+            "msg_type": "execute_request",
+            "version": "5.3",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "channel": "shell",
+        "content": {
+            "code": code,
+            "silent": False,
+            "store_history": False,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        },
+    }
     out: list[str] = []
     with connect(url, additional_headers=lab.auth, max_size=None) as ws:
         ws.send(json.dumps(request))
@@ -169,8 +190,11 @@ def test_oc_expose_in_a_lab_kernel_prints_a_working_link(lab):
 
 def test_a_browser_opens_the_exposed_page_and_its_websocket(lab, api, sandbox, page):
     api.put(f"/sandboxes/{sandbox}/files", params={"path": "/workspace/ws.py"}, content=WS_ECHO.encode())
-    api.put(f"/sandboxes/{sandbox}/files", params={"path": "/workspace/index.html"},
-            content=b"<html><body><h1 id='t'>served from the sandbox</h1></body></html>")
+    api.put(
+        f"/sandboxes/{sandbox}/files",
+        params={"path": "/workspace/index.html"},
+        content=b"<html><body><h1 id='t'>served from the sandbox</h1></body></html>",
+    )
     _serve(api, sandbox, 8765, "python3", "/workspace/ws.py")
     _serve(api, sandbox, 8000, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
     proxied = f"/oc-jupyter/proxy/{sandbox}"
@@ -180,7 +204,8 @@ def test_a_browser_opens_the_exposed_page_and_its_websocket(lab, api, sandbox, p
     assert page.locator("#t").inner_text() == "served from the sandbox"
     # Same origin as Jupyter, so the login cookie the token set carries the WebSocket too.
     # Retried while the echo server in the sandbox may still be starting.
-    echoed = page.evaluate("""async (path) => {
+    echoed = page.evaluate(
+        """async (path) => {
         for (let attempt = 0; attempt < 100; attempt++) {
             const answer = await new Promise((resolve) => {
                 const ws = new WebSocket(location.origin.replace(/^http/, "ws") + path);
@@ -192,5 +217,7 @@ def test_a_browser_opens_the_exposed_page_and_its_websocket(lab, api, sandbox, p
             await new Promise((r) => setTimeout(r, 200));
         }
         return "never answered";
-    }""", f"{proxied}/8765/socket")
+    }""",
+        f"{proxied}/8765/socket",
+    )
     assert echoed == "echo:from the browser"

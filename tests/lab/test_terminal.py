@@ -10,8 +10,8 @@ import httpx
 import nbformat
 import pytest
 import websockets
-from websockets.sync.client import connect
 from playwright.sync_api import expect
+from websockets.sync.client import connect
 
 from oc_jupyter.sdk import Image, Sandbox, sync
 
@@ -61,8 +61,7 @@ def _shell_alive(sandbox, pid: str) -> bool:
     return sync.run(sandbox.exec.run(f"kill -0 {pid}")).exit_code == 0
 
 
-def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(
-        lab_here, page, sandbox, artifacts):
+def test_terminal_runs_in_the_sandbox_follows_the_tab_size_and_ends_with_it(lab_here, page, sandbox, artifacts):
     open_lab(page, lab_here)
     panel = open_panel(page)
     term = _open_terminal(page, panel, sandbox.id)
@@ -132,7 +131,7 @@ def _handshake(url: str, headers: dict[str, str]) -> int:
 
 
 def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
-    url = f"ws{lab_here.url[len('http'):]}/oc-jupyter/sandboxes/{sandbox.id}/terminal"
+    url = f"ws{lab_here.url[len('http') :]}/oc-jupyter/sandboxes/{sandbox.id}/terminal"
     assert _handshake(url, {}) == 403
     assert _handshake(url + "?token=" + uuid.uuid4().hex, {}) == 403
     assert _handshake(url, {"Authorization": f"token {lab_here.token}"}) == 101
@@ -147,8 +146,10 @@ def test_the_terminal_socket_needs_the_jupyter_login(lab_here, sandbox):
 
 def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
     notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(source) for source in (
-        "%load_ext oc_jupyter", "%oc_sandbox terminal", f"%oc_sandbox terminal {sandbox.id}")]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(source)
+        for source in ("%load_ext oc_jupyter", "%oc_sandbox terminal", f"%oc_sandbox terminal {sandbox.id}")
+    ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     name = f"terminal-{uuid.uuid4().hex[:8]}.ipynb"
     nbformat.write(notebook, lab_here.root / name)
@@ -161,13 +162,12 @@ def test_the_terminal_magic_opens_the_tab_from_a_cell(lab_here, page, sandbox):
     bare = page.locator(".jp-Notebook .jp-CodeCell").nth(1)
     _run_cell(page, bare)
     expect(bare.locator(".jp-OutputArea")).to_contain_text(
-        "No current sandbox to open a terminal into; give its id, for example %oc_sandbox terminal ID",
-        timeout=60_000)
+        "No current sandbox to open a terminal into; give its id, for example %oc_sandbox terminal ID", timeout=60_000
+    )
 
     cell = _code_cell(page, f"%oc_sandbox terminal {sandbox.id}")
     _run_cell(page, cell)
-    expect(cell.locator(".oc-TerminalRequest button")).to_have_text(
-        f"Open terminal into {sandbox.id}", timeout=60_000)
+    expect(cell.locator(".oc-TerminalRequest button")).to_have_text(f"Open terminal into {sandbox.id}", timeout=60_000)
     term = page.locator(f'.oc-Terminal[data-sandbox="{sandbox.id}"]')
     expect(term).to_have_attribute("data-state", "open", timeout=60_000)
     _run_in(page, term, "hostname", _answer("hostname", sandbox.id))
@@ -179,5 +179,7 @@ def test_the_terminal_request_says_where_to_open_it_outside_jupyterlab():
 
     bundle = TerminalRequest("sb-1")._repr_mimebundle_()
     assert bundle[TERMINAL_MIME]["sandbox"] == "sb-1"
-    assert bundle["text/plain"] == ("A terminal into sandbox sb-1 opens in JupyterLab: run this cell there, or use "
-                                    "the Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel.")
+    assert bundle["text/plain"] == (
+        "A terminal into sandbox sb-1 opens in JupyterLab: run this cell there, or use "
+        "the Open terminal button on the sandbox's row in JupyterLab's OpenComputer panel."
+    )

@@ -90,8 +90,9 @@ def container_of(sandbox_id: str) -> str:
 
 @pytest.fixture
 async def api(local_server):
-    async with httpx.AsyncClient(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                                 timeout=httpx.Timeout(60, read=600)) as client:
+    async with httpx.AsyncClient(
+        base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}, timeout=httpx.Timeout(60, read=600)
+    ) as client:
         yield client
 
 
@@ -117,8 +118,9 @@ class PrivateServer:
 
     def client(self) -> httpx.AsyncClient:
         info = self.info()
-        return httpx.AsyncClient(base_url=info["url"] + "/api", headers={"X-API-Key": info["key"]},
-                                 timeout=httpx.Timeout(60, read=600))
+        return httpx.AsyncClient(
+            base_url=info["url"] + "/api", headers={"X-API-Key": info["key"]}, timeout=httpx.Timeout(60, read=600)
+        )
 
     def start(self) -> dict:
         started = self.cli("server", "start")

@@ -17,8 +17,15 @@ def _routes(schema: dict) -> list[tuple[str, str]]:
         for method, operation in operations.items():
             if operation.get("security") == []:
                 continue
-            routes.append((method.upper(), path.replace("{sandbox_id}", "sb-x").replace("{name}", "n")
-                           .replace("{session_id}", "s-x").replace("{checkpoint_id}", "cp-x")))
+            routes.append(
+                (
+                    method.upper(),
+                    path.replace("{sandbox_id}", "sb-x")
+                    .replace("{name}", "n")
+                    .replace("{session_id}", "s-x")
+                    .replace("{checkpoint_id}", "cp-x"),
+                )
+            )
     return routes
 
 

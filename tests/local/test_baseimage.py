@@ -43,9 +43,11 @@ def test_without_subordinate_ids_the_message_gives_the_usermod_line(tmp_path):
     assert f"subordinate ids for user 'bo', which {tmp_path}/subuid and {tmp_path}/subgid do not give" in message
     assert "`sudo usermod --add-subuids 100000-165535 --add-subgids 100000-165535 bo`" in message
     assert "`podman system migrate`" in message
-    assert rootless_build_problem("ana", subid_dir=tmp_path).startswith("Building the base image without root "
-                                                                        f"needs subordinate ids for user 'ana', "
-                                                                        f"which {tmp_path}/subgid does not give")
+    assert rootless_build_problem("ana", subid_dir=tmp_path).startswith(
+        "Building the base image without root "
+        f"needs subordinate ids for user 'ana', "
+        f"which {tmp_path}/subgid does not give"
+    )
     (tmp_path / "subgid").write_text("ana:100000:65536\n")
     assert rootless_build_problem("ana", subid_dir=tmp_path) is None
 
@@ -79,11 +81,20 @@ async def test_mmdebstrap_builds_a_base_that_keeps_its_promises():
         assert "as root" in lines[0] and lines[-1] == f"Base image {ref} is ready."
         assert any(line.startswith("I: ") for line in lines), "mmdebstrap's progress reaches the caller"
         probe = subprocess.run(
-            [ENGINE, "run", "--rm", ref, "bash", "-c",
-             "pwd; python --version; pip --version >/dev/null && echo pip-ok; node --version >/dev/null && echo node-ok;"
-             " ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null || echo no-marker; cat /etc/pip.conf;"
-             " ls /var/lib/apt/lists | grep -c _Packages || true"],
-            capture_output=True, text=True, timeout=300,
+            [
+                ENGINE,
+                "run",
+                "--rm",
+                ref,
+                "bash",
+                "-c",
+                "pwd; python --version; pip --version >/dev/null && echo pip-ok; node --version >/dev/null && echo node-ok;"
+                " ls /usr/lib/python3*/EXTERNALLY-MANAGED 2>/dev/null || echo no-marker; cat /etc/pip.conf;"
+                " ls /var/lib/apt/lists | grep -c _Packages || true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         assert probe.returncode == 0, probe.stderr
         out = probe.stdout.splitlines()
@@ -101,7 +112,9 @@ def test_base_build_under_sudo_says_the_image_is_not_in_the_users_store(base_ima
     env = {**os.environ, "SUDO_USER": "alice", "OC_JUPYTER_HOME": str(tmp_path)}
     done = subprocess.run([CLI, "base", "build"], env=env, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0 and done.stdout.splitlines()[-1] == f"Base image ready: {base_image}"
-    assert done.stderr.startswith("oc-jupyter: warning: the base image is in root's image store, but notebooks "
-                                  "run as alice use alice's own store; run `")
+    assert done.stderr.startswith(
+        "oc-jupyter: warning: the base image is in root's image store, but notebooks "
+        "run as alice use alice's own store; run `"
+    )
     suggested = done.stderr.split("`")[1]
     assert suggested == f"{CLI} base build" and "sudo" not in suggested

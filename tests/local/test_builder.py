@@ -93,9 +93,9 @@ async def test_editing_the_last_step_rebuilds_only_that_step(api, made):
 async def test_concurrent_creates_of_one_manifest_share_one_build(api, made):
     # Each run of the step prints a different stamp: one build means one stamp everywhere.
     image = manifest(run_step(f": {nonce()}", "sleep 1", "date +%s%N | tee /stamp"))
-    results = await asyncio.gather(*[
-        stream_events(api, "POST", "/sandboxes", {"image": image, "timeout": 0}) for _ in range(3)
-    ])
+    results = await asyncio.gather(
+        *[stream_events(api, "POST", "/sandboxes", {"image": image, "timeout": 0}) for _ in range(3)]
+    )
     stamps = set()
     for _status, events in results:
         assert events[-1].event == "result", events[-1]
@@ -135,15 +135,26 @@ async def test_failing_build_without_streaming_is_one_sentence_400(api):
 
 async def test_add_dir_writes_files_under_its_folder(api, made):
     token = nonce()
-    step = {"type": "add_dir", "args": {"path": "/workspace/src", "files": [
-        {"relativePath": "pkg/__init__.py", "content": file_step("/x", f"TOKEN = '{token}'\n")["args"]["content"]},
-        {"relativePath": "README.md", "content": file_step("/x", "hello\n")["args"]["content"]},
-    ]}}
+    step = {
+        "type": "add_dir",
+        "args": {
+            "path": "/workspace/src",
+            "files": [
+                {
+                    "relativePath": "pkg/__init__.py",
+                    "content": file_step("/x", f"TOKEN = '{token}'\n")["args"]["content"],
+                },
+                {"relativePath": "README.md", "content": file_step("/x", "hello\n")["args"]["content"]},
+            ],
+        },
+    }
     response = await api.post("/sandboxes", json={"image": manifest(step), "timeout": 0})
     assert response.status_code == 201, response.text
     made.append(response.json()["sandboxID"])
-    probe = in_container(container_of(response.json()["sandboxID"]),
-                         "cd /workspace/src && python3 -c 'import pkg; print(pkg.TOKEN)' && cat README.md")
+    probe = in_container(
+        container_of(response.json()["sandboxID"]),
+        "cd /workspace/src && python3 -c 'import pkg; print(pkg.TOKEN)' && cat README.md",
+    )
     assert probe.stdout.split() == [token, "hello"]
 
 
@@ -170,16 +181,19 @@ async def test_apt_and_pip_steps_install_packages(api, made):
     response = await api.post("/sandboxes", json={"image": image, "timeout": 0})
     assert response.status_code == 201, response.text
     made.append(response.json()["sandboxID"])
-    probe = in_container(container_of(response.json()["sandboxID"]),
-                         "echo '{\"a\": 7}' | jq .a && python -c 'import six; print(six.__version__)'")
+    probe = in_container(
+        container_of(response.json()["sandboxID"]),
+        "echo '{\"a\": 7}' | jq .a && python -c 'import six; print(six.__version__)'",
+    )
     assert probe.stdout.split() == ["7", "1.16.0"]
 
 
 async def test_a_long_log_reaches_a_live_client_without_losing_a_line(api, made):
     # More lines than the replay buffer keeps, so old lines are dropped while the client reads.
     lines = 50_000
-    status, events = await stream_events(api, "POST", "/sandboxes",
-                                         {"image": manifest(run_step(f": {nonce()}", f"seq {lines}")), "timeout": 0})
+    status, events = await stream_events(
+        api, "POST", "/sandboxes", {"image": manifest(run_step(f": {nonce()}", f"seq {lines}")), "timeout": 0}
+    )
     assert events[-1].event == "result"
     made.append(events[-1].data["sandboxID"])
     output = [log["message"] for log in _logs(events, "output")]

@@ -45,8 +45,9 @@ async def test_layers_stay_within_the_budget_keeping_snapshots_sandboxes_and_the
             sandbox = running.json()
             hashes = [sandbox["contentHash"]]
             for _ in range(8):
-                status, events = await stream_events(client, "POST", "/snapshots",
-                                                     {"name": f"s-{nonce()}", "image": _recipe()})
+                status, events = await stream_events(
+                    client, "POST", "/snapshots", {"name": f"s-{nonce()}", "image": _recipe()}
+                )
                 assert status == 200 and events[-1].event == "result", events[-1].data
                 hashes.append(events[-1].data["contentHash"])
                 # Only the snapshot named above is kept: the others are deleted, so their layers are evictable.

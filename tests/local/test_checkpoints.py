@@ -44,7 +44,9 @@ async def test_checkpoint_fork_restore_delete(api, sandbox):
     assert [c["id"] for c in listed] == [checkpoint["id"]]
 
     # A fork sees the file and the source's variables, under its own id.
-    forked = await api.post(f"/sandboxes/from-checkpoint/{checkpoint['id']}", json={"timeout": 0, "envs": {"EXTRA": "x"}})
+    forked = await api.post(
+        f"/sandboxes/from-checkpoint/{checkpoint['id']}", json={"timeout": 0, "envs": {"EXTRA": "x"}}
+    )
     assert forked.status_code == 201, forked.text
     fork_id = forked.json()["sandboxID"]
     try:
@@ -57,7 +59,9 @@ async def test_checkpoint_fork_restore_delete(api, sandbox):
         restored = await api.post(f"/sandboxes/{sandbox}/checkpoints/{checkpoint['id']}/restore")
         assert restored.status_code == 200, restored.text
         assert restored.json()["sandboxID"] == sandbox
-        after = await run(api, sandbox, "cat /workspace/state; ls /workspace/after 2>&1 >/dev/null | wc -l; echo $ORIGIN")
+        after = await run(
+            api, sandbox, "cat /workspace/state; ls /workspace/after 2>&1 >/dev/null | wc -l; echo $ORIGIN"
+        )
         assert after["stdout"] == "v1\n1\nsource\n"
 
         # Deleted: the record goes; the image stays while the fork and the restored sandbox run from it.
@@ -114,9 +118,11 @@ async def test_checkpointing_a_hibernated_sandbox_wakes_it(api, sandbox):
 
 async def test_unknown_checkpoints_are_404(api, sandbox):
     missing = "00000000-0000-0000-0000-000000000000"
-    for method, path in (("POST", f"/sandboxes/{sandbox}/checkpoints/{missing}/restore"),
-                         ("DELETE", f"/sandboxes/{sandbox}/checkpoints/{missing}"),
-                         ("POST", f"/sandboxes/from-checkpoint/{missing}")):
+    for method, path in (
+        ("POST", f"/sandboxes/{sandbox}/checkpoints/{missing}/restore"),
+        ("DELETE", f"/sandboxes/{sandbox}/checkpoints/{missing}"),
+        ("POST", f"/sandboxes/from-checkpoint/{missing}"),
+    ):
         answer = await api.request(method, path)
         assert answer.status_code == 404 and missing in answer.json()["error"], (path, answer.text)
 

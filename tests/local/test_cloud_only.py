@@ -51,10 +51,15 @@ async def test_a_cloud_only_route_still_needs_the_key(local_server):
 
 async def test_the_sdk_raises_not_supported_with_the_sentence(sdk_config):
     sandbox = Sandbox("sb-x", sdk_config)  # the answer does not depend on the sandbox
-    for call in (sandbox.get_autoscale(), sandbox.set_scaling_lock(True), sandbox.get_allowed_hosts(),
-                 sandbox.set_autoscale(True, min_memory_mb=1024, max_memory_mb=4096), sandbox.get_scaling_lock(),
-                 Sandbox.create_checkpoint_patch("cp-1", "echo hi", config=sdk_config),
-                 Sandbox.list_checkpoint_patches("cp-1", config=sdk_config)):
+    for call in (
+        sandbox.get_autoscale(),
+        sandbox.set_scaling_lock(True),
+        sandbox.get_allowed_hosts(),
+        sandbox.set_autoscale(True, min_memory_mb=1024, max_memory_mb=4096),
+        sandbox.get_scaling_lock(),
+        Sandbox.create_checkpoint_patch("cp-1", "echo hi", config=sdk_config),
+        Sandbox.list_checkpoint_patches("cp-1", config=sdk_config),
+    ):
         with pytest.raises(NotSupported, match="OpenComputer cloud"):
             await call
 

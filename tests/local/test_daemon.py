@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from engine_under_test import ENGINE_NAME
+
 from oc_jupyter.local import daemon
 
 from .conftest import (
@@ -40,13 +41,19 @@ def test_cli_start_status_env_stop(tmp_path):
         assert status.returncode == 0
         shown = json.loads(status.stdout)
         assert {k: shown[k] for k in ("url", "pid", "engine", "version")} == {
-            "url": info["url"], "pid": info["pid"], "engine": ENGINE_NAME, "version": info["version"],
+            "url": info["url"],
+            "pid": info["pid"],
+            "engine": ENGINE_NAME,
+            "version": info["version"],
         }
         assert info["key"] not in status.stdout
 
         env = server.cli("server", "env")
-        exported = subprocess.run(["bash", "-c", env.stdout + 'echo "$OPENCOMPUTER_API_URL $OPENCOMPUTER_API_KEY"'],
-                                  capture_output=True, text=True).stdout.split()
+        exported = subprocess.run(
+            ["bash", "-c", env.stdout + 'echo "$OPENCOMPUTER_API_URL $OPENCOMPUTER_API_KEY"'],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
         assert exported == [info["url"], info["key"]]
 
         stopped = server.cli("server", "stop")
@@ -60,7 +67,9 @@ def test_two_starts_at_once_give_one_server(tmp_path):
     home = tmp_path / "race"
     env = {**os.environ, "OC_JUPYTER_HOME": str(home)}
     try:
-        procs = [subprocess.Popen([CLI, "server", "start"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(3)]
+        procs = [
+            subprocess.Popen([CLI, "server", "start"], env=env, stdout=subprocess.PIPE, text=True) for _ in range(3)
+        ]
         urls = {p.communicate(timeout=120)[0].strip() for p in procs}
         assert len(urls) == 1
         pid = json.loads((home / "server.json").read_text())["pid"]
@@ -87,7 +96,9 @@ async def test_snapshots_and_sandboxes_survive_a_restart(tmp_path):
     with private_server(tmp_path) as server:
         name = f"kept-{nonce()}"
         async with server.client() as api:
-            assert (await api.post("/snapshots", json={"name": name, "image": manifest(run_step(f"echo {nonce()}"))})).status_code == 201
+            assert (
+                await api.post("/snapshots", json={"name": name, "image": manifest(run_step(f"echo {nonce()}"))})
+            ).status_code == 201
             sandbox_id = (await api.post("/sandboxes", json={"snapshot": name, "timeout": 0})).json()["sandboxID"]
         instance = server.info()["instance"]
         assert server.cli("server", "stop").returncode == 0
@@ -129,8 +140,19 @@ async def test_orphan_sandbox_containers_are_removed_on_start(tmp_path, base_ima
     with private_server(tmp_path) as server:
         instance = server.info()["instance"]
         orphan = "oc-jupyter-sb-orphan" + nonce()
-        made = engine("run", "-d", "--name", orphan, "--label", f"oc-jupyter.instance={instance}",
-                      "--label", "oc-jupyter.sandbox=sb-orphan", base_image, "sleep", "600")
+        made = engine(
+            "run",
+            "-d",
+            "--name",
+            orphan,
+            "--label",
+            f"oc-jupyter.instance={instance}",
+            "--label",
+            "oc-jupyter.sandbox=sb-orphan",
+            base_image,
+            "sleep",
+            "600",
+        )
         assert made.returncode == 0, made.stderr
         async with server.client() as api:
             kept = (await api.post("/sandboxes", json={"timeout": 0})).json()["sandboxID"]
@@ -144,8 +166,11 @@ async def test_orphan_sandbox_containers_are_removed_on_start(tmp_path, base_ima
 async def test_without_an_engine_requests_needing_one_are_503(tmp_path):
     with private_server(tmp_path, OC_JUPYTER_ENGINE="/nonexistent/bin/podman") as server:
         async with server.client() as api:
-            for method, path, body in (("POST", "/sandboxes", {}), ("POST", "/snapshots", {"name": "x", "image": manifest()}),
-                                       ("GET", "/sandboxes", None)):
+            for method, path, body in (
+                ("POST", "/sandboxes", {}),
+                ("POST", "/snapshots", {"name": "x", "image": manifest()}),
+                ("GET", "/sandboxes", None),
+            ):
                 response = await api.request(method, path, json=body)
                 assert response.status_code == 503, response.text
                 message = response.json()["error"]
@@ -161,8 +186,13 @@ def test_help_lists_the_commands():
 
 
 def test_base_build_is_idempotent_and_says_which_image(tmp_path, base_image):
-    built = subprocess.run([CLI, "base", "build"], env={**os.environ, "OC_JUPYTER_HOME": str(tmp_path)},
-                           capture_output=True, text=True, timeout=900)
+    built = subprocess.run(
+        [CLI, "base", "build"],
+        env={**os.environ, "OC_JUPYTER_HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert built.returncode == 0, built.stderr
     assert built.stdout.strip().splitlines()[-1] == f"Base image ready: {base_image}"
     assert engine("image", "exists", base_image).returncode == 0
@@ -174,7 +204,7 @@ async def test_silent_steps_get_keepalive_comments(tmp_path):
         async with server.client() as api:
             async with api.stream("POST", "/snapshots", json=body, headers={"Accept": "text/event-stream"}) as response:
                 text = "".join([chunk async for chunk in response.aiter_text()])
-    silent_stretch = text[text.index("Step 1/1"):text.index("\"message\": \"spoke\"")]
+    silent_stretch = text[text.index("Step 1/1") : text.index('"message": "spoke"')]
     assert ": keepalive\n\n" in silent_stretch
 
 

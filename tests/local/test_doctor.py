@@ -79,12 +79,24 @@ def test_json_and_the_running_server_without_its_key(local_server):
 
 
 def test_the_storage_conf_keeps_the_stores_paths_and_names_runroot():
-    facts = EngineFacts(name="podman", binary="/usr/bin/podman", version="4.3.1", rootless=True, driver="vfs",
-                        graph_root="/home/ana/.local/share/containers/storage", run_root="/run/user/1000/containers",
-                        runtime="runc", cgroup_version="v2", controllers=[], mount_program=None)
+    facts = EngineFacts(
+        name="podman",
+        binary="/usr/bin/podman",
+        version="4.3.1",
+        rootless=True,
+        driver="vfs",
+        graph_root="/home/ana/.local/share/containers/storage",
+        run_root="/run/user/1000/containers",
+        runtime="runc",
+        cgroup_version="v2",
+        controllers=[],
+        mount_program=None,
+    )
     text = storage_conf_text(facts)
     assert text.splitlines()[:4] == [
-        "[storage]", 'driver = "overlay"', 'runroot = "/run/user/1000/containers"',
+        "[storage]",
+        'driver = "overlay"',
+        'runroot = "/run/user/1000/containers"',
         'graphroot = "/home/ana/.local/share/containers/storage"',
     ]
     check = doctor._check_storage(facts)

@@ -33,8 +33,9 @@ async def test_engine_commands_run_and_report_failures(base_image):
     assert await engine.image_exists(base_image)
     assert not await engine.image_exists(f"localhost/oc-jupyter-tests/absent:{id(engine)}")
     lines: list[str] = []
-    code = await engine.stream("run", "--rm", base_image, "sh", "-c",
-                               "echo one; echo two >&2; exit 3", on_line=lines.append)
+    code = await engine.stream(
+        "run", "--rm", base_image, "sh", "-c", "echo one; echo two >&2; exit 3", on_line=lines.append
+    )
     assert code == 3 and sorted(lines) == ["one", "two"]
 
 

@@ -15,7 +15,9 @@ def container_status(sandbox_id: str) -> str:
 
 
 async def run(api, sandbox_id: str, command: str, **body) -> dict:
-    response = await api.post(f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": "bash", "args": ["-c", command], **body})
+    response = await api.post(
+        f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": "bash", "args": ["-c", command], **body}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -39,7 +41,9 @@ async def wait_for_status(api, sandbox_id: str, status: str, seconds: float = 60
 
 async def test_hibernate_keeps_files_and_processes_and_a_command_wakes_it(api, made):
     sandbox_id = await new_sandbox(api, made)
-    await run(api, sandbox_id, "echo kept > /workspace/note; nohup sleep 1000 >/dev/null 2>&1 & echo $! > /workspace/pid")
+    await run(
+        api, sandbox_id, "echo kept > /workspace/note; nohup sleep 1000 >/dev/null 2>&1 & echo $! > /workspace/pid"
+    )
 
     answer = await api.post(f"/sandboxes/{sandbox_id}/hibernate")
     assert answer.status_code == 200 and answer.json() == {"sandboxID": sandbox_id, "status": "hibernated"}
@@ -58,8 +62,9 @@ async def test_hibernate_keeps_files_and_processes_and_a_command_wakes_it(api, m
 
 async def test_a_file_call_wakes_a_hibernated_sandbox(api, made):
     sandbox_id = await new_sandbox(api, made)
-    assert (await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/a.txt"},
-                          content=b"abc")).status_code == 204
+    assert (
+        await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/a.txt"}, content=b"abc")
+    ).status_code == 204
     await api.post(f"/sandboxes/{sandbox_id}/hibernate")
     read = await api.get(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/a.txt"})
     assert read.status_code == 200 and read.content == b"abc"
@@ -103,7 +108,9 @@ async def test_hibernated_sandbox_survives_a_server_restart(tmp_path, base_image
     with private_server(tmp_path) as server:
         async with server.client() as api:
             sandbox_id = (await api.post("/sandboxes", json={"timeout": 0})).json()["sandboxID"]
-            await run(api, sandbox_id, "echo 41 > /workspace/n; nohup sleep 1000 >/dev/null 2>&1 & echo $! > /workspace/pid")
+            await run(
+                api, sandbox_id, "echo 41 > /workspace/n; nohup sleep 1000 >/dev/null 2>&1 & echo $! > /workspace/pid"
+            )
             assert (await api.post(f"/sandboxes/{sandbox_id}/hibernate")).status_code == 200
         assert server.cli("server", "stop").returncode == 0
         assert container_status(sandbox_id) == "paused"
@@ -133,8 +140,13 @@ async def test_scale_changes_the_memory_limit_live(api, made):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["sandboxID"] == sandbox_id and body["memoryMB"] == 384 and body["cpuPercent"] >= 100
-    limit = engine("exec", container_of(sandbox_id), "sh", "-c",
-                   "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+    limit = engine(
+        "exec",
+        container_of(sandbox_id),
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes",
+    )
     assert limit.stdout.strip() == str(384 * 1024 * 1024)
     assert (await api.get(f"/sandboxes/{sandbox_id}")).json()["memoryMB"] == 384
 
@@ -174,10 +186,14 @@ async def test_a_running_session_keeps_its_sandbox_awake(api, made):
 
 async def test_an_interpreter_waiting_for_input_lets_its_sandbox_hibernate_and_input_wakes_it(api, made, local_server):
     sandbox_id = await new_sandbox(api, made, timeout=2)
-    session = await start_session(api, sandbox_id, "while read line; do echo got:$line; done",
-                                  env={"OC_JUPYTER_IDLE_SESSION": "1"})
-    url = (local_server.url.replace("http", "ws", 1) + f"/api/sandboxes/{sandbox_id}/exec/{session}"
-           + f"?api_key={local_server.key}")
+    session = await start_session(
+        api, sandbox_id, "while read line; do echo got:$line; done", env={"OC_JUPYTER_IDLE_SESSION": "1"}
+    )
+    url = (
+        local_server.url.replace("http", "ws", 1)
+        + f"/api/sandboxes/{sandbox_id}/exec/{session}"
+        + f"?api_key={local_server.key}"
+    )
     async with websockets.connect(url) as ws:
         assert await ws.recv() == bytes([0x04])
         await wait_for_status(api, sandbox_id, "hibernated")

@@ -60,8 +60,11 @@ async def test_custom_limits_never_get_a_warm_container_with_other_limits(api, m
     custom = (await api.post("/sandboxes", json={"timeout": 0, "memoryMB": 192})).json()
     made.append(custom["sandboxID"])
     assert _host_config(custom["sandboxID"])["Memory"] == 192 * MB
-    limit = await _run(api, custom["sandboxID"],
-                       "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null")
+    limit = await _run(
+        api,
+        custom["sandboxID"],
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null",
+    )
     assert limit["stdout"].split()[0] == str(192 * MB)
 
 
@@ -78,8 +81,9 @@ async def test_nonsense_limits_are_refused_and_leave_nothing(api, local_server):
     assert too_much.status_code == 400 and f"this host's {host_memory_mb()} MB of RAM" in too_much.json()["error"]
     zero = await api.post("/sandboxes", json={"timeout": 0, "cpuCount": 0})
     assert zero.status_code == 400 and "cpuCount 0 is out of range" in zero.json()["error"]
-    builder = await api.post("/sandboxes", json={"timeout": 0, "image": {**manifest(run_step("true")),
-                                                                          "builderMemoryMB": 8}})
+    builder = await api.post(
+        "/sandboxes", json={"timeout": 0, "image": {**manifest(run_step("true")), "builderMemoryMB": 8}}
+    )
     assert builder.status_code == 400 and "builderMemoryMB 8 MB is out of range" in builder.json()["error"]
     assert containers(f"oc-jupyter.instance={local_server.instance}", "oc-jupyter.sandbox") == before
 
@@ -127,13 +131,20 @@ async def test_envs_of_a_cold_start_reach_the_container_without_its_command_line
 
 async def test_build_steps_run_under_the_builder_memory(api, made):
     token = nonce()
-    body = {"timeout": 0, "image": {
-        **manifest(run_step(f"echo {token} >/dev/null",
-                            "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes"
-                            " 2>/dev/null | head -n 1 > /build-limit; cat /sys/fs/cgroup/pids.max"
-                            " /sys/fs/cgroup/pids/pids.max 2>/dev/null | head -n 1 > /build-pids")),
-        "builderMemoryMB": 256,
-    }}
+    body = {
+        "timeout": 0,
+        "image": {
+            **manifest(
+                run_step(
+                    f"echo {token} >/dev/null",
+                    "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/memory/memory.limit_in_bytes"
+                    " 2>/dev/null | head -n 1 > /build-limit; cat /sys/fs/cgroup/pids.max"
+                    " /sys/fs/cgroup/pids/pids.max 2>/dev/null | head -n 1 > /build-pids",
+                )
+            ),
+            "builderMemoryMB": 256,
+        },
+    }
     status, events = await stream_events(api, "POST", "/sandboxes", body)
     assert status == 200 and events[-1].event == "result", events[-3:]
     info = events[-1].data
@@ -148,10 +159,13 @@ async def test_build_steps_run_under_the_builder_memory(api, made):
 
 
 async def test_a_build_step_out_of_memory_names_the_builder_memory(api):
-    body = {"timeout": 0, "image": {
-        **manifest(run_step(f"echo {nonce()}", "python3 -c 'b = bytearray(256 << 20)'")),
-        "builderMemoryMB": 128,
-    }}
+    body = {
+        "timeout": 0,
+        "image": {
+            **manifest(run_step(f"echo {nonce()}", "python3 -c 'b = bytearray(256 << 20)'")),
+            "builderMemoryMB": 128,
+        },
+    }
     status, events = await stream_events(api, "POST", "/sandboxes", body)
     assert status == 200 and events[-1].event == "error", events[-3:]
     error = events[-1].data["error"]

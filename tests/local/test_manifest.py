@@ -15,7 +15,7 @@ async def test_snapshot_content_hash_equals_the_sdk_cache_key(api, tmp_path):
     image = (
         Image.base()
         .run_commands(f"echo '<tag> & \u2028 café {nonce()}' > /workspace/note.txt")
-        .env({"Z_LAST": "z", "A_FIRST": "a <b> & \"c\"", "MIDDLE": "ü"})
+        .env({"Z_LAST": "z", "A_FIRST": 'a <b> & "c"', "MIDDLE": "ü"})
         .workdir("/workspace/app")
         .add_file("/workspace/app/hello.txt", "héllo\n")
         .add_local_dir(str(folder), "/workspace/app/project")

@@ -11,7 +11,7 @@ import websockets
 pytestmark = pytest.mark.asyncio
 
 # A WebSocket echo server with the standard library only (the base image has python3, not websockets).
-WS_ECHO = r'''
+WS_ECHO = r"""
 import base64, hashlib, socket, struct, threading
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 def serve(conn):
@@ -40,7 +40,7 @@ s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 8765)); s.listen()
 while True:
     c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()
-'''
+"""
 
 
 async def _sandbox(api, made, **extra) -> str:
@@ -51,8 +51,9 @@ async def _sandbox(api, made, **extra) -> str:
 
 
 async def _serve(api, sandbox_id: str, *argv: str) -> None:
-    started = await api.post(f"/sandboxes/{sandbox_id}/exec", json={"cmd": argv[0], "args": list(argv[1:]),
-                                                                     "cwd": "/workspace"})
+    started = await api.post(
+        f"/sandboxes/{sandbox_id}/exec", json={"cmd": argv[0], "args": list(argv[1:]), "cwd": "/workspace"}
+    )
     assert started.status_code == 201, started.text
 
 
@@ -69,7 +70,9 @@ async def _until_up(client: httpx.AsyncClient, url: str, **kw) -> httpx.Response
 async def page(api, made, local_server):
     """A sandbox serving /workspace with ``python3 -m http.server 8000``, a preview URL and a token."""
     sandbox_id = await _sandbox(api, made)
-    put = await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/hello.txt"}, content=b"hello preview")
+    put = await api.put(
+        f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/hello.txt"}, content=b"hello preview"
+    )
     assert put.status_code == 204, put.text
     await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
     created = await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 8000})
@@ -96,8 +99,9 @@ async def test_preview_serves_the_page_with_its_token_only(page, local_server):
         by_key = await client.get(url + "hello.txt", headers={"X-API-Key": local_server.key})
         assert by_key.text == "hello preview"
         # The cloud's shape: the sandbox and port in the host name.
-        by_host = await client.get(local_server.url + "/hello.txt", headers={
-            "Host": preview["hostname"], "Authorization": f"Bearer {token}"})
+        by_host = await client.get(
+            local_server.url + "/hello.txt", headers={"Host": preview["hostname"], "Authorization": f"Bearer {token}"}
+        )
         assert by_host.status_code == 200 and by_host.text == "hello preview"
 
 
@@ -115,15 +119,17 @@ async def test_rotating_the_token_retires_the_old_one(page, api, local_server):
 async def test_credentials_do_not_reach_the_sandbox(api, made, local_server):
     sandbox_id = await _sandbox(api, made)
     # A server that answers each request with the headers it received.
-    script = ("import http.server\n"
-              "class H(http.server.BaseHTTPRequestHandler):\n"
-              "    def do_POST(self):\n"
-              "        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))\n"
-              "        out = (str(self.headers) + '\\n' + body.decode()).encode()\n"
-              "        self.send_response(200); self.send_header('Content-Length', str(len(out))); self.end_headers()\n"
-              "        self.wfile.write(out)\n"
-              "    do_GET = do_POST\n"
-              "http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n")
+    script = (
+        "import http.server\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_POST(self):\n"
+        "        body = self.rfile.read(int(self.headers.get('Content-Length') or 0))\n"
+        "        out = (str(self.headers) + '\\n' + body.decode()).encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(out))); self.end_headers()\n"
+        "        self.wfile.write(out)\n"
+        "    do_GET = do_POST\n"
+        "http.server.HTTPServer(('127.0.0.1', 9000), H).serve_forever()\n"
+    )
     await api.put(f"/sandboxes/{sandbox_id}/files", params={"path": "/workspace/echo.py"}, content=script.encode())
     await _serve(api, sandbox_id, "python3", "/workspace/echo.py")
     await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 9000})
@@ -131,9 +137,16 @@ async def test_credentials_do_not_reach_the_sandbox(api, made, local_server):
     url = f"{local_server.url}/preview/{sandbox_id}/9000/x?q=%2F1"
     async with httpx.AsyncClient(timeout=30) as client:
         await _until_up(client, url, headers={"X-API-Key": local_server.key})
-        seen = await client.post(url, content=b"the body", headers={
-            "X-API-Key": local_server.key, "Authorization": f"Bearer {token}", "X-OC-Preview-Token": token,
-            "X-Mine": "kept"})
+        seen = await client.post(
+            url,
+            content=b"the body",
+            headers={
+                "X-API-Key": local_server.key,
+                "Authorization": f"Bearer {token}",
+                "X-OC-Preview-Token": token,
+                "X-Mine": "kept",
+            },
+        )
     assert seen.status_code == 200 and seen.text.endswith("the body")
     assert local_server.key not in seen.text and token not in seen.text
     assert "x-mine: kept" in seen.text.lower()
@@ -195,11 +208,13 @@ async def test_preview_api_shapes_and_errors(api, made, local_server):
     bad = await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 70000})
     assert bad.status_code == 400 and "port" in bad.json()["error"]
     async with httpx.AsyncClient(timeout=30) as client:
-        unexposed = await client.get(f"{local_server.url}/preview/{sandbox_id}/3001/",
-                                     headers={"X-API-Key": local_server.key})
+        unexposed = await client.get(
+            f"{local_server.url}/preview/{sandbox_id}/3001/", headers={"X-API-Key": local_server.key}
+        )
         assert unexposed.status_code == 404 and "create_preview_url(3001)" in unexposed.json()["error"]
-        nothing = await client.get(f"{local_server.url}/preview/{sandbox_id}/3000/",
-                                   headers={"X-API-Key": local_server.key})
+        nothing = await client.get(
+            f"{local_server.url}/preview/{sandbox_id}/3000/", headers={"X-API-Key": local_server.key}
+        )
         assert nothing.status_code == 502 and "port 3000" in nothing.json()["error"]
     assert (await api.delete(f"/sandboxes/{sandbox_id}/preview/3000")).status_code == 204
     assert (await api.delete(f"/sandboxes/{sandbox_id}/preview/3000")).status_code == 404
@@ -241,8 +256,11 @@ async def test_opencomputer_sdk_manages_a_preview_url(local_server, api, made):
         assert [p["port"] for p in await sandbox.list_preview_urls()] == [8000]
         async with httpx.AsyncClient(timeout=30) as client:
             # As the official docs show it: the preview's host name, the token as a bearer.
-            page = await _until_up(client, local_server.url + "/", headers={
-                "Host": preview["hostname"], "Authorization": f"Bearer {token}"})
+            page = await _until_up(
+                client,
+                local_server.url + "/",
+                headers={"Host": preview["hostname"], "Authorization": f"Bearer {token}"},
+            )
             assert page.status_code == 200 and "Directory listing" in page.text
             refused = await client.get(local_server.url + "/", headers={"Host": preview["hostname"]})
             assert refused.status_code == 401
@@ -271,8 +289,9 @@ async def test_a_hit_without_the_token_does_not_wake_a_hibernated_sandbox(page, 
 async def test_preview_auth_at_create_with_opencomputer_sdk(local_server, api, made):
     from opencomputer import Sandbox as UpstreamSandbox
 
-    sandbox = await UpstreamSandbox.create(template="base", api_key=local_server.key, api_url=local_server.url,
-                                           preview_auth={"token": "auto"})
+    sandbox = await UpstreamSandbox.create(
+        template="base", api_key=local_server.key, api_url=local_server.url, preview_auth={"token": "auto"}
+    )
     made.append(sandbox.sandbox_id)
     try:
         token = sandbox.preview_auth_token
@@ -313,7 +332,9 @@ async def test_a_large_download_arrives_whole_and_secrets_stay_out_of_the_log(ap
     url = f"{local_server.url}/preview/{sandbox_id}/8000/big.bin"
     async with httpx.AsyncClient(timeout=60) as client:
         got = await _until_up(client, url, headers={"X-OC-Preview-Token": token})
-        ws_url = local_server.url.replace("http://", "ws://") + f"/preview/{sandbox_id}/8000/x?api_key={local_server.key}"
+        ws_url = (
+            local_server.url.replace("http://", "ws://") + f"/preview/{sandbox_id}/8000/x?api_key={local_server.key}"
+        )
         with pytest.raises(websockets.InvalidStatus):
             await websockets.connect(ws_url)  # http.server refuses the upgrade; the URL still reaches the log
     assert got.status_code == 200
@@ -331,8 +352,9 @@ async def test_previews_work_in_a_sandbox_without_a_network(api, made, local_ser
     await _serve(api, sandbox_id, "python3", "-m", "http.server", "8000", "--bind", "127.0.0.1")
     await api.post(f"/sandboxes/{sandbox_id}/preview", json={"port": 8000})
     async with httpx.AsyncClient(timeout=30) as client:
-        listing = await _until_up(client, f"{local_server.url}/preview/{sandbox_id}/8000/",
-                                  headers={"X-API-Key": local_server.key})
+        listing = await _until_up(
+            client, f"{local_server.url}/preview/{sandbox_id}/8000/", headers={"X-API-Key": local_server.key}
+        )
     assert listing.status_code == 200 and "Directory listing" in listing.text
 
 
@@ -348,6 +370,7 @@ async def test_this_sdk_gets_the_preview_token_at_create(local_server, sdk_confi
     await sandbox.create_preview_url(8000)
     async with httpx.AsyncClient(timeout=30) as client:
         # Nothing listens yet: a 502 says the token passed the gate.
-        reached = await client.get(f"{local_server.url}/preview/{sandbox.id}/8000/",
-                                   headers={"Authorization": f"Bearer {token}"})
+        reached = await client.get(
+            f"{local_server.url}/preview/{sandbox.id}/8000/", headers={"Authorization": f"Bearer {token}"}
+        )
     assert reached.status_code == 502

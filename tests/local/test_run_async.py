@@ -19,8 +19,10 @@ async def test_a_quick_command_is_answered_inline(api, sandbox_id):
     await api.post(f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": "true"})  # the agent is up
     # Inline needs the command to end within ~400 ms; on a loaded machine one try may miss, so several.
     for _ in range(10):
-        response = await api.post(f"/sandboxes/{sandbox_id}/exec/run-async",
-                                  json={"cmd": "sh", "args": ["-c", "echo hi; echo err >&2; exit 3"]})
+        response = await api.post(
+            f"/sandboxes/{sandbox_id}/exec/run-async",
+            json={"cmd": "sh", "args": ["-c", "echo hi; echo err >&2; exit 3"]},
+        )
         if response.status_code == 200:
             break
         assert response.status_code == 202
@@ -29,8 +31,9 @@ async def test_a_quick_command_is_answered_inline(api, sandbox_id):
 
 
 async def test_a_slow_command_gets_an_exec_id_whose_result_is_long_polled(api, sandbox_id):
-    response = await api.post(f"/sandboxes/{sandbox_id}/exec/run-async",
-                              json={"cmd": "sh", "args": ["-c", "sleep 2; echo done"]})
+    response = await api.post(
+        f"/sandboxes/{sandbox_id}/exec/run-async", json={"cmd": "sh", "args": ["-c", "sleep 2; echo done"]}
+    )
     assert response.status_code == 202
     pending = response.json()
     assert pending["running"] is True and pending["execId"] and pending["startedAt"].endswith("Z")
@@ -51,8 +54,10 @@ async def test_the_command_goes_on_when_the_client_hangs_up(api, local_server, s
     import httpx
 
     async with httpx.AsyncClient(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}) as other:
-        response = await other.post(f"/sandboxes/{sandbox_id}/exec/run-async",
-                                    json={"cmd": "sh", "args": ["-c", "sleep 1; echo kept > /tmp/oc-async"]})
+        response = await other.post(
+            f"/sandboxes/{sandbox_id}/exec/run-async",
+            json={"cmd": "sh", "args": ["-c", "sleep 1; echo kept > /tmp/oc-async"]},
+        )
         exec_id = response.json()["execId"]
     for _ in range(40):
         result = (await api.get(f"/sandboxes/{sandbox_id}/exec/{exec_id}/result")).json()

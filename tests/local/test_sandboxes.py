@@ -11,8 +11,10 @@ from .conftest import container_of, containers, engine, stream_events
 
 
 async def test_base_template_sandbox_has_what_the_seed_promises(api, made, local_server):
-    response = await api.post("/sandboxes", json={"templateID": "base", "timeout": 0, "envs": {"GREETING": "hi"},
-                                                  "metadata": {"owner": "tests"}})
+    response = await api.post(
+        "/sandboxes",
+        json={"templateID": "base", "timeout": 0, "envs": {"GREETING": "hi"}, "metadata": {"owner": "tests"}},
+    )
     assert response.status_code == 201, response.text
     sandbox = response.json()
     made.append(sandbox["sandboxID"])
@@ -20,11 +22,17 @@ async def test_base_template_sandbox_has_what_the_seed_promises(api, made, local
     assert sandbox["templateID"] == "base" and sandbox["metadata"] == {"owner": "tests"}
 
     name = container_of(sandbox["sandboxID"])
-    assert name in containers(f"oc-jupyter.sandbox={sandbox['sandboxID']}",
-                              f"oc-jupyter.instance={local_server.instance}")
-    probe = engine("exec", name, "bash", "-lc",
-                   "pwd; echo $GREETING; python --version; node --version; command -v gcc curl git >/dev/null && echo tools"
-                   "; pip install --dry-run --no-deps --no-index six 2>&1 | grep -c externally-managed")
+    assert name in containers(
+        f"oc-jupyter.sandbox={sandbox['sandboxID']}", f"oc-jupyter.instance={local_server.instance}"
+    )
+    probe = engine(
+        "exec",
+        name,
+        "bash",
+        "-lc",
+        "pwd; echo $GREETING; python --version; node --version; command -v gcc curl git >/dev/null && echo tools"
+        "; pip install --dry-run --no-deps --no-index six 2>&1 | grep -c externally-managed",
+    )
     lines = probe.stdout.split("\n")
     assert lines[0] == "/workspace" and lines[1] == "hi"
     assert lines[2].startswith("Python 3.") and lines[3].startswith("v") and lines[4] == "tools"
@@ -103,8 +111,16 @@ async def test_unknown_template_is_404(api):
 async def test_builds_and_sandboxes_do_not_reach_the_hosts_loopback(api, made, local_server):
     port = local_server.url.rsplit(":", 1)[1]
     probe = f"curl -s -m 3 http://127.0.0.1:{port}/health && echo reached || echo isolated"
-    response = await api.post("/sandboxes", json={"image": {"base": "base", "steps": [
-        {"type": "run", "args": {"commands": [f": {port}-{id(api)}", f"({probe}) > /build-probe"]}}]}, "timeout": 0})
+    response = await api.post(
+        "/sandboxes",
+        json={
+            "image": {
+                "base": "base",
+                "steps": [{"type": "run", "args": {"commands": [f": {port}-{id(api)}", f"({probe}) > /build-probe"]}}],
+            },
+            "timeout": 0,
+        },
+    )
     assert response.status_code == 201, response.text
     made.append(response.json()["sandboxID"])
     name = container_of(response.json()["sandboxID"])

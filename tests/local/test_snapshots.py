@@ -80,7 +80,7 @@ async def test_sandbox_from_snapshot_sees_marker_file_and_env_through_login_shel
     name, marker = f"marked-{nonce()}", nonce()
     image = manifest(
         run_step(f"echo {marker} > /workspace/marker.txt"),
-        {"type": "env", "args": {"vars": {"COURSE": "intro <&> \"quoted\" $HOME"}}},
+        {"type": "env", "args": {"vars": {"COURSE": 'intro <&> "quoted" $HOME'}}},
     )
     assert (await api.post("/snapshots", json={"name": name, "image": image})).status_code == 201
     response = await api.post("/sandboxes", json={"snapshot": name, "timeout": 0})
@@ -88,8 +88,10 @@ async def test_sandbox_from_snapshot_sees_marker_file_and_env_through_login_shel
     sandbox = response.json()
     made.append(sandbox["sandboxID"])
     assert (sandbox["snapshot"], sandbox["status"]) == (name, "running")
-    ran = await api.post(f"/sandboxes/{sandbox['sandboxID']}/exec/run",
-                         json={"cmd": "bash", "args": ["-lc", 'cat /workspace/marker.txt; echo "$COURSE"']})
+    ran = await api.post(
+        f"/sandboxes/{sandbox['sandboxID']}/exec/run",
+        json={"cmd": "bash", "args": ["-lc", 'cat /workspace/marker.txt; echo "$COURSE"']},
+    )
     assert ran.status_code == 200, ran.text
     assert ran.json()["stdout"].splitlines() == [marker, 'intro <&> "quoted" $HOME']
     assert (await api.get(f"/snapshots/{name}")).json()["lastUsedAt"] is not None
@@ -97,7 +99,9 @@ async def test_sandbox_from_snapshot_sees_marker_file_and_env_through_login_shel
 
 async def test_deleting_a_snapshot_leaves_its_sandboxes_running(api, made):
     name = f"doomed-{nonce()}"
-    assert (await api.post("/snapshots", json={"name": name, "image": manifest(run_step(f"echo {nonce()}"))})).status_code == 201
+    assert (
+        await api.post("/snapshots", json={"name": name, "image": manifest(run_step(f"echo {nonce()}"))})
+    ).status_code == 201
     sandbox_id = (await api.post("/sandboxes", json={"snapshot": name, "timeout": 0})).json()["sandboxID"]
     made.append(sandbox_id)
     assert (await api.delete(f"/snapshots/{name}")).status_code == 204
@@ -107,8 +111,11 @@ async def test_deleting_a_snapshot_leaves_its_sandboxes_running(api, made):
 
 async def test_sandbox_from_a_snapshot_still_building_is_refused_naming_its_status(api):
     name = f"slow-{nonce()}"
-    response = await api.post("/snapshots", params={"async": "1"},
-                              json={"name": name, "image": manifest(run_step(f"echo {nonce()}", "sleep 3"))})
+    response = await api.post(
+        "/snapshots",
+        params={"async": "1"},
+        json={"name": name, "image": manifest(run_step(f"echo {nonce()}", "sleep 3"))},
+    )
     assert response.status_code == 202
     refused = await api.post("/sandboxes", json={"snapshot": name})
     assert refused.status_code == 409

@@ -12,7 +12,10 @@ def _file(path, content="aGk=", **extra):
 
 
 def _dir(path, *files):
-    return {"type": "add_dir", "args": {"path": path, "files": [{"relativePath": r, "content": b64("x")} for r in files]}}
+    return {
+        "type": "add_dir",
+        "args": {"path": path, "files": [{"relativePath": r, "content": b64("x")} for r in files]},
+    }
 
 
 BAD_IMAGES = {
@@ -55,7 +58,9 @@ async def test_bad_manifest_is_400_with_one_sentence_and_stores_nothing(api, cas
 
 
 async def test_malformed_json_is_400(api):
-    response = await api.post("/snapshots", content=b'{"name": "x", "image": ', headers={"Content-Type": "application/json"})
+    response = await api.post(
+        "/snapshots", content=b'{"name": "x", "image": ', headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"].startswith("The request body is not valid JSON")
 
@@ -69,7 +74,9 @@ async def test_invalid_snapshot_names_are_refused(api, name):
 
 async def test_missing_fields_and_wrong_types_are_named(api):
     missing = await api.post("/snapshots", json={"image": manifest()})
-    assert missing.status_code == 400 and missing.json()["error"] == "name is required but missing; add it to the request."
+    assert (
+        missing.status_code == 400 and missing.json()["error"] == "name is required but missing; add it to the request."
+    )
     wrong = await api.post("/sandboxes", json={"timeout": "soon"})
     assert wrong.status_code == 400 and "timeout" in wrong.json()["error"] and "'soon'" in wrong.json()["error"]
     negative = await api.post("/sandboxes", json={"timeout": -5})

@@ -59,8 +59,9 @@ async def test_create_hands_out_a_started_container_with_the_request_settings(tm
             assert await wait_for(lambda: "python3" in engine("top", warm_name, "args").stdout)
 
             requested = time.time()
-            created = await api.post("/sandboxes", json={"timeout": 0, "envs": {"GREETING": "hi there"},
-                                                         "metadata": {"owner": "pool-test"}})
+            created = await api.post(
+                "/sandboxes", json={"timeout": 0, "envs": {"GREETING": "hi there"}, "metadata": {"owner": "pool-test"}}
+            )
             assert created.status_code == 201, created.text
             sandbox = created.json()
             assert container_of(sandbox["sandboxID"]) == warm_name
@@ -68,12 +69,15 @@ async def test_create_hands_out_a_started_container_with_the_request_settings(tm
             assert sandbox["metadata"] == {"owner": "pool-test"}
             assert containers(f"oc-jupyter.sandbox={sandbox['sandboxID']}") == [warm_name]
 
-            run = await api.post(f"/sandboxes/{sandbox['sandboxID']}/exec/run",
-                                 json={"cmd": "bash", "args": ["-c", "echo $GREETING; pwd"]})
+            run = await api.post(
+                f"/sandboxes/{sandbox['sandboxID']}/exec/run",
+                json={"cmd": "bash", "args": ["-c", "echo $GREETING; pwd"]},
+            )
             assert run.json()["stdout"] == "hi there\n/workspace\n"
-            overridden = await api.post(f"/sandboxes/{sandbox['sandboxID']}/exec/run",
-                                        json={"cmd": "bash", "args": ["-c", "echo $GREETING"],
-                                              "envs": {"GREETING": "per command"}})
+            overridden = await api.post(
+                f"/sandboxes/{sandbox['sandboxID']}/exec/run",
+                json={"cmd": "bash", "args": ["-c", "echo $GREETING"], "envs": {"GREETING": "per command"}},
+            )
             assert overridden.json()["stdout"] == "per command\n"
             login = engine("exec", warm_name, "bash", "-lc", "echo $GREETING")
             assert login.stdout == "hi there\n"
@@ -155,8 +159,9 @@ async def test_a_stuck_engine_command_gives_a_clear_503(tmp_path, base_image):
         f'if [ "$1" = run ] && [ "$2" = -d ]; then exec sleep 600; fi\nexec {Path(engine_path())} "$@"\n'
     )
     stuck.chmod(0o755)
-    with private_server(tmp_path, OC_JUPYTER_ENGINE=str(stuck), OC_JUPYTER_ENGINE_TIMEOUT="5",
-                        OC_JUPYTER_WARM_POOL="0") as server:
+    with private_server(
+        tmp_path, OC_JUPYTER_ENGINE=str(stuck), OC_JUPYTER_ENGINE_TIMEOUT="5", OC_JUPYTER_WARM_POOL="0"
+    ) as server:
         async with server.client() as api:
             answer = await api.post("/sandboxes", json={"timeout": 0})
             assert answer.status_code == 503, answer.text

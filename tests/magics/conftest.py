@@ -45,7 +45,7 @@ class Executed:
             if out["output_type"] == "stream" and out["name"] == "stderr":
                 for line in out["text"].splitlines():
                     if line.startswith("UsageError: "):
-                        found.append({"ename": "UsageError", "evalue": line[len("UsageError: "):], "traceback": []})
+                        found.append({"ename": "UsageError", "evalue": line[len("UsageError: ") :], "traceback": []})
         return found
 
 
@@ -66,16 +66,24 @@ def notebook(kernel_env, tmp_path, local_server):
     ``actions`` maps a cell index to ``async fn(client)`` run while that cell
     executes (for example an interrupt).
     """
-    def run(cells, folder: Path | None = None, allow_errors: bool = False, actions=None, env_extra=None,
-            timeout: int = 900) -> Executed:
+
+    def run(
+        cells, folder: Path | None = None, allow_errors: bool = False, actions=None, env_extra=None, timeout: int = 900
+    ) -> Executed:
         folder = folder or tmp_path
         nb = nbformat.v4.new_notebook()
         nb.cells = [nbformat.v4.new_code_cell(src) for src in cells]
         env = dict(kernel_env)
         env["JPY_SESSION_NAME"] = str(folder / "test.ipynb")
         env.update(env_extra or {})
-        client = NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=allow_errors,
-                                resources={"metadata": {"path": str(folder)}}, store_widget_state=True)
+        client = NotebookClient(
+            nb,
+            kernel_name="python3",
+            timeout=timeout,
+            allow_errors=allow_errors,
+            resources={"metadata": {"path": str(folder)}},
+            store_widget_state=True,
+        )
         error = asyncio.run(_execute(client, nb, env, actions or {}))
         text = json.dumps(nb)
         assert local_server.key not in text, "the API key leaked into the notebook"
@@ -117,4 +125,4 @@ async def interrupt_after_output(client: NotebookClient, index: int, marker: str
 
 @pytest.fixture
 def interrupt_when():
-    return lambda index, marker: (lambda client: interrupt_after_output(client, index, marker))
+    return lambda index, marker: lambda client: interrupt_after_output(client, index, marker)

@@ -16,7 +16,11 @@ PARSER = RunMagics.oc_run.parser
     [
         ("ls -la | grep x > out.txt", [], "ls -la | grep x > out.txt"),
         ("--image env echo \"a  b\" 'c'", ["--image", "env"], "echo \"a  b\" 'c'"),
-        ("--timeout=5 --env A=1 --env 'B=two words' sleep 1", ["--timeout=5", "--env", "A=1", "--env", "B=two words"], "sleep 1"),
+        (
+            "--timeout=5 --env A=1 --env 'B=two words' sleep 1",
+            ["--timeout=5", "--env", "A=1", "--env", "B=two words"],
+            "sleep 1",
+        ),
         ("--no-raise-error --keep -- --weird-program --flag", ["--no-raise-error", "--keep"], "--weird-program --flag"),
         ("--shell", ["--shell"], ""),
         ("", [], ""),

@@ -22,11 +22,20 @@ def _until_up(url: str, headers: dict) -> httpx.Response:
 
 def test_expose_links_through_the_jupyter_server_and_closes(notebook, local_server):
     base = "/user/ana/oc-jupyter/proxy/"
-    run = notebook([LOAD, SERVE, "%oc_expose 8000", "%oc_expose --close 8000",
-                    ("from oc_jupyter.sdk import sync\n"
-                    "sb = list(get_ipython().find_line_magic('oc_expose').__self__.state.implicit.values())[0]\n"
-                    "print(sync.run(sb.list_preview_urls()))")],
-                   env_extra={"OC_JUPYTER_PROXY_BASE": base})
+    run = notebook(
+        [
+            LOAD,
+            SERVE,
+            "%oc_expose 8000",
+            "%oc_expose --close 8000",
+            (
+                "from oc_jupyter.sdk import sync\n"
+                "sb = list(get_ipython().find_line_magic('oc_expose').__self__.state.implicit.values())[0]\n"
+                "print(sync.run(sb.list_preview_urls()))"
+            ),
+        ],
+        env_extra={"OC_JUPYTER_PROXY_BASE": base},
+    )
     text = run.text(2)
     match = re.search(r"Port 8000 of sandbox (sb-[0-9a-f]+): (\S+) ", text)
     assert match, text
@@ -39,14 +48,16 @@ def test_expose_links_through_the_jupyter_server_and_closes(notebook, local_serv
 
 
 def test_expose_outside_jupyter_names_the_backend_url(notebook, local_server):
-    fetch = ("import httpx, time\n"
-             "sb = list(get_ipython().find_line_magic('oc_expose').__self__.state.implicit.values())[0]\n"
-             "for _ in range(150):\n"
-             "    r = httpx.get(f'{sb.config.api_url}/preview/{sb.id}/8000/', headers={'X-API-Key': sb.config.api_key})\n"
-             "    if r.status_code != 502:\n"
-             "        break\n"
-             "    time.sleep(0.2)\n"
-             "print(r.status_code, 'Directory listing' in r.text)")
+    fetch = (
+        "import httpx, time\n"
+        "sb = list(get_ipython().find_line_magic('oc_expose').__self__.state.implicit.values())[0]\n"
+        "for _ in range(150):\n"
+        "    r = httpx.get(f'{sb.config.api_url}/preview/{sb.id}/8000/', headers={'X-API-Key': sb.config.api_key})\n"
+        "    if r.status_code != 502:\n"
+        "        break\n"
+        "    time.sleep(0.2)\n"
+        "print(r.status_code, 'Directory listing' in r.text)"
+    )
     run = notebook([LOAD, SERVE, "%oc_expose 8000", fetch])
     match = re.search(r"Port 8000 of sandbox (sb-[0-9a-f]+): (\S+) ", run.text(2))
     assert match, run.text(2)
@@ -60,9 +71,19 @@ def test_expose_outside_jupyter_names_the_backend_url(notebook, local_server):
 
 
 def test_expose_mistakes_are_one_line(notebook):
-    run = notebook([LOAD, "%oc_expose", "%oc_expose web", "%oc_expose 70000", "%oc_expose 80 --close 80",
-                    "%oc_expose 8000", "%oc_expose 8000 --sandbox sb-0000000000000000",
-                    "print(get_ipython().find_line_magic('oc_expose').__doc__)"], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%oc_expose",
+            "%oc_expose web",
+            "%oc_expose 70000",
+            "%oc_expose 80 --close 80",
+            "%oc_expose 8000",
+            "%oc_expose 8000 --sandbox sb-0000000000000000",
+            "print(get_ipython().find_line_magic('oc_expose').__doc__)",
+        ],
+        allow_errors=True,
+    )
     messages = [run.errors(i)[0]["evalue"] for i in range(1, 7)]
     assert messages[0].startswith("Give the port to expose, for example %oc_expose 8000")
     assert messages[1] == "PORT must be a whole number from 1 to 65535, got 'web'; for example %oc_expose 8000."

@@ -12,10 +12,12 @@ import pytest
 from oc_jupyter.magics.files import safe_relative
 
 LOAD = "%load_ext oc_jupyter"
-NEW = ("from oc_jupyter.sdk import Sandbox, sync\n"
-       "sb = sync.run(Sandbox.create())\n"
-       "%oc_sandbox use {sb.id}\n"
-       "print('SANDBOX', sb.id)")
+NEW = (
+    "from oc_jupyter.sdk import Sandbox, sync\n"
+    "sb = sync.run(Sandbox.create())\n"
+    "%oc_sandbox use {sb.id}\n"
+    "print('SANDBOX', sb.id)"
+)
 KILL = "sync.run(sb.kill())"
 
 
@@ -37,20 +39,22 @@ def test_a_50_mb_file_round_trips_byte_identical_with_bounded_kernel_memory(note
         handle.writelines(os.urandom(1 << 20) for _ in range(50))
     # A thread samples the kernel's resident memory while the transfers run: the peak
     # of a process that once held more would hide growth, the samples do not.
-    measure = ("import json, os, threading, time\n"
-               "page = os.sysconf('SC_PAGE_SIZE')\n"
-               "def rss(): return int(open('/proc/self/statm').read().split()[1]) * page // (1 << 20)\n"
-               "samples, stop = [], threading.Event()\n"
-               "def sample():\n"
-               "    while not stop.is_set():\n"
-               "        samples.append(rss()); time.sleep(0.01)\n"
-               "before = rss()\n"
-               "sampler = threading.Thread(target=sample); sampler.start()\n"
-               "%oc_upload big.bin /workspace/in/big.bin\n"
-               "after_up = max(samples)\n"
-               "%oc_download /workspace/in/big.bin back/big.bin\n"
-               "stop.set(); sampler.join()\n"
-               "print('RSS', json.dumps([before, after_up, max(samples)]))")
+    measure = (
+        "import json, os, threading, time\n"
+        "page = os.sysconf('SC_PAGE_SIZE')\n"
+        "def rss(): return int(open('/proc/self/statm').read().split()[1]) * page // (1 << 20)\n"
+        "samples, stop = [], threading.Event()\n"
+        "def sample():\n"
+        "    while not stop.is_set():\n"
+        "        samples.append(rss()); time.sleep(0.01)\n"
+        "before = rss()\n"
+        "sampler = threading.Thread(target=sample); sampler.start()\n"
+        "%oc_upload big.bin /workspace/in/big.bin\n"
+        "after_up = max(samples)\n"
+        "%oc_download /workspace/in/big.bin back/big.bin\n"
+        "stop.set(); sampler.join()\n"
+        "print('RSS', json.dumps([before, after_up, max(samples)]))"
+    )
     (tmp_path / "back").mkdir()
     out = notebook([LOAD, NEW, measure, KILL])
     assert out.error is None, out.error
@@ -77,10 +81,7 @@ def test_a_nested_folder_round_trips_byte_identical(notebook, tmp_path):
     (src / "a" / "b" / "empty").write_bytes(b"")
     (src / "name with spaces.txt").write_text("spaces\n")
     (src / "empty_dir" / "inner").mkdir(parents=True)
-    out = notebook([LOAD, NEW,
-                    "%oc_upload data /workspace/data",
-                    "%oc_download /workspace/data copy",
-                    KILL])
+    out = notebook([LOAD, NEW, "%oc_upload data /workspace/data", "%oc_download /workspace/data copy", KILL])
     assert out.error is None, out.error
     assert "Uploaded 5 files, 0.3 MB, to " in out.text(2)
     assert ":/workspace/data in " in out.text(2)
@@ -92,9 +93,17 @@ def test_a_nested_folder_round_trips_byte_identical(notebook, tmp_path):
 def test_without_widgets_a_large_transfer_shows_a_text_progress_line(notebook, tmp_path):
     (tmp_path / "six.bin").write_bytes(os.urandom(6 * 1024 * 1024))
     (tmp_path / "small.bin").write_bytes(b"small")
-    out = notebook([LOAD, NEW, "%oc_upload six.bin /workspace/", "%oc_upload small.bin /workspace/",
-                    "%oc_download /workspace/six.bin back.bin", KILL],
-                   env_extra={"OC_JUPYTER_WIDGETS": "off"})
+    out = notebook(
+        [
+            LOAD,
+            NEW,
+            "%oc_upload six.bin /workspace/",
+            "%oc_upload small.bin /workspace/",
+            "%oc_download /workspace/six.bin back.bin",
+            KILL,
+        ],
+        env_extra={"OC_JUPYTER_WIDGETS": "off"},
+    )
     assert out.error is None, out.error
     assert "Uploading six.bin: 100% (6.0 MB of 6.0 MB)" in out.text(2)
     assert ":/workspace/six.bin in " in out.text(2)
@@ -102,15 +111,18 @@ def test_without_widgets_a_large_transfer_shows_a_text_progress_line(notebook, t
     assert ":/workspace/small.bin in " in out.text(3)
     assert "Downloading six.bin: 100% (6.0 MB of 6.0 MB)" in out.text(4)
     assert sha(tmp_path / "back.bin") == sha(tmp_path / "six.bin")
-    assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
-                   for i in (2, 3, 4) for o in out.outputs(i))
+    assert not any(
+        "application/vnd.jupyter.widget-view+json" in o.get("data", {}) for i in (2, 3, 4) for o in out.outputs(i)
+    )
 
 
 def test_a_hostile_sandbox_folder_writes_nothing_outside_the_target(notebook, tmp_path):
-    script = ("mkdir -p /workspace/h/sub && echo inside > /workspace/h/ok.txt && "
-              "echo x > /workspace/h/..evil && echo y > \"/workspace/h/sub/line$(printf '\\nx')\" && "
-              "ln -s /etc /workspace/h/etc_link && ln -s /etc/passwd /workspace/h/passwd_link && "
-              "ln -s ../../.. /workspace/h/sub/up")
+    script = (
+        "mkdir -p /workspace/h/sub && echo inside > /workspace/h/ok.txt && "
+        "echo x > /workspace/h/..evil && echo y > \"/workspace/h/sub/line$(printf '\\nx')\" && "
+        "ln -s /etc /workspace/h/etc_link && ln -s /etc/passwd /workspace/h/passwd_link && "
+        "ln -s ../../.. /workspace/h/sub/up"
+    )
     hostile = f"r = sync.run(sb.commands.run({script!r}))\nassert r.exit_code == 0, r"
     target = tmp_path / "nb"
     target.mkdir()
@@ -144,23 +156,28 @@ def test_bad_input_is_refused_in_one_line(notebook, tmp_path):
     (tmp_path / "folder").mkdir()
     (tmp_path / "folder" / "x").write_text("x")
     (tmp_path / "exists.txt").write_text("local\n")
-    cells = [LOAD, NEW,
-             "%oc_upload missing.csv /workspace/x",                 # 2
-             "%oc_upload f.txt workspace/x",                        # 3
-             "%oc_upload f.txt /workspace/f.txt",                   # 4
-             "%oc_upload folder /workspace/f.txt",                  # 5
-             "%oc_download /workspace/nothing.txt",                 # 6
-             "%oc_download /workspace/f.txt no/such/dir/",          # 7
-             "%oc_upload folder /workspace/folder",                 # 8
-             "%oc_download /workspace/folder exists.txt",           # 9
-             "%oc_download relative.txt",                           # 10
-             "print(get_ipython().find_line_magic('oc_upload').__doc__)",  # 11
-             KILL]
+    cells = [
+        LOAD,
+        NEW,
+        "%oc_upload missing.csv /workspace/x",  # 2
+        "%oc_upload f.txt workspace/x",  # 3
+        "%oc_upload f.txt /workspace/f.txt",  # 4
+        "%oc_upload folder /workspace/f.txt",  # 5
+        "%oc_download /workspace/nothing.txt",  # 6
+        "%oc_download /workspace/f.txt no/such/dir/",  # 7
+        "%oc_upload folder /workspace/folder",  # 8
+        "%oc_download /workspace/folder exists.txt",  # 9
+        "%oc_download relative.txt",  # 10
+        "print(get_ipython().find_line_magic('oc_upload').__doc__)",  # 11
+        KILL,
+    ]
     out = notebook(cells, allow_errors=True)
+
     def err(i):
         found = out.errors(i)
         assert len(found) == 1 and found[0]["ename"] == "UsageError", out.outputs(i)
         return found[0]["evalue"]
+
     assert "Local path 'missing.csv' not found (looked in" in err(2)
     assert "must be absolute (start with /), for example /workspace/workspace/x" in err(3)
     assert "Uploaded 1 file" in out.text(4)
@@ -184,10 +201,11 @@ def test_a_download_never_writes_through_a_local_symlink(notebook, tmp_path):
     (nb / "got" / "sub").symlink_to(outside)
     (nb / "linked.txt").symlink_to(outside / "target.txt")
     make = "r = sync.run(sb.commands.run('mkdir -p /workspace/h/sub && echo y > /workspace/h/sub/f.txt'))"
-    out = notebook([LOAD, NEW, make,
-                    "%oc_download /workspace/h got",
-                    "%oc_download /workspace/h/sub/f.txt linked.txt",
-                    KILL], folder=nb, allow_errors=True)
+    out = notebook(
+        [LOAD, NEW, make, "%oc_download /workspace/h got", "%oc_download /workspace/h/sub/f.txt linked.txt", KILL],
+        folder=nb,
+        allow_errors=True,
+    )
     first = out.errors(3)
     assert len(first) == 1 and first[0]["ename"] == "UsageError"
     assert "is a symlink or a file where a folder is needed" in first[0]["evalue"]
@@ -198,9 +216,11 @@ def test_a_download_never_writes_through_a_local_symlink(notebook, tmp_path):
 
 def test_a_folder_downloads_from_a_sandbox_without_find(notebook, tmp_path):
     # Without GNU find the folder is walked one listing at a time.
-    make = ("r = sync.run(sb.commands.run('rm -f \"$(command -v find)\" && mkdir -p /workspace/d/a/b && "
-            "echo 1 > /workspace/d/one && echo 2 > /workspace/d/a/b/two && ! command -v find'))\n"
-            "assert r.exit_code == 0, r")
+    make = (
+        'r = sync.run(sb.commands.run(\'rm -f "$(command -v find)" && mkdir -p /workspace/d/a/b && '
+        "echo 1 > /workspace/d/one && echo 2 > /workspace/d/a/b/two && ! command -v find'))\n"
+        "assert r.exit_code == 0, r"
+    )
     out = notebook([LOAD, NEW, make, "%oc_download /workspace/d d", KILL])
     assert out.error is None, out.error
     assert "Downloaded 2 files" in out.text(3)

@@ -5,34 +5,40 @@ from __future__ import annotations
 import re
 
 LOAD = "%load_ext oc_jupyter"
-WAIT_HIBERNATED = "\n".join([
-    "import time",
-    "from oc_jupyter.sdk import Sandbox, sync",
-    "deadline = time.monotonic() + 60",
-    "while sync.run(Sandbox.connect(host)).status != 'hibernated' and time.monotonic() < deadline:",
-    "    time.sleep(0.25)",
-    "print(sync.run(Sandbox.connect(host)).status)",
-])
+WAIT_HIBERNATED = "\n".join(
+    [
+        "import time",
+        "from oc_jupyter.sdk import Sandbox, sync",
+        "deadline = time.monotonic() + 60",
+        "while sync.run(Sandbox.connect(host)).status != 'hibernated' and time.monotonic() < deadline:",
+        "    time.sleep(0.25)",
+        "print(sync.run(Sandbox.connect(host)).status)",
+    ]
+)
 WOKE = re.compile(r"^woke sandbox sb-[0-9a-f]{16} in \d+ ms$", re.M)
 
 
 def test_remote_names_survive_hibernation_and_the_next_cell_wakes_the_sandbox(notebook):
-    run = notebook([
-        LOAD,
-        "%config OCJupyter.widgets = 'off'\n%config OCJupyter.sandbox_timeout = 3",
-        "%%oc_run --pull host\nimport socket\nhost = socket.gethostname()\nkept = 41",
-        WAIT_HIBERNATED,
-        "%%oc_run\nprint(kept + 1)",
-        "%oc_sandbox hibernate $host",
-        "print(sync.run(Sandbox.connect(host)).status)",
-        "%%oc_run\nprint(kept)",
-        # A cell longer than the idle timeout, silent all along, is not frozen under way.
-        "%%oc_run\nimport time\ntime.sleep(9)\nprint('slept', kept)",
-        "%oc_run sleep 9; echo shell done",
-        "%oc_sandbox wake $host",
-        "%oc_sandbox hibernate $host\n%oc_sandbox wake $host\nprint(sync.run(Sandbox.connect(host)).status)",
-        "%oc_sandbox hibernate nonsense",
-    ], allow_errors=True, timeout=300)
+    run = notebook(
+        [
+            LOAD,
+            "%config OCJupyter.widgets = 'off'\n%config OCJupyter.sandbox_timeout = 3",
+            "%%oc_run --pull host\nimport socket\nhost = socket.gethostname()\nkept = 41",
+            WAIT_HIBERNATED,
+            "%%oc_run\nprint(kept + 1)",
+            "%oc_sandbox hibernate $host",
+            "print(sync.run(Sandbox.connect(host)).status)",
+            "%%oc_run\nprint(kept)",
+            # A cell longer than the idle timeout, silent all along, is not frozen under way.
+            "%%oc_run\nimport time\ntime.sleep(9)\nprint('slept', kept)",
+            "%oc_run sleep 9; echo shell done",
+            "%oc_sandbox wake $host",
+            "%oc_sandbox hibernate $host\n%oc_sandbox wake $host\nprint(sync.run(Sandbox.connect(host)).status)",
+            "%oc_sandbox hibernate nonsense",
+        ],
+        allow_errors=True,
+        timeout=300,
+    )
     for cell in range(len(run.nb.cells) - 1):
         assert run.errors(cell) == [], (cell, run.outputs(cell))
     assert run.text(3).strip() == "hibernated"

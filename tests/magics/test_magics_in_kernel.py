@@ -7,8 +7,9 @@ import uuid
 
 LOAD = "%load_ext oc_jupyter"
 # Counts processes running `sleep 30` in the sandbox (no ps needed: the base image may lack procps).
-PS_SLEEP = ("%oc_run for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done "
-            "| grep -c '^sleep 30' || true")
+PS_SLEEP = (
+    "%oc_run for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 30' || true"
+)
 
 
 def test_load_ext_says_which_backend_and_never_the_key(notebook, local_server):
@@ -19,8 +20,13 @@ def test_load_ext_says_which_backend_and_never_the_key(notebook, local_server):
 
 def test_magic_help_comes_from_docstrings(notebook):
     # `%magic?` pages the docstring through a payload nbclient does not keep, so read the same text here.
-    run = notebook([LOAD, "print(get_ipython().find_cell_magic('oc_image').__doc__)",
-                    "print(get_ipython().find_line_magic('oc_run').__doc__)"])
+    run = notebook(
+        [
+            LOAD,
+            "print(get_ipython().find_cell_magic('oc_image').__doc__)",
+            "print(get_ipython().find_line_magic('oc_run').__doc__)",
+        ]
+    )
     assert "--snapshot SNAP" in run.text(1) and "copy src/ /workspace/src" in run.text(1)
     assert "--no-raise-error" in run.text(2) and "--push" in run.text(2)
 
@@ -30,19 +36,21 @@ def test_recipe_forms_show_a_summary(notebook, tmp_path):
     (tmp_path / "data" / "config.json").write_text('{"debug": true}')
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "helper.py").write_text("VALUE = 7\n")
-    recipe = "\n".join([
-        "%%oc_image app",
-        "apt jq                               # apt_install",
-        'pip "six>=1.16"',
-        "RUN mkdir -p /workspace/data",
-        "env PROJECT_ROOT=/workspace MODE={mode}",
-        "WORKDIR /workspace",
-        "copy data/config.json /workspace/config.json",
-        "COPY src/ /workspace/src",
-        "file /workspace/hello.txt <<EOF",
-        "hello {not interpolated}",
-        "EOF",
-    ])
+    recipe = "\n".join(
+        [
+            "%%oc_image app",
+            "apt jq                               # apt_install",
+            'pip "six>=1.16"',
+            "RUN mkdir -p /workspace/data",
+            "env PROJECT_ROOT=/workspace MODE={mode}",
+            "WORKDIR /workspace",
+            "copy data/config.json /workspace/config.json",
+            "COPY src/ /workspace/src",
+            "file /workspace/hello.txt <<EOF",
+            "hello {not interpolated}",
+            "EOF",
+        ]
+    )
     run = notebook([LOAD, "mode = 'fast'", recipe, "print(app.to_dict()['steps'][3]); print(len(app.steps))"])
     html = run.html(2)
     assert "Image <b>app</b>" in html
@@ -67,12 +75,14 @@ def test_copy_reads_next_to_the_notebook_after_cd(notebook, tmp_path):
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "notes.txt").write_text("WRONG FOLDER\n")
-    run = notebook([
-        LOAD,
-        f"%cd {elsewhere}",
-        "%%oc_image withnotes\ncopy notes.txt /workspace/notes.txt\n",
-        "%oc_run --image withnotes cat /workspace/notes.txt",
-    ])
+    run = notebook(
+        [
+            LOAD,
+            f"%cd {elsewhere}",
+            "%%oc_image withnotes\ncopy notes.txt /workspace/notes.txt\n",
+            "%oc_run --image withnotes cat /workspace/notes.txt",
+        ]
+    )
     assert run.text(3, "stdout") == "from the notebook folder\n"
 
 
@@ -80,8 +90,14 @@ def test_output_streams_live_in_order_with_streams_distinguished(notebook):
     run = notebook([LOAD, "%oc_run for i in 1 2 3; do echo out$i; sleep 0.3; echo err$i >&2; sleep 0.3; done"])
     streams = [(o["name"], o["text"]) for o in run.outputs(1) if o["output_type"] == "stream"]
     joined = [(name, part) for name, text in streams for part in text.splitlines()]
-    assert joined == [("stdout", "out1"), ("stderr", "err1"), ("stdout", "out2"), ("stderr", "err2"),
-                      ("stdout", "out3"), ("stderr", "err3")]
+    assert joined == [
+        ("stdout", "out1"),
+        ("stderr", "err1"),
+        ("stdout", "out2"),
+        ("stderr", "err2"),
+        ("stdout", "out3"),
+        ("stderr", "err3"),
+    ]
 
 
 def test_non_zero_exit_fails_the_cell_and_stops_run_all(notebook):
@@ -90,20 +106,23 @@ def test_non_zero_exit_fails_the_cell_and_stops_run_all(notebook):
     assert "exited with code 3" in run.error.evalue
     assert run.text(1, "stdout") == "before\n"
     assert run.outputs(2) == []
-    run = notebook([LOAD, "%oc_run --no-raise-error exit 3", "%%oc_run --shell\nfalse\n", "print('after')"],
-                   allow_errors=True)
+    run = notebook(
+        [LOAD, "%oc_run --no-raise-error exit 3", "%%oc_run --shell\nfalse\n", "print('after')"], allow_errors=True
+    )
     assert run.errors(1) == []
     assert run.errors(2)[0]["ename"] == "CommandFailed"
 
 
 def test_python_cells_keep_state_show_values_and_remote_tracebacks(notebook):
-    run = notebook([
-        LOAD,
-        "%%oc_run\nimport sys\nx = 20\nprint('remote python', sys.version_info[0])",
-        "%%oc_run\nx * 2 + 2",
-        "%%oc_run\ndef boom():\n    raise ValueError('bad value')\nboom()",
-        "print('not reached')",
-    ])
+    run = notebook(
+        [
+            LOAD,
+            "%%oc_run\nimport sys\nx = 20\nprint('remote python', sys.version_info[0])",
+            "%%oc_run\nx * 2 + 2",
+            "%%oc_run\ndef boom():\n    raise ValueError('bad value')\nboom()",
+            "print('not reached')",
+        ]
+    )
     assert run.text(1, "stdout") == "remote python 3\n"
     assert run.text(2) == "42"
     assert run.error is not None and run.error.ename == "RemotePythonError"
@@ -113,15 +132,18 @@ def test_python_cells_keep_state_show_values_and_remote_tracebacks(notebook):
 
 
 def test_usage_errors_are_one_line(notebook):
-    run = notebook([
-        LOAD,
-        "%oc_run",
-        "%oc_run --image nothing_here ls",
-        "%oc_run --bogus ls",
-        "%oc_snapshot frobnicate x",
-        "%oc_sandbox use sb-does-not-exist",
-        "%oc_run --push x --shell true",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%oc_run",
+            "%oc_run --image nothing_here ls",
+            "%oc_run --bogus ls",
+            "%oc_snapshot frobnicate x",
+            "%oc_sandbox use sb-does-not-exist",
+            "%oc_run --push x --shell true",
+        ],
+        allow_errors=True,
+    )
     for i in range(1, 7):
         (error,) = run.errors(i)
         assert error["ename"] == "UsageError", (i, error)
@@ -133,42 +155,53 @@ def test_usage_errors_are_one_line(notebook):
 
 
 def test_interrupt_stops_a_shell_command_and_the_sandbox_stays_usable(notebook, interrupt_when):
-    run = notebook([
-        LOAD,
-        "%oc_run echo started; sleep 30",
-        PS_SLEEP,
-        "%oc_run echo still usable",
-    ], allow_errors=True, actions={1: interrupt_when(1, "started")})
+    run = notebook(
+        [
+            LOAD,
+            "%oc_run echo started; sleep 30",
+            PS_SLEEP,
+            "%oc_run echo still usable",
+        ],
+        allow_errors=True,
+        actions={1: interrupt_when(1, "started")},
+    )
     assert run.errors(1)[0]["ename"] == "KeyboardInterrupt"
     assert run.text(2, "stdout").strip() == "0"
     assert run.text(3, "stdout") == "still usable\n"
 
 
 def test_interrupt_stops_remote_python_and_keeps_its_names(notebook, interrupt_when):
-    run = notebook([
-        LOAD,
-        "%%oc_run\nkept = 'yes'",
-        "%%oc_run\nimport time, subprocess\nprint('started', flush=True)\nsubprocess.run(['sleep', '30'])",
-        PS_SLEEP,
-        "%%oc_run\nprint('kept', kept)",
-    ], allow_errors=True, actions={2: interrupt_when(2, "started")})
+    run = notebook(
+        [
+            LOAD,
+            "%%oc_run\nkept = 'yes'",
+            "%%oc_run\nimport time, subprocess\nprint('started', flush=True)\nsubprocess.run(['sleep', '30'])",
+            PS_SLEEP,
+            "%%oc_run\nprint('kept', kept)",
+        ],
+        allow_errors=True,
+        actions={2: interrupt_when(2, "started")},
+    )
     assert [e["ename"] for e in run.errors(2)] == ["KeyboardInterrupt"], run.outputs(2)
     assert run.text(3, "stdout").strip() == "0"
     assert run.text(4, "stdout") == "kept yes\n"
 
 
 def test_sandboxes_are_listed_used_and_killed(notebook):
-    run = notebook([
-        LOAD,
-        "%oc_run echo hi",
-        "sid = list(get_ipython().find_line_magic('oc_sandboxes').__self__.state.implicit)[0]; print(sid)",
-        "%oc_sandboxes",
-        "%oc_sandbox use {sid}",
-        "%%oc_run --shell\necho in-current",
-        "%oc_sandbox info {sid}",
-        "%oc_sandbox kill {sid}",
-        "%oc_run --sandbox {sid} true",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%oc_run echo hi",
+            "sid = list(get_ipython().find_line_magic('oc_sandboxes').__self__.state.implicit)[0]; print(sid)",
+            "%oc_sandboxes",
+            "%oc_sandbox use {sid}",
+            "%%oc_run --shell\necho in-current",
+            "%oc_sandbox info {sid}",
+            "%oc_sandbox kill {sid}",
+            "%oc_run --sandbox {sid} true",
+        ],
+        allow_errors=True,
+    )
     sid = run.text(2).strip()
     assert sid.startswith("sb-")
     assert sid in run.html(3) and "made here" in run.html(3)
@@ -180,16 +213,19 @@ def test_sandboxes_are_listed_used_and_killed(notebook):
 
 
 def test_snapshot_commands_and_table(notebook):
-    run = notebook([
-        LOAD,
-        "%%oc_image tiny --snapshot magics-test-snap\nrun echo tiny-build > /tiny.txt\n",
-        "%oc_snapshots",
-        "%oc_snapshot info magics-test-snap",
-        "%oc_snapshot create magics-test-snap --image tiny",
-        "%oc_run --snapshot magics-test-snap cat /tiny.txt",
-        "%oc_snapshot delete magics-test-snap",
-        "%oc_snapshot info magics-test-snap",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%%oc_image tiny --snapshot magics-test-snap\nrun echo tiny-build > /tiny.txt\n",
+            "%oc_snapshots",
+            "%oc_snapshot info magics-test-snap",
+            "%oc_snapshot create magics-test-snap --image tiny",
+            "%oc_run --snapshot magics-test-snap cat /tiny.txt",
+            "%oc_snapshot delete magics-test-snap",
+            "%oc_snapshot info magics-test-snap",
+        ],
+        allow_errors=True,
+    )
     assert run.errors(1) == [], run.outputs(1)
     table = run.html(2)
     assert "magics-test-snap" in table and "ready" in table
@@ -214,8 +250,9 @@ def test_build_widget_leaves_a_static_summary_and_no_key(notebook, local_server)
 
 
 def test_build_failure_shows_the_failing_step(notebook):
-    run = notebook([LOAD, "%%oc_image failing --build\nrun echo fine\nrun echo going-wrong; exit 7\n"],
-                   allow_errors=True)
+    run = notebook(
+        [LOAD, "%%oc_image failing --build\nrun echo fine\nrun echo going-wrong; exit 7\n"], allow_errors=True
+    )
     (error,) = run.errors(1)
     assert error["ename"] == "UsageError" and "failed" in error["evalue"]
     html = run.html(1)
@@ -224,34 +261,41 @@ def test_build_failure_shows_the_failing_step(notebook):
 
 def test_text_mode_prints_the_build(notebook):
     token = uuid.uuid4().hex[:8]
-    run = notebook([LOAD, "%config OCJupyter.widgets = 'off'",
-                    f"%%oc_image textual --build\nrun echo text-mode-line {token}\n"])
+    run = notebook(
+        [LOAD, "%config OCJupyter.widgets = 'off'", f"%%oc_image textual --build\nrun echo text-mode-line {token}\n"]
+    )
     out = run.text(2, "stdout")
     assert f"Step 1/1: run echo text-mode-line {token}" in out and f"text-mode-line {token}" in out
     assert "is built; sandbox" in out
 
 
 def test_images_without_python_still_run_shell_commands(notebook):
-    run = notebook([
-        LOAD,
-        "%%oc_image nopy\nrun rm -f /usr/bin/python3* /usr/local/bin/python3*\n",
-        "%oc_run --image nopy echo works without python; exit 0",
-        "%%oc_run --image nopy\n1 + 1",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%%oc_image nopy\nrun rm -f /usr/bin/python3* /usr/local/bin/python3*\n",
+            "%oc_run --image nopy echo works without python; exit 0",
+            "%%oc_run --image nopy\n1 + 1",
+        ],
+        allow_errors=True,
+    )
     assert run.text(2, "stdout") == "works without python\n"
     (error,) = run.errors(3)
     assert error["ename"] == "UsageError" and "--shell" in error["evalue"]
 
 
 def test_timeout_env_and_cwd(notebook):
-    run = notebook([
-        LOAD,
-        "%oc_run --timeout 1 echo begun; sleep 20",
-        "%oc_run --env GREETING=hello --env WHO=world --cwd /tmp echo $GREETING $WHO; pwd",
-        "%%oc_run --env MODE=remote --cwd /tmp\nimport os\nprint(os.environ['MODE'], os.getcwd())",
-        "%%oc_run --timeout 1\nimport time\ntime.sleep(20)",
-        "%%oc_run\nprint('python still here')",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%oc_run --timeout 1 echo begun; sleep 20",
+            "%oc_run --env GREETING=hello --env WHO=world --cwd /tmp echo $GREETING $WHO; pwd",
+            "%%oc_run --env MODE=remote --cwd /tmp\nimport os\nprint(os.environ['MODE'], os.getcwd())",
+            "%%oc_run --timeout 1\nimport time\ntime.sleep(20)",
+            "%%oc_run\nprint('python still here')",
+        ],
+        allow_errors=True,
+    )
     assert run.errors(1)[0]["ename"] == "CommandTimedOut"
     assert run.text(2, "stdout") == "hello world\n/tmp\n"
     assert run.text(3, "stdout") == "remote /tmp\n"
@@ -263,12 +307,16 @@ def test_interrupt_during_a_build_stops_it_and_the_kernel_goes_on(notebook, inte
     import uuid
 
     marker = uuid.uuid4().hex[:8]
-    run = notebook([
-        LOAD,
-        f"%%oc_image slow --build\nrun echo build-{marker}-started; sleep 30\n",
-        "%oc_run echo kernel fine",
-    ], allow_errors=True, actions={1: interrupt_when(1, f"build-{marker}-started")},
-        env_extra={"OC_JUPYTER_WIDGETS": "off"})
+    run = notebook(
+        [
+            LOAD,
+            f"%%oc_image slow --build\nrun echo build-{marker}-started; sleep 30\n",
+            "%oc_run echo kernel fine",
+        ],
+        allow_errors=True,
+        actions={1: interrupt_when(1, f"build-{marker}-started")},
+        env_extra={"OC_JUPYTER_WIDGETS": "off"},
+    )
     assert run.errors(1)[0]["ename"] == "KeyboardInterrupt"
     assert "Interrupted" in run.text(1, "stdout")
     assert run.text(2, "stdout") == "kernel fine\n"
@@ -277,14 +325,16 @@ def test_interrupt_during_a_build_stops_it_and_the_kernel_goes_on(notebook, inte
 def test_sandboxes_made_implicitly_die_with_the_kernel_unless_kept(notebook, sdk_config):
     from oc_jupyter.sdk import Sandbox, sync
 
-    run = notebook([
-        LOAD,
-        "%oc_run true",
-        "%%oc_image kept_image\nrun echo keep-me > /kept.txt\n",
-        "%oc_run --image kept_image --keep true",
-        "st = get_ipython().find_line_magic('oc_run').__self__.state\n"
-        "print(*sorted(sb.id for sb in st.sandboxes.values()))\nprint(*sorted(st.implicit))",
-    ])
+    run = notebook(
+        [
+            LOAD,
+            "%oc_run true",
+            "%%oc_image kept_image\nrun echo keep-me > /kept.txt\n",
+            "%oc_run --image kept_image --keep true",
+            "st = get_ipython().find_line_magic('oc_run').__self__.state\n"
+            "print(*sorted(sb.id for sb in st.sandboxes.values()))\nprint(*sorted(st.implicit))",
+        ]
+    )
     every, implicit = (line.split() for line in run.text(4).splitlines())
     (kept,) = set(every) - set(implicit)
     (dropped,) = implicit
@@ -303,16 +353,19 @@ def test_images_have_a_rich_repr(notebook):
 
 def test_rerunning_a_snapshot_cell_is_harmless_and_a_different_image_is_refused(notebook):
     recipe = "%%oc_image again --snapshot magics-rerun-snap\nrun echo rerun > /rerun.txt\n"
-    run = notebook([
-        LOAD,
-        "%config OCJupyter.widgets = 'off'",
-        recipe,
-        recipe,
-        "%oc_snapshot create magics-rerun-snap --image again",
-        "%%oc_image other\nrun echo other > /other.txt\n",
-        "%oc_snapshot create magics-rerun-snap --image other",
-        "%oc_snapshot delete magics-rerun-snap",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%config OCJupyter.widgets = 'off'",
+            recipe,
+            recipe,
+            "%oc_snapshot create magics-rerun-snap --image again",
+            "%%oc_image other\nrun echo other > /other.txt\n",
+            "%oc_snapshot create magics-rerun-snap --image other",
+            "%oc_snapshot delete magics-rerun-snap",
+        ],
+        allow_errors=True,
+    )
     for cell in (2, 3, 4):
         assert run.errors(cell) == [], run.outputs(cell)
     for cell in (3, 4):
@@ -327,35 +380,40 @@ def test_rerunning_a_snapshot_cell_is_harmless_and_a_different_image_is_refused(
 
 
 def test_creating_a_snapshot_that_is_still_building_follows_it(notebook):
-    start_elsewhere = "\n".join([
-        "import threading, time",
-        "from oc_jupyter.sdk import Snapshots, sync",
-        "snaps = Snapshots()",
-        "elsewhere = threading.Thread(target=lambda: sync.run(snaps.create('magics-follow-snap', slow)))",
-        "elsewhere.start()",
-        "from oc_jupyter.sdk import SnapshotNotFound",
-        "deadline, status = time.monotonic() + 120, None",
-        "while status != 'building':",
-        "    assert time.monotonic() < deadline, f'the snapshot never showed building (last status {status!r})'",
-        "    try:",
-        "        status = sync.run(snaps.get('magics-follow-snap')).status",
-        "    except SnapshotNotFound:",
-        "        pass  # the other thread has not created it yet",
-        "    assert status in (None, 'building'), f'the snapshot was {status!r} before it was seen building'",
-        "    time.sleep(0.1)",
-        "print('building elsewhere')",
-    ])
-    run = notebook([
-        LOAD,
-        "%config OCJupyter.widgets = 'off'",
-        # A recipe of its own each run, so no earlier run's layer makes it a cache hit.
-        f"%%oc_image slow\nrun sleep 4; echo slow > /slow.txt; echo {uuid.uuid4().hex}\n",
-        start_elsewhere,
-        "%oc_snapshot create magics-follow-snap --image slow",
-        "elsewhere.join()",
-        "%oc_run --snapshot magics-follow-snap cat /slow.txt",
-        "%oc_snapshot delete magics-follow-snap",
-    ], allow_errors=True)
+    start_elsewhere = "\n".join(
+        [
+            "import threading, time",
+            "from oc_jupyter.sdk import Snapshots, sync",
+            "snaps = Snapshots()",
+            "elsewhere = threading.Thread(target=lambda: sync.run(snaps.create('magics-follow-snap', slow)))",
+            "elsewhere.start()",
+            "from oc_jupyter.sdk import SnapshotNotFound",
+            "deadline, status = time.monotonic() + 120, None",
+            "while status != 'building':",
+            "    assert time.monotonic() < deadline, f'the snapshot never showed building (last status {status!r})'",
+            "    try:",
+            "        status = sync.run(snaps.get('magics-follow-snap')).status",
+            "    except SnapshotNotFound:",
+            "        pass  # the other thread has not created it yet",
+            "    assert status in (None, 'building'), f'the snapshot was {status!r} before it was seen building'",
+            "    time.sleep(0.1)",
+            "print('building elsewhere')",
+        ]
+    )
+    run = notebook(
+        [
+            LOAD,
+            "%config OCJupyter.widgets = 'off'",
+            # A recipe of its own each run, so no earlier run's layer makes it a cache hit.
+            f"%%oc_image slow\nrun sleep 4; echo slow > /slow.txt; echo {uuid.uuid4().hex}\n",
+            start_elsewhere,
+            "%oc_snapshot create magics-follow-snap --image slow",
+            "elsewhere.join()",
+            "%oc_run --snapshot magics-follow-snap cat /slow.txt",
+            "%oc_snapshot delete magics-follow-snap",
+        ],
+        allow_errors=True,
+    )
     assert run.text(3, "stdout") == "building elsewhere\n", run.outputs(3)
     assert run.errors(4) == [], run.outputs(4)
     out = run.text(4, "stdout")
@@ -366,16 +424,21 @@ def test_creating_a_snapshot_that_is_still_building_follows_it(notebook):
 
 def test_snapshot_info_is_a_compact_summary_without_file_contents(notebook):
     body = "secret-looking-payload " * 40
-    run = notebook([
-        LOAD,
-        "%config OCJupyter.widgets = 'off'",
-        f"%%oc_image infoimg --snapshot magics-info-snap\nenv MODE=info\nfile /workspace/big.txt <<EOF\n{body}\nEOF\n",
-        "%oc_snapshot info magics-info-snap",
-        ("from oc_jupyter.magics.snapshots import SnapshotSummary\n"
-         "from oc_jupyter.sdk import Snapshots, sync\n"
-         "print(SnapshotSummary(sync.run(Snapshots().get('magics-info-snap')))._repr_html_())"),
-        "%oc_snapshot delete magics-info-snap",
-    ], allow_errors=True)
+    run = notebook(
+        [
+            LOAD,
+            "%config OCJupyter.widgets = 'off'",
+            f"%%oc_image infoimg --snapshot magics-info-snap\nenv MODE=info\nfile /workspace/big.txt <<EOF\n{body}\nEOF\n",
+            "%oc_snapshot info magics-info-snap",
+            (
+                "from oc_jupyter.magics.snapshots import SnapshotSummary\n"
+                "from oc_jupyter.sdk import Snapshots, sync\n"
+                "print(SnapshotSummary(sync.run(Snapshots().get('magics-info-snap')))._repr_html_())"
+            ),
+            "%oc_snapshot delete magics-info-snap",
+        ],
+        allow_errors=True,
+    )
     assert run.errors(2) == [], run.outputs(2)
     text = run.text(3)
     first, *rest = text.strip().splitlines()

@@ -22,7 +22,7 @@ def test_each_keyword_maps_to_its_builder_method(tmp_path):
     (tmp_path / "data" / "config.json").write_text('{"a": 1}')
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "mod.py").write_text("X = 1\n")
-    recipe = '''
+    recipe = """
 apt curl jq                          # apt_install
 pip requests "pandas>=2"             # pip_install (shell-style quoting)
 run mkdir -p /workspace/data
@@ -34,7 +34,7 @@ file /workspace/hello.txt <<EOF
 hello
   # not a comment: file content is verbatim
 EOF
-'''
+"""
     image = build_image(recipe, base_dir=tmp_path)
     expected = (
         Image.base()
@@ -48,14 +48,23 @@ EOF
         .add_file("/workspace/hello.txt", "hello\n  # not a comment: file content is verbatim\n")
     )
     assert image.cache_key() == expected.cache_key()
-    assert [s.type for s in image.steps] == ["apt_install", "pip_install", "run", "env", "workdir",
-                                            "add_file", "add_dir", "add_file"]
+    assert [s.type for s in image.steps] == [
+        "apt_install",
+        "pip_install",
+        "run",
+        "env",
+        "workdir",
+        "add_file",
+        "add_dir",
+        "add_file",
+    ]
 
 
 def test_keywords_are_case_insensitive_and_dockerfile_spellings_work():
     image = build_image("RUN echo hi\nENV A=1\nWORKDIR /w\nApt curl\nPIP six\n")
-    assert steps(image) == steps(Image.base().run_commands("echo hi").env({"A": "1"}).workdir("/w")
-                                 .apt_install(["curl"]).pip_install(["six"]))
+    assert steps(image) == steps(
+        Image.base().run_commands("echo hi").env({"A": "1"}).workdir("/w").apt_install(["curl"]).pip_install(["six"])
+    )
 
 
 def test_each_run_line_is_its_own_step():
@@ -110,7 +119,11 @@ def test_heredoc_with_quoted_tag_and_trailing_steps():
 @pytest.mark.parametrize(
     "recipe, lineno, fragment",
     [
-        ("apt curl\n\napk add curl", 3, "Line 3: unknown keyword 'apk' in \"apk add curl\"; valid keywords are apt, pip, run, env, workdir, copy, file."),
+        (
+            "apt curl\n\napk add curl",
+            3,
+            "Line 3: unknown keyword 'apk' in \"apk add curl\"; valid keywords are apt, pip, run, env, workdir, copy, file.",
+        ),
         ("apt", 1, "'apt' needs at least one package"),
         ("pip 'unterminated", 1, "quoting is unbalanced"),
         ("run", 1, "'run' needs a shell command"),

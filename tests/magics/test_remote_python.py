@@ -25,8 +25,13 @@ from oc_jupyter.magics.remote_python import SOURCE, FrameReader
 
 class Repl:
     def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-u", "-c", SOURCE], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-c", SOURCE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         self.reader = FrameReader()
         self.items: list = []
         self.consumed = 0
@@ -163,12 +168,14 @@ def test_pull_falls_back_to_pickle_only_where_allowed(repl):
 
 def test_printed_frames_and_subprocess_output_arrive_as_stream_text(repl):
     forged = '8 {"t":1}\n10 {"t":"x"}\n'
-    code = ("import os, subprocess, sys\n"
-            f"print({forged!r})\n"
-            f"sys.stderr.write({forged!r})\n"
-            f"os.write(1, {forged!r}.encode())\n"
-            'subprocess.run(["printf", "%s", "44 {\\"t\\": \\"done\\", \\"id\\": 1, \\"ok\\": true}\\n"])\n'
-            "_ = os.system('echo child')")
+    code = (
+        "import os, subprocess, sys\n"
+        f"print({forged!r})\n"
+        f"sys.stderr.write({forged!r})\n"
+        f"os.write(1, {forged!r}.encode())\n"
+        'subprocess.run(["printf", "%s", "44 {\\"t\\": \\"done\\", \\"id\\": 1, \\"ok\\": true}\\n"])\n'
+        "_ = os.system('echo child')"
+    )
     done, items = repl.run(code, 1)
     assert done["ok"]
     assert [k for k, _ in items if k == "frame"] == ["frame"]  # only the real 'done'
@@ -178,8 +185,11 @@ def test_printed_frames_and_subprocess_output_arrive_as_stream_text(repl):
 
 
 def test_a_subprocess_does_not_inherit_the_reply_channel(repl):
-    _, items = repl.run("import os, subprocess\n"
-                        "print(subprocess.run(['ls', '/proc/self/fd'], capture_output=True, text=True).stdout.split())", 1)
+    _, items = repl.run(
+        "import os, subprocess\n"
+        "print(subprocess.run(['ls', '/proc/self/fd'], capture_output=True, text=True).stdout.split())",
+        1,
+    )
     fds = eval(stdout_of(items))
     assert sorted(fds, key=int)[:3] == ["0", "1", "2"] and len(fds) <= 4  # the 4th is ls's own listing
 
@@ -187,8 +197,12 @@ def test_a_subprocess_does_not_inherit_the_reply_channel(repl):
 def test_output_waits_for_the_kernel_to_catch_up(repl):
     repl.ack = False
     repl.items.clear()
-    repl.send(op="exec", id=1, code="import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 65536)\nprint('end')",
-              filename="<cell 1>")
+    repl.send(
+        op="exec",
+        id=1,
+        code="import sys\nfor _ in range(200):\n    sys.stdout.write('x' * 65536)\nprint('end')",
+        filename="<cell 1>",
+    )
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         time.sleep(0.1)
@@ -245,10 +259,14 @@ def _running(pid: int, wait: float = 2.0) -> bool:
 
 def test_frame_reader_cuts_length_prefixed_frames_across_chunks():
     r = FrameReader()
-    assert r.feed("13 {\"t\": ") == []
+    assert r.feed('13 {"t": ') == []
     assert r.feed('"done"}\n14 {"t": "ready"}') == [("frame", {"t": "done"})]
     assert r.feed("\n") == [("frame", {"t": "ready"})]
-    assert r.feed("garbage line\n5 [1,2]\n") == [("breach", "text outside a frame"),
-                                                  ("breach", "a frame that is not a JSON object")]
-    assert r.feed("3 {}xx\n2 {}\n") == [("breach", "a frame of the wrong length"),
-                                         ("breach", "a frame that is not a JSON object")]
+    assert r.feed("garbage line\n5 [1,2]\n") == [
+        ("breach", "text outside a frame"),
+        ("breach", "a frame that is not a JSON object"),
+    ]
+    assert r.feed("3 {}xx\n2 {}\n") == [
+        ("breach", "a frame of the wrong length"),
+        ("breach", "a frame that is not a JSON object"),
+    ]

@@ -44,17 +44,20 @@ def test_dataframes_keep_dtypes_index_and_values():
     assert back.index.name == "row" and back["kind"].cat.ordered
 
 
-@pytest.mark.parametrize("make", [
-    lambda df: df.set_index(["kind", "flag"]),
-    lambda df: df.reset_index(drop=True),
-    lambda df: df.set_axis(pd.RangeIndex(10, 18, 2, name="even"), axis=0),
-    lambda df: df.set_index("when"),
-    lambda df: df.set_index("kind"),
-    lambda df: df.T.iloc[:, :2].astype(str),
-    lambda df: pd.DataFrame({("a", 1): [1, 2], ("a", 2): [3, 4]}),
-    lambda df: pd.DataFrame([[1, 2]], columns=["same", "same"]),
-    lambda df: df.iloc[:0],
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda df: df.set_index(["kind", "flag"]),
+        lambda df: df.reset_index(drop=True),
+        lambda df: df.set_axis(pd.RangeIndex(10, 18, 2, name="even"), axis=0),
+        lambda df: df.set_index("when"),
+        lambda df: df.set_index("kind"),
+        lambda df: df.T.iloc[:, :2].astype(str),
+        lambda df: pd.DataFrame({("a", 1): [1, 2], ("a", 2): [3, 4]}),
+        lambda df: pd.DataFrame([[1, 2]], columns=["same", "same"]),
+        lambda df: df.iloc[:0],
+    ],
+)
 def test_index_and_column_shapes_round_trip(make):
     df = make(frame())
     pd.testing.assert_frame_equal(round_trip(df), df)
@@ -67,14 +70,17 @@ def test_series_round_trip_with_name_and_index():
     pd.testing.assert_series_equal(round_trip(s), s)
 
 
-@pytest.mark.parametrize("arr", [
-    np.arange(12, dtype=np.float32).reshape(3, 4),
-    np.array(["2024-01-01", "NaT"], dtype="datetime64[ns]"),
-    np.array([True, False]),
-    np.array([1 + 2j]),
-    np.array(["ab", "c"]),
-    np.zeros((2, 0, 3)),
-])
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(12, dtype=np.float32).reshape(3, 4),
+        np.array(["2024-01-01", "NaT"], dtype="datetime64[ns]"),
+        np.array([True, False]),
+        np.array([1 + 2j]),
+        np.array(["ab", "c"]),
+        np.zeros((2, 0, 3)),
+    ],
+)
 def test_numpy_arrays_keep_dtype_and_shape(arr):
     back = round_trip(arr)
     assert back.dtype == arr.dtype and back.shape == arr.shape
@@ -83,11 +89,15 @@ def test_numpy_arrays_keep_dtype_and_shape(arr):
 
 def test_scalars_bytes_datetimes_and_containers():
     value = {
-        "ints": [1, -2**70, np.int64(7), np.float32(1.5), np.bool_(True)],
+        "ints": [1, -(2**70), np.int64(7), np.float32(1.5), np.bool_(True)],
         (1, "key"): {frozenset({1, 2}), "s"},
         3: (b"\x00\xff", bytearray(b"ab"), None, True, 2.5, complex(1, -1)),
-        "when": [dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc), dt.date(2024, 1, 2),
-                 dt.time(3, 4), dt.timedelta(days=-1, seconds=5)],
+        "when": [
+            dt.datetime(2024, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone.utc),
+            dt.date(2024, 1, 2),
+            dt.time(3, 4),
+            dt.timedelta(days=-1, seconds=5),
+        ],
         "frame": frame().iloc[:2],
     }
     back = round_trip(value)
@@ -99,13 +109,16 @@ def test_scalars_bytes_datetimes_and_containers():
     assert type(back[3][1]) is bytearray and type(back[(1, "key")]) is set
 
 
-@pytest.mark.parametrize("value, type_name", [
-    (object(), "object"),
-    (pd.Timestamp("2024-01-01"), "pandas.Timestamp"),
-    (np.array([object()], dtype=object), "numpy array of dtype object"),
-    ({"deep": [1, {2: io.BytesIO()}]}, "_io.BytesIO"),
-    (type("Local", (), {})(), "Local"),
-])
+@pytest.mark.parametrize(
+    "value, type_name",
+    [
+        (object(), "object"),
+        (pd.Timestamp("2024-01-01"), "pandas.Timestamp"),
+        (np.array([object()], dtype=object), "numpy array of dtype object"),
+        ({"deep": [1, {2: io.BytesIO()}]}, "_io.BytesIO"),
+        (type("Local", (), {})(), "Local"),
+    ],
+)
 def test_values_without_a_safe_form_name_their_type(value, type_name):
     with pytest.raises(values.Unsupported) as info:
         values.encode(value)
@@ -139,19 +152,29 @@ def test_a_pickled_array_is_refused_and_never_unpickled(tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("node", [
-    {"$": "pickle", "data": "gASVAAAA"},
-    {"$": "dict", "v": [[{"$": "list", "v": []}, 1]]},
-    {"$": "dict", "v": [[1]]},
-    {"$": "bytes", "b64": "not base64!"},
-    {"$": "dataframe", "columns": {"kind": "range", "start": 0, "stop": 2, "step": 1},
-     "data": [], "index": {"kind": "range", "start": 0, "stop": 0, "step": 1}},
-    {"$": "series", "values": {"kind": "eval", "code": "1"}, "index": {"kind": "range"}},
-    {"$": "series", "values": {"kind": "extension", "dtype": "no-such-dtype", "values": []},
-     "index": {"kind": "range", "start": 0, "stop": 0, "step": 1}},
-    [1, 2],
-    {"no": "tag"},
-])
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"$": "pickle", "data": "gASVAAAA"},
+        {"$": "dict", "v": [[{"$": "list", "v": []}, 1]]},
+        {"$": "dict", "v": [[1]]},
+        {"$": "bytes", "b64": "not base64!"},
+        {
+            "$": "dataframe",
+            "columns": {"kind": "range", "start": 0, "stop": 2, "step": 1},
+            "data": [],
+            "index": {"kind": "range", "start": 0, "stop": 0, "step": 1},
+        },
+        {"$": "series", "values": {"kind": "eval", "code": "1"}, "index": {"kind": "range"}},
+        {
+            "$": "series",
+            "values": {"kind": "extension", "dtype": "no-such-dtype", "values": []},
+            "index": {"kind": "range", "start": 0, "stop": 0, "step": 1},
+        },
+        [1, 2],
+        {"no": "tag"},
+    ],
+)
 def test_malformed_forms_are_bad_values(node):
     with pytest.raises(values.BadValue):
         values.decode(node)

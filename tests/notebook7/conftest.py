@@ -22,8 +22,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @dataclass
@@ -71,9 +78,20 @@ def notebook7(local_server, tmp_path_factory) -> Notebook:
     port, token = _free_port(), secrets.token_hex(16)
     log = home / "notebook.log"
     process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter"), "notebook", "--allow-root", "--no-browser",
-         f"--port={port}", "--ip=127.0.0.1", f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}"],
-        env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=root,
+        [
+            str(Path(sys.executable).parent / "jupyter"),
+            "notebook",
+            "--allow-root",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+        ],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        cwd=root,
     )
     server = Notebook(url=f"http://127.0.0.1:{port}", token=token, root=root, process=process, log=log)
     deadline = time.monotonic() + 120
@@ -81,8 +99,12 @@ def notebook7(local_server, tmp_path_factory) -> Notebook:
         if process.poll() is not None:
             raise RuntimeError(f"jupyter notebook exited with {process.returncode}:\n{server.output()}")
         try:
-            if httpx.get(f"{server.url}/api/status", headers={"Authorization": f"token {token}"},
-                         timeout=2).status_code == 200:
+            if (
+                httpx.get(
+                    f"{server.url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
+                ).status_code
+                == 200
+            ):
                 break
         except httpx.HTTPError:
             pass
@@ -104,7 +126,9 @@ def notebook7(local_server, tmp_path_factory) -> Notebook:
 def browser():
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing; install Debian's chromium package (scripts/setup.sh does with OC_SETUP_BROWSER=1)."
+    assert Path(CHROMIUM).exists(), (
+        f"{CHROMIUM} is missing; install Debian's chromium package (scripts/setup.sh does with OC_SETUP_BROWSER=1)."
+    )
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield chromium

@@ -63,7 +63,8 @@ def marker(local_server):
 
 def test_build_log_and_snapshot_table_render_from_cells_run_in_the_page(notebook7, page, marker, artifacts):
     name = _new_notebook(
-        notebook7.root, f"build-{marker}.ipynb",
+        notebook7.root,
+        f"build-{marker}.ipynb",
         "%load_ext oc_jupyter",
         f"%%oc_image env_{marker} --build\nrun echo nb7-{marker} > /marker\nenv MARKER={marker}\n",
         f"%oc_snapshot create nb7-{marker} --image env_{marker}",

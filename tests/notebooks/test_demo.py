@@ -13,7 +13,9 @@ QUICKSTART = Path(__file__).resolve().parents[2] / "notebooks" / "quickstart.ipy
 
 def test_demo_runs_the_quickstart_and_points_to_jupyterlab(local_server, quickstart):
     # After the quickstart fixture, so both runs never share the notebook's snapshot names at once.
-    done = subprocess.run([CLI, "demo"], env=local_server.env, capture_output=True, text=True, timeout=1800, check=False)
+    done = subprocess.run(
+        [CLI, "demo"], env=local_server.env, capture_output=True, text=True, timeout=1800, check=False
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     out = done.stdout
     assert f"quickstart.ipynb on the local backend at {local_server.url}" in out.splitlines()[0]

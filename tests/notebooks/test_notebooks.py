@@ -96,7 +96,7 @@ def test_data_science_reads_the_shipped_data(data_science):
 
 
 def test_data_science_brings_back_sane_metrics(data_science):
-    text = data_science.text(data_science.cell("print(f\"MAE"))
+    text = data_science.text(data_science.cell('print(f"MAE'))
     mae, baseline = map(float, re.search(r"MAE (\d+) rentals/day \(predicting the average: (\d+)\)", text).groups())
     r2 = float(re.search(r"R² ([\d.]+) over 183 test days", text).group(1))
     assert 0.8 <= r2 <= 1.0

@@ -44,4 +44,3 @@ def unique_images():
 @pytest.fixture
 def nonce() -> str:
     return secrets.token_hex(6)
-

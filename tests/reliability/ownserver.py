@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _support import CLI, ENGINE
-
+from _support import CLI
 from engine_under_test import engine_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,8 +33,9 @@ def engine_env() -> dict[str, str]:
 
 def podman(*args: str, check: bool = False, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run the container engine's CLI, as a user at a terminal would."""
-    return subprocess.run(engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(),
-                          timeout=timeout)
+    return subprocess.run(
+        engine_args(*args), capture_output=True, text=True, check=check, env=engine_env(), timeout=timeout
+    )
 
 
 def containers_with(*labels: str, all_: bool = True) -> list[str]:
@@ -54,8 +54,9 @@ def container_of(sandbox_id: str) -> str:
 
 def processes_in(container: str) -> list[str]:
     """The command lines running in a container, read from its /proc by the engine's exec."""
-    out = podman("exec", container, "sh", "-c",
-                 "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done").stdout
+    out = podman(
+        "exec", container, "sh", "-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done"
+    ).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
@@ -117,12 +118,22 @@ class OwnServer:
         return {"X-API-Key": self.key}
 
     def client(self, **kwargs) -> httpx.Client:
-        return httpx.Client(base_url=self.url + "/api", headers=self.headers, trust_env=False,
-                            timeout=kwargs.pop("timeout", httpx.Timeout(60, read=300)), **kwargs)
+        return httpx.Client(
+            base_url=self.url + "/api",
+            headers=self.headers,
+            trust_env=False,
+            timeout=kwargs.pop("timeout", httpx.Timeout(60, read=300)),
+            **kwargs,
+        )
 
     def async_client(self, **kwargs) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url + "/api", headers=self.headers, trust_env=False,
-                                 timeout=kwargs.pop("timeout", httpx.Timeout(60, read=300)), **kwargs)
+        return httpx.AsyncClient(
+            base_url=self.url + "/api",
+            headers=self.headers,
+            trust_env=False,
+            timeout=kwargs.pop("timeout", httpx.Timeout(60, read=300)),
+            **kwargs,
+        )
 
     def config(self):
         from oc_jupyter.sdk import Config

@@ -58,8 +58,9 @@ async def await_until(predicate, timeout: float, what: str, interval: float = 0.
 
 # ── the server SIGKILLed (or stopped) during a snapshot build ──────────────
 @pytest.mark.parametrize("how", ["SIGKILL", "oc-jupyter server stop"])
-def test_server_killed_during_snapshot_build_marks_it_failed_and_a_retry_succeeds(own_server, unique_images, nonce,
-                                                                                   how):
+def test_server_killed_during_snapshot_build_marks_it_failed_and_a_retry_succeeds(
+    own_server, unique_images, nonce, how
+):
     server = own_server()
     image = unique_images(Image.base().run_commands(f"echo begin-{nonce}; sleep 8; echo end-{nonce}"))
     content_hash = image.cache_key()
@@ -72,8 +73,11 @@ def test_server_killed_during_snapshot_build_marks_it_failed_and_a_retry_succeed
         accepted = api.post("/snapshots", params={"async": "1"}, json={"name": name, "image": image.to_dict()})
         assert accepted.status_code == 202, accepted.text
         assert accepted.json()["status"] == "building"
-        build = wait_until(lambda: containers_with(f"oc-jupyter.build={content_hash}", all_=False), 90,
-                           "the build container of the step to run")
+        build = wait_until(
+            lambda: containers_with(f"oc-jupyter.build={content_hash}", all_=False),
+            90,
+            "the build container of the step to run",
+        )
         assert "sleep 8" in " ".join(processes_in(build[0])), "the step is not running yet"
 
     if how == "SIGKILL":
@@ -114,10 +118,15 @@ def test_server_killed_during_snapshot_build_marks_it_failed_and_a_retry_succeed
 async def test_snapshot_build_goes_on_when_the_client_drops_the_stream(local_server, sdk_config, unique_images, nonce):
     image = unique_images(Image.base().run_commands(f"echo begin-{nonce}; sleep 3; echo end-{nonce}"))
     name = f"rel-drop-{nonce}"
-    async with httpx.AsyncClient(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                                 timeout=httpx.Timeout(60, read=120), trust_env=False) as api:
-        async with api.stream("POST", "/snapshots", json={"name": name, "image": image.to_dict()},
-                              headers={"Accept": "text/event-stream"}) as stream:
+    async with httpx.AsyncClient(
+        base_url=local_server.url + "/api",
+        headers={"X-API-Key": local_server.key},
+        timeout=httpx.Timeout(60, read=120),
+        trust_env=False,
+    ) as api:
+        async with api.stream(
+            "POST", "/snapshots", json={"name": name, "image": image.to_dict()}, headers={"Accept": "text/event-stream"}
+        ) as stream:
             assert stream.status_code == 200
             seen = []
             async for line in stream.aiter_lines():
@@ -138,12 +147,18 @@ async def test_snapshot_build_goes_on_when_the_client_drops_the_stream(local_ser
 
 
 async def test_sandbox_create_dropped_mid_build_finishes_the_build_and_leaves_no_sandbox(
-        local_server, sdk_config, unique_images, nonce):
+    local_server, sdk_config, unique_images, nonce
+):
     image = unique_images(Image.base().run_commands(f"echo begin-{nonce}; sleep 2; echo end-{nonce}"))
-    async with httpx.AsyncClient(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                                 timeout=httpx.Timeout(60, read=120), trust_env=False) as api:
-        async with api.stream("POST", "/sandboxes", json={"image": image.to_dict(), "timeout": 0},
-                              headers={"Accept": "text/event-stream"}) as stream:
+    async with httpx.AsyncClient(
+        base_url=local_server.url + "/api",
+        headers={"X-API-Key": local_server.key},
+        timeout=httpx.Timeout(60, read=120),
+        trust_env=False,
+    ) as api:
+        async with api.stream(
+            "POST", "/sandboxes", json={"image": image.to_dict(), "timeout": 0}, headers={"Accept": "text/event-stream"}
+        ) as stream:
             async for line in stream.aiter_lines():
                 if f'"begin-{nonce}"' in line:
                     break
@@ -206,8 +221,9 @@ async def test_container_stopped_mid_run_is_a_sandbox_error_naming_the_cause(sdk
     try:
         ctr = await asyncio.to_thread(container_of, sandbox.id)
         running = asyncio.ensure_future(sandbox.commands.run("sleep 131", timeout=200))
-        await await_until(lambda: asyncio.to_thread(lambda: "sleep 131" in " ".join(processes_in(ctr))), 30,
-                          "the command to start")
+        await await_until(
+            lambda: asyncio.to_thread(lambda: "sleep 131" in " ".join(processes_in(ctr))), 30, "the command to start"
+        )
         await asyncio.to_thread(podman, how, *(["-t", "1"] if how == "stop" else []), ctr)
         with pytest.raises(errors.OCError) as caught:
             await asyncio.wait_for(running, 60)
@@ -226,8 +242,11 @@ async def test_container_stopped_mid_session_ends_it_with_the_cause_on_stderr(sd
         ctr = await asyncio.to_thread(container_of, sandbox.id)
         stderr: list[bytes] = []
         session = await sandbox.exec.start("sleep", ["132"], on_stderr=stderr.append)
-        await await_until(lambda: asyncio.to_thread(lambda: "sleep 132" in " ".join(processes_in(ctr))), 30,
-                          "the session's command to start")
+        await await_until(
+            lambda: asyncio.to_thread(lambda: "sleep 132" in " ".join(processes_in(ctr))),
+            30,
+            "the session's command to start",
+        )
         await asyncio.to_thread(podman, "kill", ctr)
         code = await asyncio.wait_for(session.wait(), 60)
         assert code != 0
@@ -243,9 +262,11 @@ async def test_sandbox_removed_outside_is_reported_by_every_next_call(sdk_config
     ctr = await asyncio.to_thread(container_of, sandbox.id)
     await asyncio.to_thread(podman, "rm", "-f", "-t", "0", ctr)
 
-    for call in (lambda: sandbox.commands.run("true"),
-                 lambda: sandbox.exec.start("true"),
-                 lambda: sandbox.files.write("/tmp/x", "x")):
+    for call in (
+        lambda: sandbox.commands.run("true"),
+        lambda: sandbox.exec.start("true"),
+        lambda: sandbox.files.write("/tmp/x", "x"),
+    ):
         with pytest.raises(errors.OCError) as caught:
             await asyncio.wait_for(call(), 60)
         message = str(caught.value)
@@ -323,8 +344,14 @@ class FaultyCloud:
         self.httpd.server_close()
 
 
-SNAPSHOT = {"id": "snap-1", "name": "s", "status": "ready", "contentHash": "ab" * 32, "manifest": {},
-            "createdAt": "2026-01-01T00:00:00Z"}
+SNAPSHOT = {
+    "id": "snap-1",
+    "name": "s",
+    "status": "ready",
+    "contentHash": "ab" * 32,
+    "manifest": {},
+    "createdAt": "2026-01-01T00:00:00Z",
+}
 
 
 @pytest.fixture
@@ -342,17 +369,19 @@ def faulty_cloud():
 
 
 async def test_idempotent_calls_retry_429_and_503_with_backoff_then_succeed(faulty_cloud):
-    cloud = faulty_cloud({
-        ("GET", "/api/snapshots"): [
-            (429, {"error": "quota: slow down"}, {"Retry-After": "1"}),
-            (503, {"error": "maintenance"}, {}),
-            (200, [SNAPSHOT], {}),
-        ],
-        ("GET", "/api/sandboxes/sb-x"): [
-            (502, {"error": "bad gateway"}, {}),
-            (200, {"sandboxID": "sb-x", "status": "running", "templateID": "base"}, {}),
-        ],
-    })
+    cloud = faulty_cloud(
+        {
+            ("GET", "/api/snapshots"): [
+                (429, {"error": "quota: slow down"}, {"Retry-After": "1"}),
+                (503, {"error": "maintenance"}, {}),
+                (200, [SNAPSHOT], {}),
+            ],
+            ("GET", "/api/sandboxes/sb-x"): [
+                (502, {"error": "bad gateway"}, {}),
+                (200, {"sandboxID": "sb-x", "status": "running", "templateID": "base"}, {}),
+            ],
+        }
+    )
     listed = await Snapshots(config=cloud.config()).list()
     assert [s.name for s in listed] == ["s"]
     assert cloud.count("GET", "/api/snapshots") == 3
@@ -376,11 +405,13 @@ async def test_idempotent_calls_give_up_after_bounded_retries_with_the_server_me
 @pytest.mark.parametrize("status", [429, 500, 503])
 async def test_posts_are_never_retried_and_fail_with_the_server_message(faulty_cloud, status):
     message = f"server says no ({status})"
-    cloud = faulty_cloud({
-        ("POST", "/api/sandboxes"): [(status, {"error": message}, {})],
-        ("POST", "/api/snapshots"): [(status, {"error": message}, {})],
-        ("POST", "/api/sandboxes/sb-x/exec/run"): [(status, {"error": message}, {})],
-    })
+    cloud = faulty_cloud(
+        {
+            ("POST", "/api/sandboxes"): [(status, {"error": message}, {})],
+            ("POST", "/api/snapshots"): [(status, {"error": message}, {})],
+            ("POST", "/api/sandboxes/sb-x/exec/run"): [(status, {"error": message}, {})],
+        }
+    )
     config = cloud.config()
     calls = {
         "/api/sandboxes": lambda: Sandbox.create(config=config),
@@ -483,8 +514,10 @@ class CuttingProxy:
             finally:
                 cut.set()
 
-        tasks = [asyncio.ensure_future(pump(reader, upstream_writer, False)),
-                 asyncio.ensure_future(pump(upstream_reader, writer, True))]
+        tasks = [
+            asyncio.ensure_future(pump(reader, upstream_writer, False)),
+            asyncio.ensure_future(pump(upstream_reader, writer, True)),
+        ]
         await cut.wait()
         for w in (writer, upstream_writer):
             w.transport.abort()

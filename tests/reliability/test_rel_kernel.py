@@ -110,8 +110,7 @@ def _gone_within(ctr: str, marker: str, limit: float) -> float:
 
 
 @pytest.mark.parametrize("form", ["shell", "python"])
-async def test_interrupt_during_oc_run_stops_the_remote_process_and_keeps_the_sandbox(
-        kernel, sdk_config, form, nonce):
+async def test_interrupt_during_oc_run_stops_the_remote_process_and_keeps_the_sandbox(kernel, sdk_config, form, nonce):
     sandbox = await Sandbox.create(config=sdk_config, timeout=0)
     try:
         ctr = await asyncio.to_thread(container_of, sandbox.id)
@@ -123,8 +122,10 @@ async def test_interrupt_during_oc_run_stops_the_remote_process_and_keeps_the_sa
             cell = f"%%oc_run --sandbox {sandbox.id} --shell\necho started-{nonce}\nsleep {seconds}\necho never-{nonce}"
             marker = f"sleep {seconds}"
         else:
-            cell = (f"%%oc_run --sandbox {sandbox.id}\nimport subprocess, time\nprint('started-{nonce}', flush=True)\n"
-                    f"subprocess.run(['sleep', '{seconds}'])\nprint('never-{nonce}')")
+            cell = (
+                f"%%oc_run --sandbox {sandbox.id}\nimport subprocess, time\nprint('started-{nonce}', flush=True)\n"
+                f"subprocess.run(['sleep', '{seconds}'])\nprint('never-{nonce}')"
+            )
             marker = f"sleep {seconds}"
         msg_id = k.submit(cell)
         await asyncio.to_thread(k.collect, msg_id, 120, lambda outs: f"started-{nonce}" in text_of(outs))
@@ -144,7 +145,8 @@ async def test_interrupt_during_oc_run_stops_the_remote_process_and_keeps_the_sa
         assert reply["status"] == "ok" and f"usable-{nonce}" in text, text
         if form == "python":
             text, reply = await asyncio.to_thread(
-                k.run, f"%%oc_run --sandbox {sandbox.id}\nprint('python-usable-{nonce}')", 120)
+                k.run, f"%%oc_run --sandbox {sandbox.id}\nprint('python-usable-{nonce}')", 120
+            )
             assert reply["status"] == "ok" and f"python-usable-{nonce}" in text, text
         result = await sandbox.commands.run("echo ok")
         assert result.stdout == "ok\n"
@@ -153,8 +155,7 @@ async def test_interrupt_during_oc_run_stops_the_remote_process_and_keeps_the_sa
         record_figures("reliability-interrupt", FIGURES)
 
 
-async def test_interrupt_during_a_build_stops_the_cell_and_the_build_still_completes(
-        kernel, unique_images, nonce):
+async def test_interrupt_during_a_build_stops_the_cell_and_the_build_still_completes(kernel, unique_images, nonce):
     command = f"echo begin-{nonce}; sleep 4; echo end-{nonce}"
     image = unique_images(Image.base().run_commands(command))
     k = await asyncio.to_thread(kernel)
@@ -189,35 +190,45 @@ async def test_interrupt_during_a_build_stops_the_cell_and_the_build_still_compl
 
 
 async def test_kernel_restart_keeps_sandboxes_and_snapshots_and_reconnects_by_id(
-        kernel, sdk_config, unique_images, nonce):
+    kernel, sdk_config, unique_images, nonce
+):
     snaps = Snapshots(config=sdk_config)
     name = f"rel-restart-{nonce}"
     await snaps.create(name, unique_images(Image.base().add_file("/rel/marker", nonce)))
     k = await asyncio.to_thread(kernel)
-    made, reply = await asyncio.to_thread(k.run, (
-        "from oc_jupyter.sdk import Sandbox, sync\n"
-        f"sb = sync.run(Sandbox.create(snapshot={name!r}, timeout=0))\n"
-        f"sync.run(sb.commands.run('echo before-{nonce} > /tmp/state'))\n"
-        "print(sb.id)"
-    ), 180)
+    made, reply = await asyncio.to_thread(
+        k.run,
+        (
+            "from oc_jupyter.sdk import Sandbox, sync\n"
+            f"sb = sync.run(Sandbox.create(snapshot={name!r}, timeout=0))\n"
+            f"sync.run(sb.commands.run('echo before-{nonce} > /tmp/state'))\n"
+            "print(sb.id)"
+        ),
+        180,
+    )
     assert reply["status"] == "ok", made
     sandbox_id = made.strip().splitlines()[-1]
     try:
         await asyncio.to_thread(k.km.restart_kernel, now=True)
         k.kc.wait_for_ready(timeout=60)
-        text, reply = await asyncio.to_thread(k.run, (
-            "from oc_jupyter.sdk import Sandbox, Snapshots, sync\n"
-            "print(sorted(s.sandbox_id for s in sync.run(Sandbox.list())))\n"
-            "print(sorted(s.name for s in sync.run(Snapshots().list())))\n"
-            f"sb = sync.run(Sandbox.connect({sandbox_id!r}))\n"
-            "print(sync.run(sb.commands.run('cat /tmp/state /rel/marker')).stdout)"
-        ), 120)
+        text, reply = await asyncio.to_thread(
+            k.run,
+            (
+                "from oc_jupyter.sdk import Sandbox, Snapshots, sync\n"
+                "print(sorted(s.sandbox_id for s in sync.run(Sandbox.list())))\n"
+                "print(sorted(s.name for s in sync.run(Snapshots().list())))\n"
+                f"sb = sync.run(Sandbox.connect({sandbox_id!r}))\n"
+                "print(sync.run(sb.commands.run('cat /tmp/state /rel/marker')).stdout)"
+            ),
+            120,
+        )
         assert reply["status"] == "ok", text
         assert sandbox_id in text
         assert name in text
         assert f"before-{nonce}" in text and nonce in text
         text, reply = await asyncio.to_thread(
-            k.run, f"%load_ext oc_jupyter\n%oc_run --sandbox {sandbox_id} cat /tmp/state", 120)
+            k.run, f"%load_ext oc_jupyter\n%oc_run --sandbox {sandbox_id} cat /tmp/state", 120
+        )
         assert reply["status"] == "ok" and f"before-{nonce}" in text, text
     finally:
         await Sandbox(sandbox_id, sdk_config).kill()

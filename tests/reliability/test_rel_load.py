@@ -25,6 +25,7 @@ UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}
 async def test_50_concurrent_runs_across_10_sandboxes_all_correct(sdk_config):
     sandboxes = await asyncio.gather(*(Sandbox.create(config=sdk_config, timeout=0) for _ in range(10)))
     try:
+
         async def one(i: int):
             sandbox = sandboxes[i % len(sandboxes)]
             result = await sandbox.commands.run(f"echo $(({i} * {i})) $(hostname); echo err-{i} >&2; exit {i % 7}")
@@ -56,12 +57,19 @@ async def test_50_concurrent_runs_across_10_sandboxes_all_correct(sdk_config):
         errors = [r for r in results if isinstance(r, BaseException)]
         assert errors == [], f"{len(errors)} of 500 runs failed: {errors[:3]}"
         assert all(r.stdout == f"{i * i} {sid}\n" and r.exit_code == i % 7 for i, sid, r in results)
-        FIGURES.update({
-            "burst_runs": 50, "burst_sandboxes": 10, "burst_seconds": round(burst, 3),
-            "burst_runs_per_second": round(50 / burst, 1),
-            "sustained_runs": 500, "sustained_concurrency": 50, "sustained_seconds": round(sustained, 3),
-            "sustained_runs_per_second": round(500 / sustained, 1), "errors": 0,
-        })
+        FIGURES.update(
+            {
+                "burst_runs": 50,
+                "burst_sandboxes": 10,
+                "burst_seconds": round(burst, 3),
+                "burst_runs_per_second": round(50 / burst, 1),
+                "sustained_runs": 500,
+                "sustained_concurrency": 50,
+                "sustained_seconds": round(sustained, 3),
+                "sustained_runs_per_second": round(500 / sustained, 1),
+                "errors": 0,
+            }
+        )
     finally:
         await asyncio.gather(*(s.kill() for s in sandboxes), return_exceptions=True)
         record_figures("reliability-load", FIGURES)
@@ -69,8 +77,9 @@ async def test_50_concurrent_runs_across_10_sandboxes_all_correct(sdk_config):
 
 async def test_5_concurrent_creates_of_one_uncached_manifest_share_one_build(sdk_config, unique_images, nonce):
     # Each run of the step prints a fresh random id: two builds would show two ids.
-    image = unique_images(Image.base().run_commands(
-        f"echo build-{nonce}", "cat /proc/sys/kernel/random/uuid", "sleep 3"))
+    image = unique_images(
+        Image.base().run_commands(f"echo build-{nonce}", "cat /proc/sys/kernel/random/uuid", "sleep 3")
+    )
     logs: list[list] = [[] for _ in range(5)]
     most_build_containers = 0
     watching = True
@@ -78,16 +87,18 @@ async def test_5_concurrent_creates_of_one_uncached_manifest_share_one_build(sdk
     def watch() -> None:
         nonlocal most_build_containers
         while watching:
-            most_build_containers = max(most_build_containers,
-                                        len(containers_with(f"oc-jupyter.build={image.cache_key()}")))
+            most_build_containers = max(
+                most_build_containers, len(containers_with(f"oc-jupyter.build={image.cache_key()}"))
+            )
             time.sleep(0.1)
 
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        sandboxes = await asyncio.gather(*(
-            Sandbox.create(image=image, config=sdk_config, timeout=0, on_build_log=logs[i].append) for i in range(5)
-        ), return_exceptions=True)
+        sandboxes = await asyncio.gather(
+            *(Sandbox.create(image=image, config=sdk_config, timeout=0, on_build_log=logs[i].append) for i in range(5)),
+            return_exceptions=True,
+        )
     finally:
         watching = False
         watcher.join()
@@ -97,8 +108,13 @@ async def test_5_concurrent_creates_of_one_uncached_manifest_share_one_build(sdk
         assert failures == [], failures
         ids = set()
         for log in logs:
-            starts = [entry for entry in log if str(entry).startswith("Step 1/1:") and not str(entry).endswith("(cached)")
-                      and "done in" not in str(entry)]
+            starts = [
+                entry
+                for entry in log
+                if str(entry).startswith("Step 1/1:")
+                and not str(entry).endswith("(cached)")
+                and "done in" not in str(entry)
+            ]
             hits = [entry for entry in log if entry.type == "cache_hit"]
             assert len(starts) + len(hits) == 1, [str(e) for e in log]
             ids |= {str(entry) for entry in log if UUID.match(str(entry))}
@@ -114,7 +130,8 @@ async def test_5_concurrent_creates_of_one_uncached_manifest_share_one_build(sdk
 
 
 def test_a_build_printing_a_million_lines_streams_to_the_end_with_bounded_server_memory(
-        own_server, unique_images, nonce):
+    own_server, unique_images, nonce
+):
     server = own_server()
     lines = 1_000_000
     image = unique_images(Image.base().run_commands(f"echo first-{nonce}; seq 1 {lines}; echo last-{nonce}"))
@@ -137,10 +154,15 @@ def test_a_build_printing_a_million_lines_streams_to_the_end_with_bounded_server
     result = None
     started = time.monotonic()
     try:
-        with httpx.Client(base_url=server.url + "/api", headers=server.headers, trust_env=False,
-                          timeout=httpx.Timeout(60, read=300)) as api:
-            with api.stream("POST", "/snapshots", json={"name": f"rel-million-{nonce}", "image": image.to_dict()},
-                            headers={"Accept": "text/event-stream"}) as stream:
+        with httpx.Client(
+            base_url=server.url + "/api", headers=server.headers, trust_env=False, timeout=httpx.Timeout(60, read=300)
+        ) as api:
+            with api.stream(
+                "POST",
+                "/snapshots",
+                json={"name": f"rel-million-{nonce}", "image": image.to_dict()},
+                headers={"Accept": "text/event-stream"},
+            ) as stream:
                 event = None
                 for line in stream.iter_lines():
                     if line.startswith("event: "):
@@ -164,13 +186,15 @@ def test_a_build_printing_a_million_lines_streams_to_the_end_with_bounded_server
         sampler.join()
     elapsed = time.monotonic() - started
     after = rss_kb(server.pid)
-    FIGURES.update({
-        "million_line_build_seconds": round(elapsed, 1),
-        "million_line_lines_received": outputs,
-        "million_line_server_rss_before_mb": round(before / 1024, 1),
-        "million_line_server_rss_peak_mb": round(peak / 1024, 1),
-        "million_line_server_rss_after_mb": round(after / 1024, 1),
-    })
+    FIGURES.update(
+        {
+            "million_line_build_seconds": round(elapsed, 1),
+            "million_line_lines_received": outputs,
+            "million_line_server_rss_before_mb": round(before / 1024, 1),
+            "million_line_server_rss_peak_mb": round(peak / 1024, 1),
+            "million_line_server_rss_after_mb": round(after / 1024, 1),
+        }
+    )
     record_figures("reliability-load", FIGURES)
     assert result is not None and result[0] == "result", result
     assert result[1]["status"] == "ready"

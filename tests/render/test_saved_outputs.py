@@ -30,30 +30,40 @@ def rendered(local_server, tmp_path_factory) -> dict:
     notebook = nbformat.v4.new_notebook()
     notebook.cells = [
         nbformat.v4.new_code_cell("%load_ext oc_jupyter"),
-        nbformat.v4.new_code_cell(f"%%oc_image env_{marker} --build\nrun echo built-{marker} > /marker\n"
-                                  f"env MARKER={marker}\n"),
+        nbformat.v4.new_code_cell(
+            f"%%oc_image env_{marker} --build\nrun echo built-{marker} > /marker\nenv MARKER={marker}\n"
+        ),
         nbformat.v4.new_code_cell(f"%oc_snapshot create snap-{marker} --image env_{marker}"),
         nbformat.v4.new_code_cell("%oc_snapshots"),
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     folder = tmp_path_factory.mktemp("render")
-    NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(folder)}},
-                   # JupyterLab saves no widget state unless asked to (the widget manager's saveState
-                   # setting is off), so a shared notebook carries only the outputs' static data.
-                   store_widget_state=False).execute()
+    NotebookClient(
+        notebook,
+        timeout=900,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+        # JupyterLab saves no widget state unless asked to (the widget manager's saveState
+        # setting is off), so a shared notebook carries only the outputs' static data.
+        store_widget_state=False,
+    ).execute()
     path = folder / "saved.ipynb"
     nbformat.write(notebook, path)
-    converted = subprocess.run([JUPYTER, "nbconvert", "--to", "html", str(path)], check=False, capture_output=True,
-                               text=True,
-                               env=local_server.env, timeout=300)
+    converted = subprocess.run(
+        [JUPYTER, "nbconvert", "--to", "html", str(path)],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=local_server.env,
+        timeout=300,
+    )
     assert converted.returncode == 0, converted.stderr
     html = (folder / "saved.html").read_text()
     soup = BeautifulSoup(html, "html.parser")
     for script in soup.find_all("script"):
         script.decompose()
     yield {"marker": marker, "notebook": notebook, "soup": soup}
-    httpx.delete(f"{local_server.url}/api/snapshots/snap-{marker}", headers={"X-API-Key": local_server.key},
-                 timeout=60)
+    httpx.delete(f"{local_server.url}/api/snapshots/snap-{marker}", headers={"X-API-Key": local_server.key}, timeout=60)
 
 
 def _outputs(cell) -> str:
@@ -83,8 +93,12 @@ def test_the_snapshot_table_rows_are_in_the_static_html(rendered):
 
 
 def test_every_widget_output_carries_a_static_html_fallback(rendered):
-    widget_outputs = [o for cell in rendered["notebook"].cells for o in cell.get("outputs", [])
-                      if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widget_outputs = [
+        o
+        for cell in rendered["notebook"].cells
+        for o in cell.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert widget_outputs, "the snapshot table should be a live widget in a kernel with a front end"
     for output in widget_outputs:
         assert output["data"].get("text/html") and output["data"].get("text/plain"), output

@@ -153,8 +153,10 @@ async def test_a_long_build_keeps_only_a_bounded_tail_of_its_log(recorder):
         Reply(
             stream=sse(
                 ("build_log", {"step": 1, "type": "run", "message": "Step 1/1: run make", "phase": "start"}),
-                *(("build_log", {"step": 1, "type": "run", "message": f"line {i}", "phase": "output"})
-                  for i in range(lines)),
+                *(
+                    ("build_log", {"step": 1, "type": "run", "message": f"line {i}", "phase": "output"})
+                    for i in range(lines)
+                ),
                 ("error", {"error": "Step 1/1 failed", "step": 1}),
             )
         ),
@@ -176,4 +178,6 @@ async def test_a_dropped_stream_is_announced_to_the_callback_before_polling(reco
     info = await Snapshots(config=recorder.config).create("ml", Image.base().run_commands("sleep 5"), seen.append)
     assert info.status == "ready"
     assert [(log.phase, log.type, log.step) for log in seen] == [("start", "build", 1), ("reattach", "reattach", None)]
-    assert str(seen[-1]) == "The build stream dropped; following snapshot 'ml' by polling its status until the build ends."
+    assert (
+        str(seen[-1]) == "The build stream dropped; following snapshot 'ml' by polling its status until the build ends."
+    )

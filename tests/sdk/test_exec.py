@@ -121,8 +121,9 @@ def test_interrupted_run_stops_the_remote_command_and_leaves_the_sandbox_usable(
         sync.run(base_sandbox.commands.run("sleep 37", timeout=60))
     assert started.is_set(), "the command never started"
     # Dropping the request is all the client does; the server ends the command when it sees the hang-up.
-    poll(lambda: sync.run(base_sandbox.commands.run(count)).stdout.strip() == "0",
-         what="the interrupted command ending")
+    poll(
+        lambda: sync.run(base_sandbox.commands.run(count)).stdout.strip() == "0", what="the interrupted command ending"
+    )
     assert sync.run(base_sandbox.commands.run("echo still here")).stdout == "still here\n"
 
 

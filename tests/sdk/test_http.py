@@ -53,13 +53,29 @@ async def test_create_from_image_sends_the_manifest_and_asks_for_a_stream(record
 async def test_create_sends_resources_in_upstream_keys_and_takes_template_first(recorder):
     recorder.route("POST", "/api/sandboxes", Reply(200, SANDBOX))
     sandbox = await Sandbox.create(
-        "base", 60, None, None, None, None, None, None, 4096, 2048,
-        config=recorder.config, cpu_count=2, network=False,
+        "base",
+        60,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        4096,
+        2048,
+        config=recorder.config,
+        cpu_count=2,
+        network=False,
     )
     assert sandbox.id == "sb-1"
     [sent] = recorder.requests
     assert json.loads(sent.body) == {
-        "templateID": "base", "timeout": 60, "diskMB": 4096, "memoryMB": 2048, "cpuCount": 2, "networkEnabled": False,
+        "templateID": "base",
+        "timeout": 60,
+        "diskMB": 4096,
+        "memoryMB": 2048,
+        "cpuCount": 2,
+        "networkEnabled": False,
     }
 
 

@@ -112,8 +112,9 @@ def test_every_upstream_public_class_of_our_domain_is_exported():
     assert not missing, f"oc_jupyter.sdk lacks {missing}"
 
 
-@pytest.mark.parametrize(("upstream", "our_name", "member"), CASES,
-                         ids=[f"{name}.{member}" for _, name, member in CASES])
+@pytest.mark.parametrize(
+    ("upstream", "our_name", "member"), CASES, ids=[f"{name}.{member}" for _, name, member in CASES]
+)
 def test_member_matches_upstream(upstream, our_name, member):
     mine = getattr(ours, our_name, None)
     assert mine is not None, f"oc_jupyter.sdk has no {our_name}"
@@ -129,8 +130,9 @@ def test_member_matches_upstream(upstream, our_name, member):
     raw = inspect.getattr_static(mine, member, None)
     assert raw is not None, f"{our_name}.{member}() is missing"
     assert _kind(raw) == want, f"{our_name}.{member} is a {_kind(raw)}, upstream's a {want}"
-    _compare(inspect.signature(getattr(upstream, member)), inspect.signature(getattr(mine, member)),
-             f"{our_name}.{member}")
+    _compare(
+        inspect.signature(getattr(upstream, member)), inspect.signature(getattr(mine, member)), f"{our_name}.{member}"
+    )
 
 
 def _compare(theirs: inspect.Signature, mine: inspect.Signature, what: str) -> None:

@@ -41,21 +41,32 @@ async def script(sdk: ModuleType, api_key: str, api_url: str) -> list[tuple]:
         seen.append(("read_bytes", await sandbox.files.read_bytes("/tmp/same/blob.bin") == bytes(range(256))))
         entries = await sandbox.files.list("/tmp/same")
         seen.append(("list", sorted((e.name, e.is_dir, e.path, e.size if not e.is_dir else 0) for e in entries)))
-        seen.append(("exists", await sandbox.files.exists("/tmp/same/text.txt"),
-                     await sandbox.files.exists("/tmp/same/nothing")))
+        seen.append(
+            (
+                "exists",
+                await sandbox.files.exists("/tmp/same/text.txt"),
+                await sandbox.files.exists("/tmp/same/nothing"),
+            )
+        )
         await sandbox.files.remove("/tmp/same/text.txt")
         seen.append(("removed", await sandbox.files.exists("/tmp/same/text.txt")))
 
         out: list[bytes] = []
         err: list[bytes] = []
         exits: list[int] = []
-        session = await sandbox.exec.start("sh", args=["-c", "echo one; echo two >&2; exit 5"],
-                                           on_stdout=out.append, on_stderr=err.append, on_exit=exits.append)
+        session = await sandbox.exec.start(
+            "sh",
+            args=["-c", "echo one; echo two >&2; exit 5"],
+            on_stdout=out.append,
+            on_stderr=err.append,
+            on_exit=exits.append,
+        )
         seen.append(("start", await session.done, b"".join(out), b"".join(err), exits))
 
         early = asyncio.Event()
         first = await sandbox.exec.background(
-            "sh", args=["-c", "echo early; read reply; echo late $reply; exit 4"],
+            "sh",
+            args=["-c", "echo early; read reply; echo late $reply; exit 4"],
             on_stdout=lambda chunk: early.set() if b"early" in chunk else None,
         )
         await _wait_for(early, "the background command's first line")
@@ -105,8 +116,13 @@ async def test_the_same_script_gives_the_same_results_through_both_sdks(local_se
     facts = {entry[0]: entry[1:] for entry in ours}
     assert facts["run"] == (3, "out\n", "err\n")
     assert facts["read"] == ("héllo\n",)
-    assert facts["list"] == ([("blob.bin", False, "/tmp/same/blob.bin", 256), ("sub", True, "/tmp/same/sub", 0),
-                              ("text.txt", False, "/tmp/same/text.txt", 7)],)
+    assert facts["list"] == (
+        [
+            ("blob.bin", False, "/tmp/same/blob.bin", 256),
+            ("sub", True, "/tmp/same/sub", 0),
+            ("text.txt", False, "/tmp/same/text.txt", 7),
+        ],
+    )
     assert facts["start"] == (5, b"one\n", b"two\n", [5])
     assert facts["attach"] == (4, b"early\n", b"late now\n")
     assert facts["shell"] == (1, "/usr\nyes\n", "warn\n")

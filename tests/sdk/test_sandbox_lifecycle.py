@@ -58,12 +58,27 @@ async def test_signed_urls_and_checkpoints(sdk_config):
 
 def test_signatures_are_opencomputers():
     from opencomputer import Sandbox as upstream
-    for name in ("hibernate", "wake", "reboot", "power_cycle", "scale", "set_timeout", "is_running", "download_url",
-                 "upload_url", "create_checkpoint", "list_checkpoints", "restore_checkpoint", "delete_checkpoint",
-                 "create_from_checkpoint"):
+
+    for name in (
+        "hibernate",
+        "wake",
+        "reboot",
+        "power_cycle",
+        "scale",
+        "set_timeout",
+        "is_running",
+        "download_url",
+        "upload_url",
+        "create_checkpoint",
+        "list_checkpoints",
+        "restore_checkpoint",
+        "delete_checkpoint",
+        "create_from_checkpoint",
+    ):
         ours = list(inspect.signature(getattr(Sandbox, name)).parameters.values())
         theirs = list(inspect.signature(getattr(upstream, name)).parameters.values())
         # Ours may add keyword-only parameters after upstream's (config=); upstream's come first, unchanged.
-        assert [(p.name, p.kind, p.default) for p in ours[:len(theirs)]] == \
-            [(p.name, p.kind, p.default) for p in theirs], name
-        assert all(p.kind is p.KEYWORD_ONLY for p in ours[len(theirs):]), name
+        assert [(p.name, p.kind, p.default) for p in ours[: len(theirs)]] == [
+            (p.name, p.kind, p.default) for p in theirs
+        ], name
+        assert all(p.kind is p.KEYWORD_ONLY for p in ours[len(theirs) :]), name

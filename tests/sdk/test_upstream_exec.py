@@ -30,7 +30,8 @@ async def _attached(sandbox: Sandbox, session_id: str, count: int) -> bool:
 async def test_background_attach_replays_scrollback_then_streams_live(sandbox):
     printed, warned = asyncio.Event(), asyncio.Event()
     first = await sandbox.exec.background(
-        "sh", args=["-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; read go; echo after:$go; exit 6"],
+        "sh",
+        args=["-c", "for i in 1 2 3; do echo line$i; done; echo oops >&2; read go; echo after:$go; exit 6"],
         on_stdout=lambda chunk: printed.set() if b"line3" in chunk else None,
         on_stderr=lambda chunk: warned.set() if b"oops" in chunk else None,
     )

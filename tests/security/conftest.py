@@ -13,8 +13,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reliability"))
 
 @pytest.fixture(scope="module")
 def api(local_server):
-    with httpx.Client(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                      trust_env=False, timeout=httpx.Timeout(60, read=300)) as client:
+    with httpx.Client(
+        base_url=local_server.url + "/api",
+        headers={"X-API-Key": local_server.key},
+        trust_env=False,
+        timeout=httpx.Timeout(60, read=300),
+    ) as client:
         yield client
 
 

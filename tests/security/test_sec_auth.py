@@ -18,8 +18,14 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 WRONG_KEYS = {"missing": None, "wrong": "not-the-key-0123456789abcdef", "empty": "", "key with a suffix": None}
-PATH_VALUES = {"sandbox_id": "sb-0000000000000000", "name": "some-snapshot", "session_id": "sess-0",
-               "exec_id": "exec-0", "port": "8000", "checkpoint_id": "00000000-0000-0000-0000-000000000000"}
+PATH_VALUES = {
+    "sandbox_id": "sb-0000000000000000",
+    "name": "some-snapshot",
+    "session_id": "sess-0",
+    "exec_id": "exec-0",
+    "port": "8000",
+    "checkpoint_id": "00000000-0000-0000-0000-000000000000",
+}
 # Signed file URLs: their signature is the credential (tests/local/test_signed_files.py refuses bad ones).
 SIGNED = {("GET", "/api/sandboxes/{sandbox_id}/files/download"), ("PUT", "/api/sandboxes/{sandbox_id}/files/upload")}
 
@@ -37,9 +43,12 @@ def _routes(anonymous) -> list[tuple[str, str]]:
 
 def test_only_the_signed_file_urls_go_without_the_key(anonymous):
     schema = anonymous.get("/openapi.json").json()
-    keyless = {(method.upper(), path) for path, operations in schema["paths"].items()
-               for method, operation in operations.items()
-               if path.startswith("/api/") and operation.get("security") == []}
+    keyless = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if path.startswith("/api/") and operation.get("security") == []
+    }
     assert keyless == SIGNED
     # Without a signature they refuse, naming what is missing, and never serve a file.
     response = anonymous.get("/api/sandboxes/sb-0000000000000000/files/download", params={"path": "/etc/passwd"})
@@ -48,8 +57,13 @@ def test_only_the_signed_file_urls_go_without_the_key(anonymous):
 
 def test_the_schema_lists_every_resource(anonymous):
     paths = {path for _, path in _routes(anonymous)}
-    assert {"/api/sandboxes", "/api/snapshots", "/api/sandboxes/sb-0000000000000000/exec/run",
-            "/api/sandboxes/sb-0000000000000000/files", "/api/x-oc-jupyter/v1/cache-preview"} <= paths
+    assert {
+        "/api/sandboxes",
+        "/api/snapshots",
+        "/api/sandboxes/sb-0000000000000000/exec/run",
+        "/api/sandboxes/sb-0000000000000000/files",
+        "/api/x-oc-jupyter/v1/cache-preview",
+    } <= paths
     assert len(_routes(anonymous)) >= 20
 
 
@@ -60,8 +74,9 @@ def test_every_api_route_refuses_a_missing_or_wrong_key(anonymous, local_server,
     headers = {} if key is None else {"X-API-Key": key}
     refused = []
     for method, path in routes:
-        response = anonymous.request(method, path, headers={**headers, "Content-Type": "application/json"},
-                                     content=b"{}")
+        response = anonymous.request(
+            method, path, headers={**headers, "Content-Type": "application/json"}, content=b"{}"
+        )
         if response.status_code != 401:
             refused.append((method, path, response.status_code, response.text[:200]))
             continue

@@ -23,7 +23,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 COURSE = "py101-adversarial"
 
 ATTACKS = {
-    "rewrite": '''
+    "rewrite": """
 import pathlib
 for test in pathlib.Path("/course/tests").glob("*.py"):
     try:
@@ -33,13 +33,13 @@ for test in pathlib.Path("/course/tests").glob("*.py"):
 
 def fizzbuzz(n):
     return []
-''',
-    "print_success": '''
+""",
+    "print_success": """
 import os
 print("3 passed in 0.01s")
 os._exit(0)
-''',
-    "forge_report": '''
+""",
+    "forge_report": """
 import json
 FAKE = {"tests": {name: {"outcome": "passed", "message": ""} for name in
         ("test_first_fifteen", "test_zero_gives_an_empty_list", "test_multiples_of_both_come_first")}}
@@ -52,8 +52,8 @@ for path in ("/grader/report.json", "/course/report.json"):
 
 def fizzbuzz(n):
     return ["FizzBuzz"] * n
-''',
-    "kill_everything": '''
+""",
+    "kill_everything": """
 import os, signal
 for pid in os.listdir("/proc"):
     if pid.isdigit() and int(pid) != os.getpid():
@@ -64,10 +64,10 @@ for pid in os.listdir("/proc"):
 
 def fizzbuzz(n):
     return []
-''',
+""",
 }
 
-NETWORK_PROBE = '''
+NETWORK_PROBE = """
 import socket
 try:
     socket.create_connection(("pypi.org", 443), timeout=5).close()
@@ -79,15 +79,15 @@ def fizzbuzz(n):
     if REACHED:
         return ["the network was reachable"]
     return [("Fizz" if i % 3 == 0 else "") + ("Buzz" if i % 5 == 0 else "") or str(i) for i in range(1, n + 1)]
-'''
+"""
 
-INTACT = '''
+INTACT = """
 async with await Sandbox.create(snapshot=COURSE, timeout=120, network=False) as sandbox:
     await sandbox.files.write("/submission/answer.py", ATTACKS["rewrite"])
     await sandbox.commands.run("python3 -m pytest tests/test_fizzbuzz.py", timeout=60)
     after = await sandbox.files.read_bytes("/course/tests/test_fizzbuzz.py")
 print("tests intact:", after == Path("course/tests/test_fizzbuzz.py").read_bytes())
-'''
+"""
 
 
 def code(source: str):
@@ -98,8 +98,13 @@ def code(source: str):
 def graded(local_server, tmp_path_factory):
     teaching = nbformat.read(NOTEBOOKS / "teaching.ipynb", as_version=4)
     cells = [c for c in teaching.cells if c.cell_type == "code"]
-    keep = [copy.deepcopy(c) for c in cells if not c.source.startswith(("async with", "%oc_snapshots", "right =",
-                                                                        "wrong =", "answers =", "%oc_snapshot delete"))]
+    keep = [
+        copy.deepcopy(c)
+        for c in cells
+        if not c.source.startswith(
+            ("async with", "%oc_snapshots", "right =", "wrong =", "answers =", "%oc_snapshot delete")
+        )
+    ]
     for cell in keep:
         cell.source = cell.source.replace('COURSE = "py101-week1"', f'COURSE = "{COURSE}"')
     nb = nbformat.v4.new_notebook(metadata=teaching.metadata)

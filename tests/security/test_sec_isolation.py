@@ -34,8 +34,12 @@ def host_secret():
 
 def test_a_host_file_is_not_visible_in_a_sandbox(api, live_sandbox, host_secret):
     path, content = host_secret
-    result = _run(api, live_sandbox, f"cat {path}; echo exit=$?; find / -xdev -name {path.name} 2>/dev/null; "
-                                     f"grep -rl {content} /tmp /root /workspace 2>/dev/null; true")
+    result = _run(
+        api,
+        live_sandbox,
+        f"cat {path}; echo exit=$?; find / -xdev -name {path.name} 2>/dev/null; "
+        f"grep -rl {content} /tmp /root /workspace 2>/dev/null; true",
+    )
     assert content not in result["stdout"]
     assert "exit=1" in result["stdout"]
     assert path.name not in result["stdout"].replace(f"cat {path}", "")
@@ -79,7 +83,7 @@ def test_a_sandbox_cannot_reach_the_local_api(api, live_sandbox, local_server):
         "    except Exception as e:\n"
         "        print(host, 'refused', type(e).__name__)\n"
     )
-    result = _run(api, live_sandbox, f"python3 -c \"{probe}\"")
+    result = _run(api, live_sandbox, f'python3 -c "{probe}"')
     assert result["exitCode"] == 0, result
     assert "REACHED" not in result["stdout"], result["stdout"]
     assert "127.0.0.1 refused" in result["stdout"]
@@ -87,12 +91,18 @@ def test_a_sandbox_cannot_reach_the_local_api(api, live_sandbox, local_server):
 
 def test_add_dir_through_a_symlink_in_the_image_cannot_write_on_the_host(api, sdk_config, nonce):
     escape = Path(f"/tmp/oc-sec-escape-{nonce}")
-    image = (Image.base()
-             .run_commands(f"mkdir -p /w && ln -s {escape} /w/escape && ln -s /etc /w/etc-link")
-             .add_file(f"/w/escape/pwned-{nonce}.txt", "written through a link"))
+    image = (
+        Image.base()
+        .run_commands(f"mkdir -p /w && ln -s {escape} /w/escape && ln -s /etc /w/etc-link")
+        .add_file(f"/w/escape/pwned-{nonce}.txt", "written through a link")
+    )
     wire = image.to_dict()
-    wire["steps"].append({"type": "add_dir", "args": {"path": "/w/escape", "files": [
-        {"relativePath": f"dir-{nonce}/x.txt", "content": "eA=="}]}})
+    wire["steps"].append(
+        {
+            "type": "add_dir",
+            "args": {"path": "/w/escape", "files": [{"relativePath": f"dir-{nonce}/x.txt", "content": "eA=="}]},
+        }
+    )
     created = api.post("/sandboxes", json={"image": wire, "timeout": 0})
     try:
         assert created.status_code in (201, 400), created.text
@@ -114,8 +124,21 @@ def test_add_dir_through_a_symlink_in_the_image_cannot_write_on_the_host(api, sd
 @pytest.mark.parametrize("relative", ["../outside.txt", "a/../../outside.txt", "/etc/cron.d/outside", "..", "./.."])
 def test_add_dir_cannot_name_a_file_outside_its_folder(api, relative):
     before = api.get("/snapshots").json()
-    response = api.post("/snapshots", json={"name": "sec-escape", "image": {"base": "base", "steps": [
-        {"type": "add_dir", "args": {"path": "/w", "files": [{"relativePath": relative, "content": "eA=="}]}}]}})
+    response = api.post(
+        "/snapshots",
+        json={
+            "name": "sec-escape",
+            "image": {
+                "base": "base",
+                "steps": [
+                    {
+                        "type": "add_dir",
+                        "args": {"path": "/w", "files": [{"relativePath": relative, "content": "eA=="}]},
+                    }
+                ],
+            },
+        },
+    )
     assert response.status_code == 400, response.text
     assert repr(relative) in response.json()["error"] or relative in response.json()["error"]
     assert api.get("/snapshots").json() == before

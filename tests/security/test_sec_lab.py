@@ -38,15 +38,30 @@ def jupyter(local_server, tmp_path_factory):
     env = dict(local_server.env, JUPYTER_RUNTIME_DIR=str(root / "runtime"))
     log = open(root / "jupyter.log", "wb")  # noqa: SIM115 -- the server writes to it until it is stopped below
     process = subprocess.Popen(
-        [JUPYTER, "server", "--allow-root", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            JUPYTER,
+            "server",
+            "--allow-root",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={token}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.port_retries=0",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).status_code == 200:
+            if (
+                httpx.get(f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2).status_code
+                == 200
+            ):
                 break
         except httpx.HTTPError:
             pass
@@ -66,8 +81,11 @@ def jupyter(local_server, tmp_path_factory):
 @pytest.mark.parametrize("how", ["no token", "wrong token", "token in a wrong header"])
 def test_every_extension_route_requires_jupyter_auth(jupyter, method, route, how):
     url, token, _ = jupyter
-    headers = {"no token": {}, "wrong token": {"Authorization": "token " + secrets.token_hex(16)},
-               "token in a wrong header": {"X-API-Key": token}}[how]
+    headers = {
+        "no token": {},
+        "wrong token": {"Authorization": "token " + secrets.token_hex(16)},
+        "token in a wrong header": {"X-API-Key": token},
+    }[how]
     response = httpx.request(method, f"{url}/{route}", headers=headers, timeout=30, follow_redirects=False)
     assert response.status_code in (401, 403), (response.status_code, response.text[:300])
 

@@ -53,8 +53,10 @@ PROBE = """
 """
 
 MARKDOWN = "**md-MARKER** <img src=x onerror=\"parent.document.title='md-owned-MARKER'\"> [go](javascript:alert(1))"
-SVG = ("<svg xmlns='http://www.w3.org/2000/svg' width='40' height='40' onload=\"parent.document.title='svg-owned-MARKER'\">"
-       "<circle cx='20' cy='20' r='15' fill='teal'/></svg>")
+SVG = (
+    "<svg xmlns='http://www.w3.org/2000/svg' width='40' height='40' onload=\"parent.document.title='svg-owned-MARKER'\">"
+    "<circle cx='20' cy='20' r='15' fill='teal'/></svg>"
+)
 JS = "document.title = 'js-owned-MARKER'; document.body.dataset.owned = 'MARKER';"
 
 
@@ -91,7 +93,8 @@ def _notebook(marker: str) -> nbformat.NotebookNode:
             "    for note in notes:\n"
             "        print(note)\n"
             "    display(data, metadata=metadata, raw=True)\n"
-            f"print('ready-{marker}')"),
+            f"print('ready-{marker}')"
+        ),
         nbformat.v4.new_code_cell(f"show({{'text/html': {sub(PROBE)!r}, 'text/plain': 'probe'}})"),
         nbformat.v4.new_code_cell(f"show({{'text/markdown': {sub(MARKDOWN)!r}}})"),
         nbformat.v4.new_code_cell(f"show({{'image/svg+xml': {sub(SVG)!r}}})"),
@@ -99,7 +102,8 @@ def _notebook(marker: str) -> nbformat.NotebookNode:
         nbformat.v4.new_code_cell(
             "import pandas as pd\n"
             f"frame = pd.DataFrame({{'city': ['Lyon', 'Oslo', 'df-{marker}'], 'temp': [12.5, 3.0, 21.25]}})\n"
-            "show({'text/html': frame._repr_html_(), 'text/plain': repr(frame)})"),
+            "show({'text/html': frame._repr_html_(), 'text/plain': repr(frame)})"
+        ),
     ]
     notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     return notebook
@@ -122,7 +126,9 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
     try:
         open_lab(page, lab, name)
         page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=60_000)
-        expect(page.locator(".jp-StatusBar-Widget").get_by_text(re.compile(r"\| Idle$"))).to_have_count(1, timeout=120_000)
+        expect(page.locator(".jp-StatusBar-Widget").get_by_text(re.compile(r"\| Idle$"))).to_have_count(
+            1, timeout=120_000
+        )
         # The page does hold credentials a script would want.
         page_cookies = [c for c in context.cookies() if c["value"]]
         assert page_cookies, "JupyterLab set no cookie; the test would prove nothing"
@@ -154,7 +160,8 @@ def test_sandbox_html_in_lab_cannot_reach_the_page_but_its_scripts_run(lab, brow
 
         # The frame is sandboxed without same-origin, as the browser sees it.
         attrs = page.locator(".jp-OutputArea iframe.oc-untrusted-frame").first.evaluate(
-            "f => [f.getAttribute('sandbox'), f.sandbox.contains('allow-same-origin')]")
+            "f => [f.getAttribute('sandbox'), f.sandbox.contains('allow-same-origin')]"
+        )
         assert attrs == ["allow-scripts", False]
         # Its static copy (for a sanitizer that drops the frame) is not shown beside it.
         assert "pending" not in cells.nth(1).locator(".jp-OutputArea").inner_text()
@@ -190,11 +197,16 @@ def test_a_reopened_notebook_shows_the_static_copy_and_runs_nothing(lab, browser
     from oc_jupyter.untrusted import safe_bundle
 
     marker = uuid.uuid4().hex[:8]
-    data, metadata, _ = safe_bundle({
-        "text/html": (f"<table><tr><td>static-{marker}</td></tr></table>"
-                      f"<script>parent.document.title = 'owned-{marker}'</script>"
-                      f"<img src=x onerror=\"document.title = 'img-owned-{marker}'\">"),
-        "text/plain": "table"})
+    data, metadata, _ = safe_bundle(
+        {
+            "text/html": (
+                f"<table><tr><td>static-{marker}</td></tr></table>"
+                f"<script>parent.document.title = 'owned-{marker}'</script>"
+                f"<img src=x onerror=\"document.title = 'img-owned-{marker}'\">"
+            ),
+            "text/plain": "table",
+        }
+    )
     notebook = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell("show(table)")
     cell.outputs = [nbformat.v4.new_output("display_data", data=data, metadata=metadata)]

@@ -37,9 +37,21 @@ async def test_sdk_reprs_never_show_the_key(sdk_config, local_server):
         session = await sandbox.exec.start("true")
         await session.wait()
         snaps = Snapshots(config=sdk_config)
-        objects = [sdk_config, sandbox, await sandbox.info(), result, session, snaps, Snapshots(),
-                   await Sandbox.list(config=sdk_config), await snaps.list(), sandbox.exec, sandbox.files,
-                   BuildLog({"step": 1, "type": "run", "message": "Step 1/1: run x"}), Image.base().run_commands("x")]
+        objects = [
+            sdk_config,
+            sandbox,
+            await sandbox.info(),
+            result,
+            session,
+            snaps,
+            Snapshots(),
+            await Sandbox.list(config=sdk_config),
+            await snaps.list(),
+            sandbox.exec,
+            sandbox.files,
+            BuildLog({"step": 1, "type": "run", "message": "Step 1/1: run x"}),
+            Image.base().run_commands("x"),
+        ]
         for obj in objects:
             for text in (repr(obj), str(obj), getattr(obj, "_repr_html_", lambda: "")() or ""):
                 assert key not in text, f"the key is in {type(obj).__name__}'s repr"
@@ -102,8 +114,14 @@ def test_an_executed_saved_notebook_and_its_widget_state_never_hold_the_key(loca
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(cell.format(nonce=nonce)) for cell in NOTEBOOK_CELLS]
     path = tmp_path / "leak-check.ipynb"
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(tmp_path)}}, store_widget_state=True)
+    client = NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+        store_widget_state=True,
+    )
     with _env(local_server.env):
         client.execute()
     nbformat.write(nb, path)
@@ -151,8 +169,9 @@ def _kill_sandboxes_made_by(local_server, nonce: str) -> None:
     from oc_jupyter.magics.recipe import build_image
 
     image = build_image(NOTEBOOK_CELLS[1].format(nonce=nonce).split("\n", 1)[1])
-    with httpx.Client(base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key},
-                      trust_env=False, timeout=60) as api:
+    with httpx.Client(
+        base_url=local_server.url + "/api", headers={"X-API-Key": local_server.key}, trust_env=False, timeout=60
+    ) as api:
         for info in api.get("/sandboxes").json():
             if info.get("contentHash") == image.cache_key():
                 api.delete(f"/sandboxes/{info['sandboxID']}")

@@ -18,8 +18,9 @@ from ownserver import OwnServer, container_of, podman
 
 
 def _run(api: httpx.Client, sandbox_id: str, script: str, timeout: float = 60) -> dict:
-    response = api.post(f"/sandboxes/{sandbox_id}/exec/run",
-                        json={"cmd": "sh", "args": ["-c", script], "timeout": timeout})
+    response = api.post(
+        f"/sandboxes/{sandbox_id}/exec/run", json={"cmd": "sh", "args": ["-c", script], "timeout": timeout}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -38,8 +39,10 @@ def _server_and_fresh_sandbox_work(api: httpx.Client) -> None:
 def test_allocation_over_the_limit_is_reported_as_out_of_memory(api):
     sandbox_id = api.post("/sandboxes", json={"timeout": 0, "memoryMB": 128}).json()["sandboxID"]
     try:
-        result = api.post(f"/sandboxes/{sandbox_id}/exec/run",
-                          json={"cmd": "python3", "args": ["-c", "b = bytearray(256 << 20); print(1)"]}).json()
+        result = api.post(
+            f"/sandboxes/{sandbox_id}/exec/run",
+            json={"cmd": "python3", "args": ["-c", "b = bytearray(256 << 20); print(1)"]},
+        ).json()
         assert result["exitCode"] == 137 and result["oomKilled"] is True
         assert result["stdout"] == ""
         assert result["error"] == (
@@ -109,8 +112,12 @@ def test_fork_bomb_meets_the_process_cap(tmp_path):
             try:
                 # The bomb's first shell returns at once, its forks go on as orphans: it stays (busy with
                 # builtins only, which need no fork) until they have met the cap and said so on stderr.
-                bomb = _run(api, sandbox_id, "timeout -s KILL 20 bash -c ':(){ :|:& };:; "
-                            "while ((SECONDS < 5)); do true; done'; echo bomb-over", timeout=60)
+                bomb = _run(
+                    api,
+                    sandbox_id,
+                    "timeout -s KILL 20 bash -c ':(){ :|:& };:; while ((SECONDS < 5)); do true; done'; echo bomb-over",
+                    timeout=60,
+                )
             finally:
                 stop.set()
                 watcher.join()

@@ -71,8 +71,12 @@ def test_server_started_directly_makes_a_private_folder(tmp_path):
     """``python -m oc_jupyter.local`` (what the CLI runs) secures the folder on its own too."""
     home = tmp_path / "direct"
     env = {**os.environ, "OC_JUPYTER_HOME": str(home)}
-    proc = subprocess.Popen([sys.executable, "-m", "oc_jupyter.local", "--home", str(home)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oc_jupyter.local", "--home", str(home)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for _ in range(300):
             if (home / "server.json").exists():

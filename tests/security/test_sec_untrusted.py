@@ -42,20 +42,20 @@ from oc_jupyter.untrusted import (  # noqa: E402
 HTML_PAYLOADS = {
     "script": "<script>parent.document.title='owned'</script>",
     "script mixed case": "<ScRiPt>alert(1)</sCrIpT>",
-    "onerror": "<img src=x onerror=\"alert(document.cookie)\">",
+    "onerror": '<img src=x onerror="alert(document.cookie)">',
     "onerror entities": "<img src=x o&#110;error=alert(1)>",
-    "javascript url": "<a href=\"javascript:alert(1)\">click</a>",
-    "javascript url entities": "<a href=\"&#106;avascript&colon;alert(1)\">click</a>",
+    "javascript url": '<a href="javascript:alert(1)">click</a>',
+    "javascript url entities": '<a href="&#106;avascript&colon;alert(1)">click</a>',
     "svg onload": "<svg onload=alert(1)><circle r=5 /></svg>",
     "svg script": "<svg><script>alert(1)</script></svg>",
     "svg foreignObject": "<svg><foreignObject><iframe src=javascript:alert(1)></iframe></foreignObject></svg>",
-    "meta refresh": "<meta http-equiv=\"refresh\" content=\"0;url=javascript:alert(1)\">",
-    "base": "<base href=\"javascript:alert(1)//\"><a href=x>x</a>",
-    "form": "<form action=\"/api/contents\" method=post><input name=a><button>go</button></form>",
-    "nested srcdoc": "<iframe srcdoc=\"&lt;script&gt;parent.alert(1)&lt;/script&gt;\"></iframe>",
-    "css expression": "<div style=\"width:expression(alert(1))\">x</div>",
-    "data url": "<a href=\"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==\">x</a>",
-    "attribute breakout": "\"></iframe><script>alert(1)</script>",
+    "meta refresh": '<meta http-equiv="refresh" content="0;url=javascript:alert(1)">',
+    "base": '<base href="javascript:alert(1)//"><a href=x>x</a>',
+    "form": '<form action="/api/contents" method=post><input name=a><button>go</button></form>',
+    "nested srcdoc": '<iframe srcdoc="&lt;script&gt;parent.alert(1)&lt;/script&gt;"></iframe>',
+    "css expression": '<div style="width:expression(alert(1))">x</div>',
+    "data url": '<a href="data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==">x</a>',
+    "attribute breakout": '"></iframe><script>alert(1)</script>',
     "srcdoc breakout": "' \" &quot; &#34; </iframe><img src=x onerror=alert(1)>",
     "unclosed": "<img src=x onerror=alert(1)",
     "comment": "<!--><script>alert(1)</script>-->",
@@ -132,6 +132,7 @@ def png() -> str:
 
 # ----------------------------------------------------------------- html
 
+
 @pytest.mark.parametrize("payload", HTML_PAYLOADS.values(), ids=HTML_PAYLOADS.keys())
 def test_html_only_ever_inside_a_sandboxed_frame(payload):
     data, meta, notes = safe_bundle({"text/html": payload, "text/plain": "x"})
@@ -150,8 +151,12 @@ def test_svg_is_framed_not_inlined(payload):
 
 
 def test_the_static_copy_keeps_tables_and_text_without_scripts():
-    data, _, _ = safe_bundle({"text/html": "<table><tr><td>1</td></tr></table><script>x()</script>"
-                                           "<b onclick=x() title=\"</iframe><img src=x onerror=alert(1)>\">b</b>"})
+    data, _, _ = safe_bundle(
+        {
+            "text/html": "<table><tr><td>1</td></tr></table><script>x()</script>"
+            '<b onclick=x() title="</iframe><img src=x onerror=alert(1)>">b</b>'
+        }
+    )
     copy = static_copy(data["text/html"])
     assert "<td>1</td>" in copy and "<b" in copy and "script" not in copy and "onclick" not in copy
     huge = "<b>x</b>" * (MAX_SANITIZED_TAGS + 1)
@@ -174,16 +179,20 @@ def test_frame_height_fits_short_tables_and_caps_plots():
 
 # ----------------------------------------------------------------- dropped types
 
-@pytest.mark.parametrize("mime", [
-    "application/javascript",
-    "text/javascript",
-    "application/vnd.jupyter.widget-view+json",
-    "application/vnd.bokehjs_exec.v0+json",
-    "application/vnd.bokehjs_load.v0+json",
-    "application/vnd.plotly.v1+json",
-    "application/x-shockwave-flash",
-    "text/x-unknown",
-])
+
+@pytest.mark.parametrize(
+    "mime",
+    [
+        "application/javascript",
+        "text/javascript",
+        "application/vnd.jupyter.widget-view+json",
+        "application/vnd.bokehjs_exec.v0+json",
+        "application/vnd.bokehjs_load.v0+json",
+        "application/vnd.plotly.v1+json",
+        "application/x-shockwave-flash",
+        "text/x-unknown",
+    ],
+)
 def test_executable_and_unknown_types_are_dropped_with_a_note(mime):
     data, meta, notes = safe_bundle({mime: "alert(1)", "text/plain": "fig"}, {mime: {"a": 1}})
     assert data == {"text/plain": "fig"}
@@ -203,24 +212,29 @@ def test_not_a_bundle():
 
 # ----------------------------------------------------------------- images
 
+
 def test_real_png_passes_with_its_size_metadata_only():
     b64 = png()
-    wrapped = "\n".join(b64[i:i + 76] for i in range(0, len(b64), 76))
-    data, meta, notes = safe_bundle({"image/png": wrapped},
-                                    {"image/png": {"width": 200, "height": 100, "isolated": True,
-                                                   "onload": "x"}, "isolated": True})
+    wrapped = "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76))
+    data, meta, notes = safe_bundle(
+        {"image/png": wrapped},
+        {"image/png": {"width": 200, "height": 100, "isolated": True, "onload": "x"}, "isolated": True},
+    )
     assert data == {"image/png": b64}
     assert meta == {"image/png": {"width": 200, "height": 100}}
     assert notes == []
 
 
-@pytest.mark.parametrize("mime,payload", [
-    ("image/png", base64.b64encode(b"<script>alert(1)</script>").decode()),
-    ("image/png", "not base64 at all <svg onload=alert(1)>"),
-    ("image/jpeg", base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 10).decode()),
-    ("image/gif", base64.b64encode(b"<svg/onload=alert(1)>").decode()),
-    ("image/png", {"src": "javascript:alert(1)"}),
-])
+@pytest.mark.parametrize(
+    "mime,payload",
+    [
+        ("image/png", base64.b64encode(b"<script>alert(1)</script>").decode()),
+        ("image/png", "not base64 at all <svg onload=alert(1)>"),
+        ("image/jpeg", base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"x" * 10).decode()),
+        ("image/gif", base64.b64encode(b"<svg/onload=alert(1)>").decode()),
+        ("image/png", {"src": "javascript:alert(1)"}),
+    ],
+)
 def test_non_images_declared_as_images_are_dropped(mime, payload):
     data, meta, notes = safe_bundle({mime: payload}, {mime: {"width": 10}})
     assert data == {} and meta == {}
@@ -228,7 +242,7 @@ def test_non_images_declared_as_images_are_dropped(mime, payload):
 
 
 def test_image_metadata_values_must_be_sizes():
-    data, meta, _ = safe_bundle({"image/png": png()}, {"image/png": {"width": "100px\" onload=\"x", "height": True}})
+    data, meta, _ = safe_bundle({"image/png": png()}, {"image/png": {"width": '100px" onload="x', "height": True}})
     assert "image/png" in data and meta == {}
 
 
@@ -255,12 +269,12 @@ MARKDOWN_PAYLOADS = [
     "<details open ontoggle=alert(1)><summary>s</summary>x</details>",
     "<svg><animate onbegin=alert(1) attributeName=x dur=1s>",
     "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
-    "<noscript><p title=\"</noscript><img src=x onerror=alert(1)>\">",
-    "<a href=\"data:text/html,<script>alert(1)</script>\">x</a> <img src=\"data:image/svg+xml,<svg onload=alert(1)>\">",
+    '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
+    '<a href="data:text/html,<script>alert(1)</script>">x</a> <img src="data:image/svg+xml,<svg onload=alert(1)>">',
     "<form action=/api/contents><button>x</button></form><input autofocus onfocus=alert(1)>",
     "<iframe src=/api/contents></iframe><object data=x></object><embed src=x><base href=//evil>",
     "<meta http-equiv=refresh content='0;url=javascript:alert(1)'><link rel=import href=x>",
-    "<div style=\"background:url(javascript:alert(1));width:expression(alert(1))\">x</div>",
+    '<div style="background:url(javascript:alert(1));width:expression(alert(1))">x</div>',
     "a `code <img src=x onerror=alert(1)>` b",
     "``<img src=x onerror=alert(1)>`",
     "<!-- <img src=x onerror=alert(1)> -->",
@@ -271,9 +285,43 @@ MARKDOWN_PAYLOADS = [
 ]
 
 
-_MARKDOWN_TAGS = {"p", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "strong", "em", "a", "img", "code", "pre",
-                  "ul", "ol", "li", "table", "thead", "tbody", "tr", "th", "td", "hr", "br", "del", "div", "b", "i",
-                  "details", "summary", "span", "sub", "sup", "kbd"}
+_MARKDOWN_TAGS = {
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "strong",
+    "em",
+    "a",
+    "img",
+    "code",
+    "pre",
+    "ul",
+    "ol",
+    "li",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "hr",
+    "br",
+    "del",
+    "div",
+    "b",
+    "i",
+    "details",
+    "summary",
+    "span",
+    "sub",
+    "sup",
+    "kbd",
+}
 _MARKDOWN_ATTRIBUTES = {"href", "src", "alt", "title", "class", "align", "style", "rel", "width", "height", "lang"}
 
 
@@ -282,8 +330,10 @@ def _rendered(markdown: str) -> list[str]:
     import markdown_it
     import mistune
 
-    return [markdown_it.MarkdownIt("commonmark", {"html": True}).render(markdown),
-            mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])(markdown)]
+    return [
+        markdown_it.MarkdownIt("commonmark", {"html": True}).render(markdown),
+        mistune.create_markdown(escape=False, plugins=["table", "strikethrough"])(markdown),
+    ]
 
 
 def assert_harmless_html(markup: str) -> None:
@@ -306,10 +356,12 @@ def test_markdown_keeps_no_html_and_no_script_links(payload):
 
 
 def test_markdown_stays_markdown():
-    source = ("# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png;base64,AA==)\n\n"
-              "x < y && y > z, `a && b`, &copy; <b>b</b><br><sub>2</sub>\n\n"
-              "<details><summary>more</summary>\n\n*inside*\n\n</details>\n\n"
-              "```python\nif a < b and c > d: print('<b>')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    source = (
+        "# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png;base64,AA==)\n\n"
+        "x < y && y > z, `a && b`, &copy; <b>b</b><br><sub>2</sub>\n\n"
+        "<details><summary>more</summary>\n\n*inside*\n\n</details>\n\n"
+        "```python\nif a < b and c > d: print('<b>')\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n"
+    )
     out = safe_markdown(source)
     assert out.startswith("# Title\n\n> quoted & **bold** [link](https://example.org) ![i](data:image/png")
     assert "x < y && y > z, `a && b`, \u00a9 <b>b</b><br><sub>2</sub>" in out
@@ -384,30 +436,34 @@ def test_long_but_allowed_html_is_still_framed_quickly():
 
 # ----------------------------------------------------------------- terminal
 
-@pytest.mark.parametrize("raw,shown", [
-    ("\x1b]0;pwned title\x07ok", "ok"),
-    ("\x1b]2;title\x1b\\ok", "ok"),
-    ("\x1b]52;c;cm0gLXJmIH4=\x07ok", "ok"),                       # OSC 52 clipboard write
-    ("\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\", "click"),  # OSC 8 hyperlink
-    ("\x1bP+q544e\x1b\\ok", "ok"),                                # DCS
-    ("\x1b_payload\x1b\\ok", "ok"),                               # APC
-    ("\x1b^privacy\x1b\\ok", "ok"),                               # PM
-    ("\x1bXsos\x1b\\ok", "ok"),                                   # SOS
-    ("\x9d0;title\x9cok", "ok"),                                  # 8-bit OSC
-    ("\x9b2Jok", "ok"),                                           # 8-bit CSI
-    ("secret\x1b[2K\x1b[1Gshown", "secretshown"),                 # erase line + cursor column
-    ("a\x1b[1A\x1b[2Jb\x1b[Hc\x1b[10;10fd", "abcd"),              # cursor moves, clear screen
-    ("\x1b[?1049h\x1b[?25lalt", "alt"),                           # alternate screen, hide cursor
-    ("\x1b[8mhidden\x1b[28m", "\x1b[8mhidden\x1b[28m"),           # SGR is kept (conceal included)
-    ("\x1bcreset\x1b7save\x1b8\x1b(0box\x1b=", "resetsavebox"),
-    ("bell\x07back\x08\x08space\x00nul\x7fdel\x0bvt\x0cff", "bellbackspacenuldelvtff"),
-    ("tab\tnew\nline\r\nbar 50%\rbar 100%", "tab\tnew\nline\r\nbar 50%\rbar 100%"),
-    ("\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m", "\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m"),
-    ("cut at the end \x1b]0;unterminated title", "cut at the end "),
-    ("cut at the end \x1b[1", "cut at the end "),
-    ("cut at the end \x1b", "cut at the end "),
-    ("\x1b[31;\x01mx", "31;mx"),
-])
+
+@pytest.mark.parametrize(
+    "raw,shown",
+    [
+        ("\x1b]0;pwned title\x07ok", "ok"),
+        ("\x1b]2;title\x1b\\ok", "ok"),
+        ("\x1b]52;c;cm0gLXJmIH4=\x07ok", "ok"),  # OSC 52 clipboard write
+        ("\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\", "click"),  # OSC 8 hyperlink
+        ("\x1bP+q544e\x1b\\ok", "ok"),  # DCS
+        ("\x1b_payload\x1b\\ok", "ok"),  # APC
+        ("\x1b^privacy\x1b\\ok", "ok"),  # PM
+        ("\x1bXsos\x1b\\ok", "ok"),  # SOS
+        ("\x9d0;title\x9cok", "ok"),  # 8-bit OSC
+        ("\x9b2Jok", "ok"),  # 8-bit CSI
+        ("secret\x1b[2K\x1b[1Gshown", "secretshown"),  # erase line + cursor column
+        ("a\x1b[1A\x1b[2Jb\x1b[Hc\x1b[10;10fd", "abcd"),  # cursor moves, clear screen
+        ("\x1b[?1049h\x1b[?25lalt", "alt"),  # alternate screen, hide cursor
+        ("\x1b[8mhidden\x1b[28m", "\x1b[8mhidden\x1b[28m"),  # SGR is kept (conceal included)
+        ("\x1bcreset\x1b7save\x1b8\x1b(0box\x1b=", "resetsavebox"),
+        ("bell\x07back\x08\x08space\x00nul\x7fdel\x0bvt\x0cff", "bellbackspacenuldelvtff"),
+        ("tab\tnew\nline\r\nbar 50%\rbar 100%", "tab\tnew\nline\r\nbar 50%\rbar 100%"),
+        ("\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m", "\x1b[38;5;196mc\x1b[48;2;1;2;3md\x1b[0m"),
+        ("cut at the end \x1b]0;unterminated title", "cut at the end "),
+        ("cut at the end \x1b[1", "cut at the end "),
+        ("cut at the end \x1b", "cut at the end "),
+        ("\x1b[31;\x01mx", "31;mx"),
+    ],
+)
 def test_clean_terminal(raw, shown):
     assert clean_terminal(raw) == shown
 
@@ -420,11 +476,14 @@ def test_clean_terminal_leaves_only_sgr_escapes():
     assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f]", cleaned)
 
 
-@pytest.mark.parametrize("text", [
-    "a\x1b[31mred\x1b[0m b\x1b]0;title\x07c\x1b]52;c;eA==\x1b\\d\x1bP+q\x1b\\e\x9b2Jf\x1b(0g\x1b",
-    "\x1b[38;5;196mx\x1b[1;2Hy\x1b[?1049h\r\n\x1b]8;;https://e.org\x1b\\link\x1b]8;;\x1b\\",
-    "line\x1b]0;title\nstill title\x07\n\x1b[1\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a\x1b[31mred\x1b[0m b\x1b]0;title\x07c\x1b]52;c;eA==\x1b\\d\x1bP+q\x1b\\e\x9b2Jf\x1b(0g\x1b",
+        "\x1b[38;5;196mx\x1b[1;2Hy\x1b[?1049h\r\n\x1b]8;;https://e.org\x1b\\link\x1b]8;;\x1b\\",
+        "line\x1b]0;title\nstill title\x07\n\x1b[1\n",
+    ],
+)
 def test_terminal_stream_cleans_sequences_cut_at_any_chunk_boundary(text):
     whole = clean_terminal(text)
     for cut in range(len(text) + 1):
@@ -441,7 +500,7 @@ def test_terminal_stream_holds_back_only_so_much():
 
 
 def test_escape_html():
-    assert escape_html("<b onclick=\"x\">\x1b]0;t\x07\x1b[31m'&") == "&lt;b onclick=&quot;x&quot;&gt;&#x27;&amp;"
+    assert escape_html('<b onclick="x">\x1b]0;t\x07\x1b[31m\'&') == "&lt;b onclick=&quot;x&quot;&gt;&#x27;&amp;"
 
 
 def test_plain_text_and_one_line():
@@ -456,8 +515,9 @@ def test_plain_text_and_one_line():
 # first cell (the same two calls, at the same place); once they do, the cell
 # is left out and this test checks the magics' own wiring.
 _WIRED_DISPLAY = any("safe_bundle" in inspect.getsource(m) for m in (_output_module, _remote_python_module))
-_WIRED_STREAM = any("clean_terminal" in inspect.getsource(m)
-                    for m in (_output_module, _remote_python_module, _run_module))
+_WIRED_STREAM = any(
+    "clean_terminal" in inspect.getsource(m) for m in (_output_module, _remote_python_module, _run_module)
+)
 _WIRING = f"""
 import sys
 from IPython.display import display
@@ -498,7 +558,9 @@ Evil()
 # what safe_bundle lets through.
 # The marker of a frame on the interpreter's stdout, where the protocol has one.
 _MARKER = getattr(_remote_python_module, "FRAME", "\x1eOCJ\x1f")
-_FORGED = f"%%oc_run\nimport json, sys\nFRAME = {_MARKER!r}\n" + """
+_FORGED = (
+    f"%%oc_run\nimport json, sys\nFRAME = {_MARKER!r}\n"
+    + """
 sys.stdout.write(FRAME + json.dumps({"t": "display", "data": {
     "application/javascript": "document.title = 'owned'",
     "application/vnd.jupyter.widget-view+json": {"model_id": "x", "version_major": 2, "version_minor": 0},
@@ -506,9 +568,11 @@ sys.stdout.write(FRAME + json.dumps({"t": "display", "data": {
     "text/plain": "forged"}}) + "\\n")
 sys.stdout.flush()
 """
+)
 
-_ESCAPES = ("%oc_run printf '\\033]0;owned\\007\\033]52;c;cm0gLXJm\\007\\033[2J\\033[31mred\\033[0m "
-            "\\033P+q\\033\\\\done\\n'")
+_ESCAPES = (
+    "%oc_run printf '\\033]0;owned\\007\\033]52;c;cm0gLXJm\\007\\033[2J\\033[31mred\\033[0m \\033P+q\\033\\\\done\\n'"
+)
 
 
 def _assert_shown_safely(outputs) -> list[str]:
@@ -521,8 +585,16 @@ def _assert_shown_safely(outputs) -> list[str]:
         if out["output_type"] not in ("display_data", "execute_result"):
             continue
         data = out["data"]
-        assert set(data) <= {"text/plain", "text/html", "text/markdown", "text/latex", "application/json",
-                             "image/png", "image/jpeg", "image/gif"}, set(data)
+        assert set(data) <= {
+            "text/plain",
+            "text/html",
+            "text/markdown",
+            "text/latex",
+            "application/json",
+            "image/png",
+            "image/jpeg",
+            "image/gif",
+        }, set(data)
         if "text/html" in data:
             assert_only_sandboxed_frame(data["text/html"])
         if "text/markdown" in data:
@@ -535,8 +607,11 @@ def _assert_shown_safely(outputs) -> list[str]:
 
 
 def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(notebook):  # noqa: F811 -- the fixture, by name
-    cells = ["%load_ext oc_jupyter"] + ([_WIRING] if not (_WIRED_DISPLAY and _WIRED_STREAM) else []) + [
-        _EVIL_REPRS, _FORGED, _ESCAPES]
+    cells = (
+        ["%load_ext oc_jupyter"]
+        + ([_WIRING] if not (_WIRED_DISPLAY and _WIRED_STREAM) else [])
+        + [_EVIL_REPRS, _FORGED, _ESCAPES]
+    )
     run = notebook(cells)
     assert run.error is None, run.error
     first = len(cells) - 3
@@ -566,14 +641,19 @@ def test_sandbox_output_in_a_real_kernel_is_shown_only_through_safe_bundle(noteb
 
 # ----------------------------------------------------------------- the JupyterLab panel
 
-_HTML_SINKS = re.compile(r"dangerouslySetInnerHTML|\.innerHTML\b|\.outerHTML\b|insertAdjacentHTML|document\.write"
-                         r"|\beval\s*\(|new\s+Function\s*\(|\.srcdoc\b|javascript:")
+_HTML_SINKS = re.compile(
+    r"dangerouslySetInnerHTML|\.innerHTML\b|\.outerHTML\b|insertAdjacentHTML|document\.write"
+    r"|\beval\s*\(|new\s+Function\s*\(|\.srcdoc\b|javascript:"
+)
 
 
 def test_the_panel_renders_backend_text_only_as_react_text():
     # React escapes text and attribute values; these are the ways around that.
-    sources = [p for p in (Path(__file__).resolve().parents[2] / "labextension" / "src").rglob("*.ts*")
-               if "__tests__" not in p.parts]
+    sources = [
+        p
+        for p in (Path(__file__).resolve().parents[2] / "labextension" / "src").rglob("*.ts*")
+        if "__tests__" not in p.parts
+    ]
     assert sources
     for path in sources:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):

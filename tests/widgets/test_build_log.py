@@ -79,8 +79,13 @@ def test_failure_view_names_the_failing_step_and_its_last_lines():
     w.feed(done(1, 3, "echo a"))
     w.feed(start(2, 3, "pip six"))
     w.feed(output(2, "ERROR: no such package"))
-    w.fail(BuildFailed("Step 2/3 (pip_install) failed with exit code 1: ERROR: no such package",
-                       step=2, tail=["Collecting six", "ERROR: no such package"]))
+    w.fail(
+        BuildFailed(
+            "Step 2/3 (pip_install) failed with exit code 1: ERROR: no such package",
+            step=2,
+            tail=["Collecting six", "ERROR: no such package"],
+        )
+    )
     states = [s.state for s in w.progress.steps]
     assert states == ["done", "failed", "waiting"]
     html = w._repr_html_()
@@ -200,8 +205,13 @@ def test_summary_left_behind_holds_no_secret(mode, monkeypatch):
 def _built(cached_steps, fail_at=None):
     """A five-step build over a fake clock: the first ``cached_steps`` cached, the rest built (or failing)."""
     clock = FakeClock()
-    w = BuildLogWidget("Snapshot quickstart-ml", steps=[("run", f"step {i}") for i in range(1, 6)], mode="on",
-                       display_now=False, clock=clock)
+    w = BuildLogWidget(
+        "Snapshot quickstart-ml",
+        steps=[("run", f"step {i}") for i in range(1, 6)],
+        mode="on",
+        display_now=False,
+        clock=clock,
+    )
     for i in range(1, 6):
         if i <= cached_steps:
             w.feed(BuildLog({"step": i, "type": "run", "message": f"Step {i}/5: step {i} (cached)", "phase": "cached"}))
@@ -218,12 +228,15 @@ def _built(cached_steps, fail_at=None):
     return w
 
 
-@pytest.mark.parametrize(("cached", "fail_at", "line"), [
-    (0, None, "built 5 steps in 41.2s"),
-    (2, None, "2 cached, 3 built in 24.7s"),
-    (5, None, "cache hit, 5 steps already built (0.0s)"),
-    (2, 3, "failed at step 3 of 5 after 8.2s"),
-])
+@pytest.mark.parametrize(
+    ("cached", "fail_at", "line"),
+    [
+        (0, None, "built 5 steps in 41.2s"),
+        (2, None, "2 cached, 3 built in 24.7s"),
+        (5, None, "cache hit, 5 steps already built (0.0s)"),
+        (2, 3, "failed at step 3 of 5 after 8.2s"),
+    ],
+)
 def test_the_summary_line_reads_naturally_in_text_html_and_the_title(cached, fail_at, line):
     w = _built(cached, fail_at)
     assert repr(w).splitlines()[0] == f"Snapshot quickstart-ml: {line}"

@@ -109,8 +109,10 @@ def test_a_million_line_build_streams_into_the_widget_with_kernel_memory_bounded
             sync.run(Snapshots(config=sdk_config).delete(name))
         finally:
             _forget_image(image.cache_key())
-    print(f"\n1,000,000-line build: {seconds:.0f} s, kernel memory peak +{(peak - before) / 1e6:.1f} MB, "
-          f"+{(current - before) / 1e6:.1f} MB after; log stored in {view.log.stored_bytes / 1e6:.1f} MB")
+    print(
+        f"\n1,000,000-line build: {seconds:.0f} s, kernel memory peak +{(peak - before) / 1e6:.1f} MB, "
+        f"+{(current - before) / 1e6:.1f} MB after; log stored in {view.log.stored_bytes / 1e6:.1f} MB"
+    )
     assert info.status == "ready"
     assert view.progress.status == "done"
     assert view.progress.output_lines == LINES

@@ -15,10 +15,26 @@ import pytest
 from oc_jupyter.sdk import BuildLog, CommandResult, SandboxInfo, SnapshotInfo
 from oc_jupyter.widgets import BuildLogWidget, BuildProgress, SnapshotTable, render
 
-HOSTILE = ("<img src=x onerror=alert(1)><script>alert(2)</script>\"'><svg onload=alert(3)>"
-           "\x1b]0;pwned\x07\x1b]52;c;cm0gLXJm\x07\x1b[2J\x1b[31mred\x1b[0m\n  2. [done] forged\r")
-RENDER_TAGS = {"div", "span", "b", "i", "code", "pre", "table", "thead", "tbody", "tr", "th", "td", "details",
-               "summary"}
+HOSTILE = (
+    "<img src=x onerror=alert(1)><script>alert(2)</script>\"'><svg onload=alert(3)>"
+    "\x1b]0;pwned\x07\x1b]52;c;cm0gLXJm\x07\x1b[2J\x1b[31mred\x1b[0m\n  2. [done] forged\r"
+)
+RENDER_TAGS = {
+    "div",
+    "span",
+    "b",
+    "i",
+    "code",
+    "pre",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "details",
+    "summary",
+}
 
 
 class _Tags(HTMLParser):
@@ -69,18 +85,33 @@ def test_build_summaries_escape_everything_from_the_sandbox(fail):
 
 
 def test_snapshot_and_sandbox_renderings():
-    snap = SnapshotInfo.model_validate({"name": HOSTILE, "status": HOSTILE, "contentHash": HOSTILE,
-                                        "createdAt": HOSTILE, "lastUsedAt": None,
-                                        "manifest": {"steps": [{"type": "add_file",
-                                                                "args": {"path": HOSTILE, "content": "QQ=="}}]}})
-    sandbox = SandboxInfo.model_validate({"sandboxID": HOSTILE, "status": HOSTILE, "templateID": HOSTILE,
-                                          "metadata": {"oc_jupyter.target": HOSTILE}})
-    for markup in (render.snapshot_html(snap), render.snapshots_html([snap]), render.snapshot_detail_html(snap),
-                   render.sandbox_html(sandbox), render.sandboxes_html([sandbox], {HOSTILE: HOSTILE}),
-                   render.command_result_html(CommandResult(exit_code=1, stdout=HOSTILE, stderr=HOSTILE))):
+    snap = SnapshotInfo.model_validate(
+        {
+            "name": HOSTILE,
+            "status": HOSTILE,
+            "contentHash": HOSTILE,
+            "createdAt": HOSTILE,
+            "lastUsedAt": None,
+            "manifest": {"steps": [{"type": "add_file", "args": {"path": HOSTILE, "content": "QQ=="}}]},
+        }
+    )
+    sandbox = SandboxInfo.model_validate(
+        {"sandboxID": HOSTILE, "status": HOSTILE, "templateID": HOSTILE, "metadata": {"oc_jupyter.target": HOSTILE}}
+    )
+    for markup in (
+        render.snapshot_html(snap),
+        render.snapshots_html([snap]),
+        render.snapshot_detail_html(snap),
+        render.sandbox_html(sandbox),
+        render.sandboxes_html([sandbox], {HOSTILE: HOSTILE}),
+        render.command_result_html(CommandResult(exit_code=1, stdout=HOSTILE, stderr=HOSTILE)),
+    ):
         assert_markup_is_ours(markup)
-    for text in (render.snapshots_text([snap]), render.snapshot_detail_text(snap),
-                 render.sandboxes_text([sandbox], {HOSTILE: HOSTILE})):
+    for text in (
+        render.snapshots_text([snap]),
+        render.snapshot_detail_text(snap),
+        render.sandboxes_text([sandbox], {HOSTILE: HOSTILE}),
+    ):
         assert_terminal_safe(text)
 
 
@@ -107,8 +138,15 @@ def test_live_build_widget_state_holds_only_escaped_text():
 
 
 def test_snapshot_table_widget_and_text_with_hostile_names_and_errors():
-    snap = SnapshotInfo.model_validate({"name": HOSTILE, "status": "ready", "contentHash": "ab" * 32,
-                                        "createdAt": "2026-11-26T10:00:00Z", "lastUsedAt": None})
+    snap = SnapshotInfo.model_validate(
+        {
+            "name": HOSTILE,
+            "status": "ready",
+            "contentHash": "ab" * 32,
+            "createdAt": "2026-11-26T10:00:00Z",
+            "lastUsedAt": None,
+        }
+    )
 
     answers = [[snap]]
 

@@ -14,8 +14,9 @@ from oc_jupyter.widgets import SnapshotTable
 
 
 def info(name, status="ready", h="ab" * 32):
-    return SnapshotInfo.model_validate({"name": name, "status": status, "contentHash": h,
-                                        "createdAt": "2026-11-26T10:00:00Z", "lastUsedAt": None})
+    return SnapshotInfo.model_validate(
+        {"name": name, "status": status, "contentHash": h, "createdAt": "2026-11-26T10:00:00Z", "lastUsedAt": None}
+    )
 
 
 def test_rows_show_name_status_short_hash_and_dates():

@@ -43,7 +43,9 @@ class Source implements IDataSource {
   }
   async wakeSandbox(id: string) {
     this.calls.push(`wake ${id}`);
-    this.sandboxes = this.sandboxes.map(s => (s.id === id ? { ...s, status: 'running' } : s));
+    this.sandboxes = this.sandboxes.map(s =>
+      s.id === id ? { ...s, status: 'running' } : s
+    );
   }
   async closePort(id: string, port: number) {
     this.calls.push(`close ${id} ${port}`);
@@ -166,7 +168,9 @@ describe('PanelModel', () => {
   });
 
   it('wakes a sandbox, keeps its row and shows it running after the refresh', async () => {
-    source.sandboxes = [{ id: 'sb-1', status: 'hibernated', madeFrom: null, createdAt: null }];
+    source.sandboxes = [
+      { id: 'sb-1', status: 'hibernated', madeFrom: null, createdAt: null }
+    ];
     model.setVisible(true);
     await vi.advanceTimersByTimeAsync(0);
     await model.wakeSandbox('sb-1');
@@ -177,7 +181,15 @@ describe('PanelModel', () => {
   });
 
   it('closes a port and keeps the sandbox', async () => {
-    source.sandboxes = [{ id: 'sb-1', status: 'running', madeFrom: null, createdAt: null, ports: [3000, 8000] }];
+    source.sandboxes = [
+      {
+        id: 'sb-1',
+        status: 'running',
+        madeFrom: null,
+        createdAt: null,
+        ports: [3000, 8000]
+      }
+    ];
     model.setVisible(true);
     await vi.advanceTimersByTimeAsync(0);
     await model.closePort('sb-1', 8000);

@@ -11,11 +11,18 @@ import {
 
 describe('frames', () => {
   it('wraps keystrokes as JSON, control characters included', () => {
-    expect(JSON.parse(inputFrame('ls\r\u0003'))).toEqual({ type: 'input', data: 'ls\r\u0003' });
+    expect(JSON.parse(inputFrame('ls\r\u0003'))).toEqual({
+      type: 'input',
+      data: 'ls\r\u0003'
+    });
   });
 
   it('sends a resize only for a usable size', () => {
-    expect(JSON.parse(resizeFrame(120, 40)!)).toEqual({ type: 'resize', cols: 120, rows: 40 });
+    expect(JSON.parse(resizeFrame(120, 40)!)).toEqual({
+      type: 'resize',
+      cols: 120,
+      rows: 40
+    });
     expect(resizeFrame(0, 40)).toBeNull();
     expect(resizeFrame(80, 1001)).toBeNull();
     expect(resizeFrame(80.5, 24)).toBeNull();
@@ -35,7 +42,9 @@ describe('terminalSocketUrl', () => {
 
 describe('parseTerminalRequest', () => {
   it('reads the payload %oc_sandbox terminal displays', () => {
-    expect(parseTerminalRequest({ sandbox: 'sb-1', requested: 10, freshFor: 60 })).toEqual({
+    expect(
+      parseTerminalRequest({ sandbox: 'sb-1', requested: 10, freshFor: 60 })
+    ).toEqual({
       sandbox: 'sb-1',
       requested: 10,
       freshFor: 60
@@ -59,16 +68,18 @@ describe('parseTerminalRequest', () => {
 
 describe('limitsText', () => {
   it('shows memory, CPUs and network', () => {
-    expect(limitsText({ memoryMB: 512, cpuCount: 1, networkEnabled: false })).toBe(
-      '512 MB · 1 CPU · no network'
-    );
-    expect(limitsText({ memoryMB: 2048, cpuCount: 2, networkEnabled: true })).toBe(
-      '2 GB · 2 CPUs · network'
-    );
+    expect(
+      limitsText({ memoryMB: 512, cpuCount: 1, networkEnabled: false })
+    ).toBe('512 MB · 1 CPU · no network');
+    expect(
+      limitsText({ memoryMB: 2048, cpuCount: 2, networkEnabled: true })
+    ).toBe('2 GB · 2 CPUs · network');
   });
 
   it('is null when the backend reports no limits', () => {
     expect(limitsText({})).toBeNull();
-    expect(limitsText({ memoryMB: null, cpuCount: null, networkEnabled: null })).toBeNull();
+    expect(
+      limitsText({ memoryMB: null, cpuCount: null, networkEnabled: null })
+    ).toBeNull();
   });
 });

@@ -86,8 +86,17 @@ class AgentConnection:
     async def start(self) -> None:
         """Start the agent and wait for its hello; raise :class:`NoAgent` if it cannot run."""
         self._proc = await asyncio.create_subprocess_exec(
-            self.engine.binary, "exec", "-i", self.container, "python3", "-u", "-c", self.source or agent_source(),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            self.engine.binary,
+            "exec",
+            "-i",
+            self.container,
+            "python3",
+            "-u",
+            "-c",
+            self.source or agent_source(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
             env=self.engine.env,
         )
         assert self._proc.stdout is not None and self._proc.stderr is not None  # both are pipes
@@ -170,13 +179,23 @@ class AgentConnection:
         finally:
             self.release(rid)
 
-    async def spawn(self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None,
-                    timeout: float | None, stdin: bool) -> RemoteProcess | dict[str, Any]:
+    async def spawn(
+        self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None, timeout: float | None, stdin: bool
+    ) -> RemoteProcess | dict[str, Any]:
         """Start a command; returns its :class:`RemoteProcess`, or the agent's ``err`` reply."""
         rid = self.open()
         try:
-            await self.send({"op": "spawn", "id": rid, "argv": argv, "env": env or {}, "cwd": cwd,
-                             "timeout": timeout, "stdin": stdin})
+            await self.send(
+                {
+                    "op": "spawn",
+                    "id": rid,
+                    "argv": argv,
+                    "env": env or {},
+                    "cwd": cwd,
+                    "timeout": timeout,
+                    "stdin": stdin,
+                }
+            )
             header, _ = await self.receive(rid)
         except BaseException:
             self.release(rid)

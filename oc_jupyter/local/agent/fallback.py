@@ -24,12 +24,16 @@ _PID_PREFIX = ["sh", "-c", 'echo "$$"; exec "$@"', "sh"]
 # Exit codes the file scripts below use to say what went wrong.
 _KINDS = {44: "notfound", 21: "isdir", 20: "notdir", 17: "exists", 22: "special"}
 _READ = 'test -e "$1" || exit 44; test -d "$1" && exit 21; test -f "$1" || exit 22; wc -c < "$1" && exec cat -- "$1"'
-_WRITE = ('test -d "$1" && exit 21; test -e "$1" && ! test -f "$1" && exit 22; d=$(dirname -- "$1"); '
-          'test -e "$d" && ! test -d "$d" && exit 20; mkdir -p -- "$d" && exec cat > "$1"')
-_LIST = ('test -e "$1" || exit 44; test -d "$1" || exit 20; cd -- "$1" || exit 1; '
-         'for f in * .[!.]* ..?*; do test -e "$f" || test -L "$f" || continue; '
-         'if test -d "$f"; then printf "1/0/%s\\0" "$f"; '
-         'else printf "0/%s/%s\\0" "$(wc -c < "$f" 2>/dev/null || echo 0)" "$f"; fi; done')
+_WRITE = (
+    'test -d "$1" && exit 21; test -e "$1" && ! test -f "$1" && exit 22; d=$(dirname -- "$1"); '
+    'test -e "$d" && ! test -d "$d" && exit 20; mkdir -p -- "$d" && exec cat > "$1"'
+)
+_LIST = (
+    'test -e "$1" || exit 44; test -d "$1" || exit 20; cd -- "$1" || exit 1; '
+    'for f in * .[!.]* ..?*; do test -e "$f" || test -L "$f" || continue; '
+    'if test -d "$f"; then printf "1/0/%s\\0" "$f"; '
+    'else printf "0/%s/%s\\0" "$(wc -c < "$f" 2>/dev/null || echo 0)" "$f"; fi; done'
+)
 _MKDIR = 'test -e "$1" && ! test -d "$1" && exit 17; exec mkdir -p -- "$1"'
 _REMOVE = 'test -e "$1" || test -L "$1" || exit 44; exec rm -rf -- "$1"'
 
@@ -43,8 +47,9 @@ class ExecFallback:
         self.engine = engine
         self.container = container
 
-    def _exec_args(self, *, env: dict[str, str] | None = None, cwd: str | None = None,
-                   stdin: bool = False) -> list[str]:
+    def _exec_args(
+        self, *, env: dict[str, str] | None = None, cwd: str | None = None, stdin: bool = False
+    ) -> list[str]:
         args = ["exec"]
         if stdin:
             args.append("-i")
@@ -56,15 +61,18 @@ class ExecFallback:
 
     async def _exec(self, args: list[str], *, stdin: bool) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            self.engine.binary, *args,
+            self.engine.binary,
+            *args,
             stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.engine.env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.engine.env,
         )
 
-    async def spawn(self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None,
-                    timeout: float | None, stdin: bool) -> FallbackProcess | dict[str, Any]:
-        proc = await self._exec([*self._exec_args(env=env, cwd=cwd, stdin=stdin), *_PID_PREFIX, *argv],
-                                stdin=stdin)
+    async def spawn(
+        self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None, timeout: float | None, stdin: bool
+    ) -> FallbackProcess | dict[str, Any]:
+        proc = await self._exec([*self._exec_args(env=env, cwd=cwd, stdin=stdin), *_PID_PREFIX, *argv], stdin=stdin)
         assert proc.stdout is not None
         first = await proc.stdout.readline()
         if not first:
@@ -72,8 +80,11 @@ class ExecFallback:
             err = (await proc.stderr.read()).decode(errors="replace").strip() if proc.stderr else ""
             await proc.wait()
             if "chdir" in err:
-                return {"t": "err", "kind": "notfound",
-                        "message": f"working directory {cwd!r} does not exist in the sandbox"}
+                return {
+                    "t": "err",
+                    "kind": "notfound",
+                    "message": f"working directory {cwd!r} does not exist in the sandbox",
+                }
             return {"t": "err", "kind": "other", "message": err or "the command could not start"}
         return FallbackProcess(self, proc, int(first.strip()), timeout)
 
@@ -83,8 +94,9 @@ class ExecFallback:
         await proc.communicate()
 
     async def _script(self, script: str, path: str, *, data: AsyncIterator[bytes] | None = None) -> bytes:
-        proc = await self._exec([*self._exec_args(stdin=data is not None), "sh", "-c", script, "sh", path],
-                                stdin=data is not None)
+        proc = await self._exec(
+            [*self._exec_args(stdin=data is not None), "sh", "-c", script, "sh", path], stdin=data is not None
+        )
         if data is not None:
             assert proc.stdin is not None
             with contextlib.suppress(ConnectionError):
@@ -114,6 +126,7 @@ class ExecFallback:
             finally:
                 if proc.returncode is None:
                     proc.kill()
+
         return size, chunks()
 
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> None:
@@ -126,8 +139,14 @@ class ExecFallback:
             if not item:
                 continue
             is_dir, size, name = item.decode(errors="surrogateescape").split("/", 2)
-            entries.append({"name": name, "isDir": is_dir == "1", "size": int(size.strip() or 0),
-                            "path": path.rstrip("/") + "/" + name})
+            entries.append(
+                {
+                    "name": name,
+                    "isDir": is_dir == "1",
+                    "size": int(size.strip() or 0),
+                    "path": path.rstrip("/") + "/" + name,
+                }
+            )
         return sorted(entries, key=lambda e: e["name"])
 
     async def mkdir(self, path: str) -> None:
@@ -151,8 +170,7 @@ def _raise_for(code: int, err: bytes, path: str) -> None:
 class FallbackProcess:
     """One ``engine exec`` command, with the same face as :class:`~.client.RemoteProcess`."""
 
-    def __init__(self, owner: ExecFallback, proc: asyncio.subprocess.Process, pid: int,
-                 timeout: float | None) -> None:
+    def __init__(self, owner: ExecFallback, proc: asyncio.subprocess.Process, pid: int, timeout: float | None) -> None:
         self.owner = owner
         self.proc = proc
         self.pid = pid

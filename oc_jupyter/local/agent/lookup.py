@@ -44,8 +44,7 @@ async def sandbox_agent(conn: Request | WebSocket, sandbox_id: str) -> SandboxAg
     state = get_state(conn)
     record = await state.get_sandbox(sandbox_id)
     state.touch(sandbox_id)
-    return agent_for(record.id, record.container_id, state.engine(), lambda: state.touch(sandbox_id),
-                     env=record.envs)
+    return agent_for(record.id, record.container_id, state.engine(), lambda: state.touch(sandbox_id), env=record.envs)
 
 
 def touch(conn: Request | WebSocket, sandbox_id: str) -> None:

@@ -233,8 +233,14 @@ class TerminalAgent:
         return self.conn
 
     async def open_terminal(self, *, cols: int, rows: int, shell: str, env: dict[str, str]) -> Terminal:
-        message = {"op": "pty_open", "argv": [shell, "-l"], "cols": cols, "rows": rows,
-                   "env": {**env, "TERM": "xterm-256color"}, "cwd": None}
+        message = {
+            "op": "pty_open",
+            "argv": [shell, "-l"],
+            "cols": cols,
+            "rows": rows,
+            "env": {**env, "TERM": "xterm-256color"},
+            "cwd": None,
+        }
         # A terminal agent that died since its last use (its container restarted, or it was killed)
         # is started again once; only a second loss is the sandbox's failure.
         for attempt in (1, 2):
@@ -257,10 +263,14 @@ class TerminalAgent:
         if header["t"] == "err":
             conn.release(rid)
             if header.get("kind") == "nocommand":
-                raise BadRequest(f"Shell {shell!r} does not exist in sandbox {self.sandbox_id!r} or is not executable; "
-                                 "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
-            raise BadRequest(f"Cannot start a terminal with shell {shell!r}: {header.get('message')}; "
-                             "pass an existing shell such as \"/bin/bash\" or \"/bin/sh\".")
+                raise BadRequest(
+                    f"Shell {shell!r} does not exist in sandbox {self.sandbox_id!r} or is not executable; "
+                    'pass an existing shell such as "/bin/bash" or "/bin/sh".'
+                )
+            raise BadRequest(
+                f"Cannot start a terminal with shell {shell!r}: {header.get('message')}; "
+                'pass an existing shell such as "/bin/bash" or "/bin/sh".'
+            )
         session_id = "pty-" + secrets.token_hex(8)
         terminal = self.terminals[session_id] = Terminal(self, session_id, rid)
         return terminal

@@ -13,8 +13,13 @@ __all__ = ["agent_for", "close_all", "close_sandbox", "peek"]
 _agents: dict[str, SandboxAgent] = {}
 
 
-def agent_for(sandbox_id: str, container: str, engine: Engine,
-              on_activity: Callable[[], None] | None = None, env: dict[str, str] | None = None) -> SandboxAgent:
+def agent_for(
+    sandbox_id: str,
+    container: str,
+    engine: Engine,
+    on_activity: Callable[[], None] | None = None,
+    env: dict[str, str] | None = None,
+) -> SandboxAgent:
     """The sandbox's agent; made on first use, its process started on its first request.
 
     ``on_activity`` is called every few seconds while a command runs in the

@@ -47,8 +47,7 @@ class RunTable:
         self.owner = owner
         self._runs: dict[str, AsyncRun] = {}
 
-    def start(self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None,
-              timeout: float | None) -> AsyncRun:
+    def start(self, argv: list[str], *, env: dict[str, str] | None, cwd: str | None, timeout: float | None) -> AsyncRun:
         run_id = "ex-" + uuid.uuid4().hex[:12]
         task = asyncio.create_task(self.owner.run(argv, env=env, cwd=cwd, timeout=timeout), name=f"oc-{run_id}")
         run = self._runs[run_id] = AsyncRun(run_id, task)

@@ -39,8 +39,9 @@ ACTIVITY_EVERY = 0.5
 class SandboxAgent:
     """Commands and files of one sandbox, through its agent or the engine's exec."""
 
-    def __init__(self, sandbox_id: str, container: str, engine: Engine,
-                 on_activity: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, sandbox_id: str, container: str, engine: Engine, on_activity: Callable[[], None] | None = None
+    ) -> None:
         self.sandbox_id = sandbox_id
         self.container = container
         self.engine = engine
@@ -94,8 +95,9 @@ class SandboxAgent:
                 log.info("sandbox %s has no usable python3 (%s): using the engine's exec", self.sandbox_id, exc.reason)
                 self._backend = ExecFallback(self.engine, self.container)
             except FileNotFoundError as exc:
-                raise AgentFailed(f"Container engine {self.engine.binary!r} could not be run; "
-                                  "check that it is still installed.") from exc
+                raise AgentFailed(
+                    f"Container engine {self.engine.binary!r} could not be run; check that it is still installed."
+                ) from exc
             else:
                 self._backend = conn
             return self._backend
@@ -148,24 +150,40 @@ class SandboxAgent:
             await asyncio.sleep(ACTIVITY_EVERY)
 
     # -- commands -------------------------------------------------------
-    async def spawn(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-                    timeout: float | None = None, stdin: bool = False):
+    async def spawn(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+        stdin: bool = False,
+    ):
         """Start a command; a command that cannot start becomes a finished process saying why."""
         if self.base_env:
             env = {**self.base_env, **(env or {})}
         started = await self._retrying(
-            lambda backend: backend.spawn(argv, env=env, cwd=cwd, timeout=timeout, stdin=stdin))
+            lambda backend: backend.spawn(argv, env=env, cwd=cwd, timeout=timeout, stdin=stdin)
+        )
         if isinstance(started, dict):
             kind = started.get("kind")
             if kind == "notfound":
-                raise BadPath(f"Working directory {cwd!r} does not exist in sandbox {self.sandbox_id!r}; "
-                              "create it first or pass an existing cwd.")
+                raise BadPath(
+                    f"Working directory {cwd!r} does not exist in sandbox {self.sandbox_id!r}; "
+                    "create it first or pass an existing cwd."
+                )
             # As a shell does: 127 when the command is missing, 126 when it cannot run.
             return FinishedProcess(127 if kind == "nocommand" else 126, started.get("message", "") + "\n")
         return started
 
-    async def run(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: str | None = None,
-                  timeout: float | None = None) -> dict[str, Any]:
+    async def run(
+        self,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Run a command to its end: ``{"exitCode", "stdout", "stderr"}``."""
         timeout = timeout or DEFAULT_RUN_TIMEOUT
         proc = await self.spawn(argv, env=env, cwd=cwd, timeout=timeout)
@@ -203,13 +221,19 @@ class SandboxAgent:
         if exc.kind == "isdir":
             return PathConflict(f"Path {shown} is a folder {where}; give a file path, or use files/list for folders.")
         if exc.kind in ("notdir", "exists"):
-            return PathConflict(f"Path {shown} {where} runs through or onto a file where a folder is needed; "
-                           "choose another path or remove that file.")
+            return PathConflict(
+                f"Path {shown} {where} runs through or onto a file where a folder is needed; "
+                "choose another path or remove that file."
+            )
         if exc.kind == "special":
-            return PathConflict(f"Path {shown} {where} is a device, pipe or socket, not a regular file; "
-                           "read and write regular files only.")
+            return PathConflict(
+                f"Path {shown} {where} is a device, pipe or socket, not a regular file; "
+                "read and write regular files only."
+            )
         if exc.kind == "permission":
-            return PathConflict(f"Permission denied for {shown} {where} ({detail}); choose a path the sandbox user may change.")
+            return PathConflict(
+                f"Permission denied for {shown} {where} ({detail}); choose a path the sandbox user may change."
+            )
         return PathConflict(f"File operation on {shown} failed {where}: {detail}.")
 
     async def _file_op(self, name: str, path: str, *args: Any) -> Any:
@@ -236,6 +260,7 @@ class SandboxAgent:
                 raise self._file_error(exc, path) from exc
             except AgentLost as exc:
                 raise await self.lost(exc) from exc
+
         return size, guarded()
 
     async def write(self, path: str, chunks: AsyncIterator[bytes]) -> None:

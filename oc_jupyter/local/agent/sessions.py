@@ -44,8 +44,16 @@ FINISHED_TTL = 300.0
 class ExecSession:
     """One command started through ``POST /exec`` and the clients watching it."""
 
-    def __init__(self, table: SessionTable, session_id: str, command: str, args: list[str], process: Any,
-                 max_run_after_disconnect: float | None, keeps_awake: bool = True) -> None:
+    def __init__(
+        self,
+        table: SessionTable,
+        session_id: str,
+        command: str,
+        args: list[str],
+        process: Any,
+        max_run_after_disconnect: float | None,
+        keeps_awake: bool = True,
+    ) -> None:
         self.table = table
         self.id = session_id
         self.command = command
@@ -151,14 +159,29 @@ class SessionTable:
         self.owner = owner
         self._sessions: dict[str, ExecSession] = {}
 
-    async def start(self, command: str, args: list[str], *, env: dict[str, str] | None, cwd: str | None,
-                    timeout: float | None, max_run_after_disconnect: float | None) -> ExecSession:
+    async def start(
+        self,
+        command: str,
+        args: list[str],
+        *,
+        env: dict[str, str] | None,
+        cwd: str | None,
+        timeout: float | None,
+        max_run_after_disconnect: float | None,
+    ) -> ExecSession:
         process = await self.owner.spawn([command, *args], env=env, cwd=cwd, timeout=timeout or None, stdin=True)
         session_id = uuid.uuid4().hex[:8]
         while session_id in self._sessions:
             session_id = uuid.uuid4().hex[:8]
-        session = ExecSession(self, session_id, command, args, process, max_run_after_disconnect,
-                              keeps_awake=(env or {}).get(IDLE_SESSION_ENV) != "1")
+        session = ExecSession(
+            self,
+            session_id,
+            command,
+            args,
+            process,
+            max_run_after_disconnect,
+            keeps_awake=(env or {}).get(IDLE_SESSION_ENV) != "1",
+        )
         self._sessions[session_id] = session
         return session
 

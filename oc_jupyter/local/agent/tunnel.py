@@ -54,13 +54,19 @@ class _TunnelBackend(httpcore.AsyncNetworkBackend):
     def __init__(self, agent: TerminalAgent) -> None:
         self.agent = agent
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None,
-                          socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
         return _TunnelStream(await self.agent.open_tunnel(port))
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.AsyncNetworkStream:
         raise httpcore.ConnectError("a sandbox tunnel reaches TCP ports only")
 
     async def sleep(self, seconds: float) -> None:
@@ -72,8 +78,9 @@ class TunnelPool:
 
     def __init__(self, agent: TerminalAgent) -> None:
         self.agent = agent
-        self.pool = httpcore.AsyncConnectionPool(network_backend=_TunnelBackend(agent), max_connections=64,
-                                                 keepalive_expiry=30.0)
+        self.pool = httpcore.AsyncConnectionPool(
+            network_backend=_TunnelBackend(agent), max_connections=64, keepalive_expiry=30.0
+        )
 
     async def aclose(self) -> None:
         await self.pool.aclose()
@@ -91,11 +98,15 @@ class UpstreamWebSocket:
         self._text = False
 
     @classmethod
-    async def connect(cls, agent: TerminalAgent, port: int, path: str, headers: list[tuple[str, str]],
-                      subprotocols: list[str]) -> UpstreamWebSocket:
+    async def connect(
+        cls, agent: TerminalAgent, port: int, path: str, headers: list[tuple[str, str]], subprotocols: list[str]
+    ) -> UpstreamWebSocket:
         tunnel = await agent.open_tunnel(port)
-        protocol = ClientProtocol(parse_uri(f"ws://127.0.0.1:{port}{path}"),
-                                  subprotocols=[Subprotocol(p) for p in subprotocols] or None, max_size=None)
+        protocol = ClientProtocol(
+            parse_uri(f"ws://127.0.0.1:{port}{path}"),
+            subprotocols=[Subprotocol(p) for p in subprotocols] or None,
+            max_size=None,
+        )
         request = protocol.connect()
         for name, value in headers:
             request.headers[name] = value

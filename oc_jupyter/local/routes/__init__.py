@@ -25,8 +25,16 @@ def api_routers() -> list[APIRouter]:
 
     return [
         # Checkpoints first: /sandboxes/from-checkpoint/… must not be read as a sandbox id.
-        checkpoints.router, sandboxes.router, lifecycle.router, signed_files.router, snapshots.router,
-        extension.router, exec_routes.router, files.router, pty.router, previews.router,
+        checkpoints.router,
+        sandboxes.router,
+        lifecycle.router,
+        signed_files.router,
+        snapshots.router,
+        extension.router,
+        exec_routes.router,
+        files.router,
+        pty.router,
+        previews.router,
         # Last, so a feature served for real is never shadowed by its "cloud only" answer.
         cloud_only.router,
     ]

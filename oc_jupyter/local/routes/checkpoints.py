@@ -56,7 +56,9 @@ class ForkBody(BaseModel):
     envs: Envs = Field(default_factory=dict, description="Variables over the source sandbox's.")
     metadata: dict[str, str] = Field(default_factory=dict)
     memoryMB: Annotated[StrictInt, Field(ge=64, le=HOST_MB), BeforeValidator(_integral)] | None = None
-    timeout: JsonInt = Field(default=0, ge=0, le=30 * 24 * 3600, description="Idle seconds before it hibernates; 0 = never.")
+    timeout: JsonInt = Field(
+        default=0, ge=0, le=30 * 24 * 3600, description="Idle seconds before it hibernates; 0 = never."
+    )
 
 
 FULL_REFUSED = (
@@ -65,8 +67,12 @@ FULL_REFUSED = (
 )
 
 
-@router.post("/sandboxes/{sandbox_id}/checkpoints", status_code=201, response_model=CheckpointInfo,
-             responses=error_responses(501))
+@router.post(
+    "/sandboxes/{sandbox_id}/checkpoints",
+    status_code=201,
+    response_model=CheckpointInfo,
+    responses=error_responses(501),
+)
 async def create_checkpoint(sandbox_id: str, body: CheckpointCreate, state: State = Depends(get_state)) -> dict:
     """Save the sandbox's files as a checkpoint (``disk_only``; processes and memory are not saved)."""
     state.sandboxes.record(sandbox_id)
@@ -96,14 +102,19 @@ async def delete_checkpoint(sandbox_id: str, checkpoint_id: str, state: State = 
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/from-checkpoint/{checkpoint_id}", status_code=201, response_model=SandboxInfo,
-             responses=error_responses(501))
+@router.post(
+    "/sandboxes/from-checkpoint/{checkpoint_id}",
+    status_code=201,
+    response_model=SandboxInfo,
+    responses=error_responses(501),
+)
 async def fork(checkpoint_id: str, body: ForkBody | None = None, state: State = Depends(get_state)) -> dict:
     """A new sandbox whose files start as the checkpoint's (a fork); the source sandbox is untouched."""
     body = body or ForkBody()
     # A fork that names a secret store is refused, rather than started without its secrets.
     refuse_cloud_fields(body)
     state.engine()
-    record = await state.sandboxes.fork(checkpoint_id, envs=body.envs, metadata=body.metadata,
-                                        timeout=body.timeout, memory_mb=body.memoryMB)
+    record = await state.sandboxes.fork(
+        checkpoint_id, envs=body.envs, metadata=body.metadata, timeout=body.timeout, memory_mb=body.memoryMB
+    )
     return record.to_api("running")

@@ -23,18 +23,30 @@ _ANY = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 FEATURES: dict[str, list[str]] = {
     "Secret stores": ["/secret-stores", "/secret-stores/{rest:path}", "/sandboxes/{sandbox_id}/allowed-hosts"],
     "Mounting remote storage": ["/sandboxes/{sandbox_id}/mounts", "/sandboxes/{sandbox_id}/mounts/{rest:path}"],
-    "Checkpoint patches": ["/sandboxes/checkpoints/{checkpoint_id}/patches",
-                           "/sandboxes/checkpoints/{checkpoint_id}/patches/{rest:path}"],
+    "Checkpoint patches": [
+        "/sandboxes/checkpoints/{checkpoint_id}/patches",
+        "/sandboxes/checkpoints/{checkpoint_id}/patches/{rest:path}",
+    ],
     "Autoscale": ["/sandboxes/{sandbox_id}/autoscale"],
     "The scaling lock": ["/sandboxes/{sandbox_id}/scaling-lock"],
     "Tagging": ["/tags", "/tags/{rest:path}", "/sandboxes/{sandbox_id}/tags"],
     "Usage reporting": ["/usage", "/usage/{rest:path}", "/sandboxes/{sandbox_id}/usage"],
     "Webhooks": ["/webhooks", "/webhooks/{rest:path}"],
     "Running agent sessions": ["/sandboxes/{sandbox_id}/agent", "/sandboxes/{sandbox_id}/agent/{rest:path}"],
-    "Hosted browsers": ["/browsers", "/browsers/{rest:path}", "/v1/browsers", "/v1/browsers/{rest:path}",
-                        "/v1/profiles", "/v1/profiles/{rest:path}"],
-    "Publishing": ["/publish", "/publish/{rest:path}", "/sandboxes/{sandbox_id}/publish",
-                   "/sandboxes/{sandbox_id}/publish/{rest:path}"],
+    "Hosted browsers": [
+        "/browsers",
+        "/browsers/{rest:path}",
+        "/v1/browsers",
+        "/v1/browsers/{rest:path}",
+        "/v1/profiles",
+        "/v1/profiles/{rest:path}",
+    ],
+    "Publishing": [
+        "/publish",
+        "/publish/{rest:path}",
+        "/sandboxes/{sandbox_id}/publish",
+        "/sandboxes/{sandbox_id}/publish/{rest:path}",
+    ],
 }
 
 # Out of the OpenAPI schema: these paths are OpenComputer's, not part of this server's API.
@@ -43,8 +55,10 @@ router = APIRouter(tags=["cloud only"], include_in_schema=False)
 
 def message(feature: str) -> str:
     """The one sentence every route of ``feature`` answers."""
-    return (f"{feature} {'are' if feature.endswith('s') else 'is'} an OpenComputer cloud feature that the local oc_jupyter server does not offer; "
-            "point api_url (or OPENCOMPUTER_API_URL) at the OpenComputer cloud to use it.")
+    return (
+        f"{feature} {'are' if feature.endswith('s') else 'is'} an OpenComputer cloud feature that the local oc_jupyter server does not offer; "
+        "point api_url (or OPENCOMPUTER_API_URL) at the OpenComputer cloud to use it."
+    )
 
 
 class CloudOnly(ApiError):
@@ -73,6 +87,10 @@ def _answer(feature: str) -> Callable[[], Awaitable[JSONResponse]]:
 for _feature, _paths in FEATURES.items():
     for _path in _paths:
         router.add_api_route(
-            _path, _answer(_feature), methods=_ANY, status_code=501, name=f"{_feature} ({_path})",
+            _path,
+            _answer(_feature),
+            methods=_ANY,
+            status_code=501,
+            name=f"{_feature} ({_path})",
             responses={501: {"model": ErrorBody, "description": "Needs the OpenComputer cloud."}},
         )

@@ -39,8 +39,9 @@ from ..state import get_state
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/exec", tags=["commands"],
-                   responses=error_responses(400, 401, 404, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/exec", tags=["commands"], responses=error_responses(400, 401, 404, 500, 503)
+)
 
 STDOUT, STDERR, EXIT, SCROLLBACK_END, STDIN = 0x01, 0x02, 0x03, 0x04, 0x00
 _EXIT = struct.Struct(">i")
@@ -65,7 +66,8 @@ class RunBody(BaseModel):
     cmd: str = Field(min_length=1, json_schema_extra={"pattern": _NO_NUL})
     args: list[Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] = Field(default_factory=list)
     envs: dict[str, Annotated[str, Field(json_schema_extra={"pattern": _NO_NUL})]] | None = Field(
-        default=None, json_schema_extra={"propertyNames": {"pattern": r"^[^=\x00]+$"}})
+        default=None, json_schema_extra={"propertyNames": {"pattern": r"^[^=\x00]+$"}}
+    )
     cwd: str | None = Field(default=None, json_schema_extra={"pattern": _NO_NUL})
     timeout: float | None = Field(default=None, ge=0)
 
@@ -155,9 +157,15 @@ async def run_command(sandbox_id: str, body: RunBody, request: Request) -> dict[
     result = work.result()
     oom = await request.app.state.oc.sandboxes.oom_report(sandbox_id, result["exitCode"], f"Command `{_shown(argv)}`")
     if oom is not None:
-        result = {**result, "oomKilled": True, "error": oom,
-                  "stderr": result["stderr"] + ("" if result["stderr"].endswith("\n") or not result["stderr"] else "\n")
-                  + oom + "\n"}
+        result = {
+            **result,
+            "oomKilled": True,
+            "error": oom,
+            "stderr": result["stderr"]
+            + ("" if result["stderr"].endswith("\n") or not result["stderr"] else "\n")
+            + oom
+            + "\n",
+        }
     return result
 
 
@@ -171,8 +179,12 @@ def _shown(argv: list[str]) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-@router.post("/run-async", response_model=RunResult, dependencies=[Depends(require_key)],
-             responses={202: {"model": RunPending, "description": "Still running: fetch the result by execId."}})
+@router.post(
+    "/run-async",
+    response_model=RunResult,
+    dependencies=[Depends(require_key)],
+    responses={202: {"model": RunPending, "description": "Still running: fetch the result by execId."}},
+)
 async def run_command_async(sandbox_id: str, body: RunBody, request: Request) -> Any:
     """Run a command: its result at once when it ends within about 400 ms, else 202 with an ``execId``.
 
@@ -211,7 +223,11 @@ async def start_session(sandbox_id: str, body: SessionBody, request: Request) ->
     agent = await sandbox_agent(request, sandbox_id)
     argv, envs, cwd = _command(body)
     session = await agent.sessions.start(
-        argv[0], argv[1:], env=envs, cwd=cwd, timeout=body.timeout,
+        argv[0],
+        argv[1:],
+        env=envs,
+        cwd=cwd,
+        timeout=body.timeout,
         max_run_after_disconnect=body.maxRunAfterDisconnect,
     )
     return session.info()

@@ -32,8 +32,11 @@ async def cache_preview(body: CachePreviewRequest, state: State = Depends(get_st
 async def server_health(state: State = Depends(get_state)) -> Any:
     """Who this server is: version, engine, instance and process id."""
     return {
-        "ok": True, "version": __version__, "engine": state.engine_name(),
-        "instance": state.instance, "pid": os.getpid(),
+        "ok": True,
+        "version": __version__,
+        "engine": state.engine_name(),
+        "instance": state.instance,
+        "pid": os.getpid(),
     }
 
 

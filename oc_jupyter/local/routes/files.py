@@ -20,8 +20,12 @@ from ..models import error_responses
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"],
-                   dependencies=[Depends(require_key)], responses=error_responses(400, 401, 404, 409, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/files",
+    tags=["files"],
+    dependencies=[Depends(require_key)],
+    responses=error_responses(400, 401, 404, 409, 500, 503),
+)
 
 
 class FileEntry(BaseModel):
@@ -34,8 +38,10 @@ class FileEntry(BaseModel):
 def checked(path: str) -> str:
     """A path the sandbox can act on: absolute and free of NUL."""
     if not path.startswith("/") or "\0" in path:
-        raise BadPath(f"Path {path!r} must be absolute (start with /) and contain no NUL character; "
-                      "for example /workspace/data.csv.")
+        raise BadPath(
+            f"Path {path!r} must be absolute (start with /) and contain no NUL character; "
+            "for example /workspace/data.csv."
+        )
     return path
 
 
@@ -43,8 +49,7 @@ def checked(path: str) -> str:
 _PATH = Query(description="Absolute path inside the sandbox.", json_schema_extra={"pattern": r"^/[^\x00]*$"})
 
 
-@router.get("", response_class=StreamingResponse,
-            responses={200: {"content": {"application/octet-stream": {}}}})
+@router.get("", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}})
 async def read_file(sandbox_id: str, request: Request, path: str = _PATH) -> StreamingResponse:
     """The file's raw bytes (404 when nothing is there)."""
     agent = await sandbox_agent(request, sandbox_id)
@@ -75,8 +80,10 @@ async def _rechunk(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         yield bytes(pending)
 
 
-_DELETABLE = Query(description="Absolute path inside the sandbox, other than the root folder.",
-                   json_schema_extra={"pattern": r"^/[^\x00]*[^/\x00][^\x00]*$"})
+_DELETABLE = Query(
+    description="Absolute path inside the sandbox, other than the root folder.",
+    json_schema_extra={"pattern": r"^/[^\x00]*[^/\x00][^\x00]*$"},
+)
 
 
 @router.delete("", status_code=204)
@@ -85,7 +92,9 @@ async def delete_file(sandbox_id: str, request: Request, path: str = _DELETABLE)
     agent = await sandbox_agent(request, sandbox_id)
     if not checked(path).strip("/"):
         # A recursive delete of / empties the sandbox until something busy stops it half-way.
-        raise BadPath(f"Path {path!r} is the sandbox's root folder, which cannot be deleted; delete the files inside it.")
+        raise BadPath(
+            f"Path {path!r} is the sandbox's root folder, which cannot be deleted; delete the files inside it."
+        )
     await agent.remove(path)
     return Response(status_code=204)
 

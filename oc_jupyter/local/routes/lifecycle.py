@@ -18,8 +18,9 @@ from ..state import State, get_state
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}", tags=["lifecycle"],
-                   responses=error_responses(400, 401, 404, 409, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}", tags=["lifecycle"], responses=error_responses(400, 401, 404, 409, 500, 503)
+)
 
 
 class Hibernated(BaseModel):
@@ -31,7 +32,8 @@ class WakeBody(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
 
     timeout: Annotated[StrictInt, Field(ge=0, le=30 * 24 * 3600), BeforeValidator(_integral)] | None = Field(
-        default=None, description="New idle timeout in seconds; 0 = never hibernate.")
+        default=None, description="New idle timeout in seconds; 0 = never hibernate."
+    )
 
 
 # The schema states the upper bound too, so a client learns it before asking.

@@ -48,14 +48,26 @@ from ..state import get_state
 
 __all__ = ["PreviewHosts", "forget_pool", "proxy_router", "router"]
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/preview", tags=["previews"],
-                   responses=error_responses(400, 401, 404, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/preview", tags=["previews"], responses=error_responses(400, 401, 404, 500, 503)
+)
 proxy_router = APIRouter(prefix="/preview/{sandbox_id}/{port}", include_in_schema=False)
 
 TOKEN_HEADER = "X-OC-Preview-Token"
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), and the credentials the proxy consumes.
-_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
-        "trailer", "upgrade", "host", "x-api-key", TOKEN_HEADER.lower()}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "x-api-key",
+    TOKEN_HEADER.lower(),
+}
 _NOT_BACK = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "trailer", "upgrade"}
 
 
@@ -72,8 +84,12 @@ def _where(request: Request) -> tuple[str, str]:
     return host, request.url.scheme
 
 
-@router.post("", responses={200: {"description": "The preview URL already existed."}},
-             status_code=201, dependencies=[Depends(require_key)])
+@router.post(
+    "",
+    responses={200: {"description": "The preview URL already existed."}},
+    status_code=201,
+    dependencies=[Depends(require_key)],
+)
 async def create_preview(sandbox_id: str, body: PreviewBody, request: Request) -> JSONResponse:
     """Expose a port of the sandbox; 200 with the existing preview when the port already has one."""
     record = await get_state(request).get_sandbox(sandbox_id)
@@ -101,8 +117,10 @@ async def delete_preview(sandbox_id: str, port: int, request: Request) -> Respon
     record = await get_state(request).get_sandbox(sandbox_id)
     entry = peek(record.id)
     if entry is None or entry.ports.pop(port, None) is None:
-        raise NotFoundError(f"Sandbox {sandbox_id!r} has no preview URL for port {port}; "
-                            f"list them with GET /api/sandboxes/{sandbox_id}/preview.")
+        raise NotFoundError(
+            f"Sandbox {sandbox_id!r} has no preview URL for port {port}; "
+            f"list them with GET /api/sandboxes/{sandbox_id}/preview."
+        )
     return Response(status_code=204)
 
 
@@ -121,14 +139,18 @@ def _refusal(conn: Request | WebSocket, sandbox_id: str, port: int) -> tuple[int
     entry = peek(sandbox_id)
     given = conn.headers.get(TOKEN_HEADER) or _bearer(conn.headers.get("authorization"))
     allowed = (key is not None and hmac.compare_digest(key.encode(), get_state(conn).key.encode())) or (
-        given is not None and entry is not None and entry.token_matches(given))
+        given is not None and entry is not None and entry.token_matches(given)
+    )
     if not allowed:
-        return 401, (f"This preview needs the sandbox's preview token in an 'Authorization: Bearer' or "
-                     f"{TOKEN_HEADER} header (make one with rotate_preview_auth_token()), or the server's key "
-                     "in X-API-Key.")
+        return 401, (
+            f"This preview needs the sandbox's preview token in an 'Authorization: Bearer' or "
+            f"{TOKEN_HEADER} header (make one with rotate_preview_auth_token()), or the server's key "
+            "in X-API-Key."
+        )
     if entry is None or port not in entry.ports:
-        return 404, (f"Sandbox {sandbox_id!r} has no preview URL for port {port}; "
-                     f"create one with create_preview_url({port}).")
+        return 404, (
+            f"Sandbox {sandbox_id!r} has no preview URL for port {port}; create one with create_preview_url({port})."
+        )
     return None
 
 
@@ -205,13 +227,21 @@ async def preview_http(request: Request, sandbox_id: str, port: int, path: str) 
     except ApiError:
         raise
     except (httpcore.ProtocolError, httpcore.NetworkError, httpcore.TimeoutException) as exc:
-        return JSONResponse({"error": f"The server on port {port} in sandbox {sandbox_id!r} broke off the "
-                                      f"response ({type(exc).__name__}); check that it speaks HTTP/1.1."},
-                            status_code=502)
-    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers
-               if k.decode("latin-1").lower() not in _NOT_BACK]
-    result = StreamingResponse(response.aiter_stream(), status_code=response.status,
-                               background=BackgroundTask(response.aclose))
+        return JSONResponse(
+            {
+                "error": f"The server on port {port} in sandbox {sandbox_id!r} broke off the "
+                f"response ({type(exc).__name__}); check that it speaks HTTP/1.1."
+            },
+            status_code=502,
+        )
+    headers = [
+        (k.decode("latin-1"), v.decode("latin-1"))
+        for k, v in response.headers
+        if k.decode("latin-1").lower() not in _NOT_BACK
+    ]
+    result = StreamingResponse(
+        response.aiter_stream(), status_code=response.status, background=BackgroundTask(response.aclose)
+    )
     result.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
     return result
 
@@ -224,11 +254,25 @@ async def preview_websocket(websocket: WebSocket, sandbox_id: str, port: int, pa
         return
     try:
         agent = await _agent(websocket, sandbox_id)
-        headers = [(k.decode(), v.decode()) for k, v in _forwarded(websocket, port)
-                   if k.lower() not in (b"host", b"sec-websocket-key", b"sec-websocket-version",
-                                        b"sec-websocket-extensions", b"sec-websocket-protocol")]
-        upstream = await UpstreamWebSocket.connect(agent, port, _target(websocket.scope).decode("latin-1"),
-                                                   headers, list(websocket.scope.get("subprotocols") or []))
+        headers = [
+            (k.decode(), v.decode())
+            for k, v in _forwarded(websocket, port)
+            if k.lower()
+            not in (
+                b"host",
+                b"sec-websocket-key",
+                b"sec-websocket-version",
+                b"sec-websocket-extensions",
+                b"sec-websocket-protocol",
+            )
+        ]
+        upstream = await UpstreamWebSocket.connect(
+            agent,
+            port,
+            _target(websocket.scope).decode("latin-1"),
+            headers,
+            list(websocket.scope.get("subprotocols") or []),
+        )
     except ApiError as exc:
         await refuse(websocket, exc.status_code, exc.message)
         return
@@ -289,6 +333,9 @@ class PreviewHosts:
             match = _PREVIEW_HOST.match(host.lower())
             if match:
                 prefix = f"/preview/{match['sandbox']}/{match['port']}"
-                scope = dict(scope, path=prefix + scope["path"],
-                             raw_path=prefix.encode() + (scope.get("raw_path") or scope["path"].encode()))
+                scope = dict(
+                    scope,
+                    path=prefix + scope["path"],
+                    raw_path=prefix.encode() + (scope.get("raw_path") or scope["path"].encode()),
+                )
         await self.app(scope, receive, send)

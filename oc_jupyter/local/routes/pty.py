@@ -30,8 +30,9 @@ from ..state import get_state
 
 __all__ = ["bare_router", "router"]
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/pty", tags=["terminals"],
-                   responses=error_responses(400, 401, 404, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/pty", tags=["terminals"], responses=error_responses(400, 401, 404, 500, 503)
+)
 bare_router = APIRouter(prefix="/sandboxes/{sandbox_id}/pty", include_in_schema=False)
 
 # A real terminal is never this big; the limit keeps TIOCSWINSZ's 16-bit fields sane.
@@ -73,7 +74,7 @@ async def create_pty(sandbox_id: str, request: Request, body: PtyBody | None = N
     """Start a login shell on a new pseudo-terminal (``TERM=xterm-256color``)."""
     body = body or PtyBody()
     if not body.shell.startswith("/") or "\0" in body.shell:
-        raise BadRequest(f"shell must be an absolute path such as \"/bin/bash\", not {body.shell!r}.")
+        raise BadRequest(f'shell must be an absolute path such as "/bin/bash", not {body.shell!r}.')
     agent, env = await _terminals(request, sandbox_id)
     terminal = await agent.open_terminal(cols=body.cols, rows=body.rows, shell=body.shell, env=env)
     return terminal.info()

@@ -78,8 +78,9 @@ async def _start(state: State, body: SandboxCreate, job: BuildJob, manifest: Man
         return await _run_container(state, body, image, manifest, snapshot)
 
 
-async def _run_container(state: State, body: SandboxCreate, image: str, manifest: Manifest,
-                         snapshot: str | None) -> dict:
+async def _run_container(
+    state: State, body: SandboxCreate, image: str, manifest: Manifest, snapshot: str | None
+) -> dict:
     record = await state.sandboxes.create(
         image_ref=image,
         template_id=body.templateID,
@@ -98,8 +99,9 @@ async def _run_container(state: State, body: SandboxCreate, image: str, manifest
     return info
 
 
-async def _events(state: State, body: SandboxCreate, job: BuildJob, manifest: Manifest,
-                  snapshot: str | None) -> AsyncIterator[Any]:
+async def _events(
+    state: State, body: SandboxCreate, job: BuildJob, manifest: Manifest, snapshot: str | None
+) -> AsyncIterator[Any]:
     async for batch in job.follow_batches():
         yield [(event.event, event.data) for event in batch]
         if batch[-1].event == "error":
@@ -135,8 +137,9 @@ def _check_preview_auth(body: SandboxCreate) -> None:
 
 
 @router.post("/sandboxes", status_code=201, response_model=SandboxInfo, responses=_CREATE_RESPONSES)
-async def create_sandbox(body: SandboxCreate, state: State = Depends(get_state),
-                         accept: str | None = Header(default=None)) -> Any:
+async def create_sandbox(
+    body: SandboxCreate, state: State = Depends(get_state), accept: str | None = Header(default=None)
+) -> Any:
     """Create a sandbox; building its image first when needed (streamed as SSE on request)."""
     refuse_cloud_fields(body)
     manifest, snapshot = _source(state, body)
@@ -158,30 +161,39 @@ async def list_sandboxes(state: State = Depends(get_state)) -> Any:
 
 
 @router.get("/sandboxes/{sandbox_id}", response_model=SandboxInfo, responses=error_responses(401, 404, 500, 503))
-async def get_sandbox(sandbox_id: str, state: State = Depends(get_state),
-                      usage: bool = Query(default=False, description="Also measure `diskUsedMB` (about 0.5 s).")) -> Any:
+async def get_sandbox(
+    sandbox_id: str,
+    state: State = Depends(get_state),
+    usage: bool = Query(default=False, description="Also measure `diskUsedMB` (about 0.5 s)."),
+) -> Any:
     """The sandbox; ``oomKills`` when cheap to read (always with ``usage``), ``diskUsedMB`` with ``usage``."""
     record = state.sandboxes.record(sandbox_id)
     status = await state.sandboxes.status(sandbox_id)
     info = record.to_api(status)
     if status == "running" and usage:
         info["diskUsedMB"], info["oomKills"] = await asyncio.gather(
-            state.sandboxes.disk_used_mb(sandbox_id), state.sandboxes.oom_kills(sandbox_id))
+            state.sandboxes.disk_used_mb(sandbox_id), state.sandboxes.oom_kills(sandbox_id)
+        )
     elif status == "running":
         info["oomKills"] = state.sandboxes.cheap_oom_kills(sandbox_id)
     return info
 
 
-@router.delete("/sandboxes/{sandbox_id}", status_code=204, response_class=Response,
-               responses=error_responses(401, 404, 500, 503))
+@router.delete(
+    "/sandboxes/{sandbox_id}", status_code=204, response_class=Response, responses=error_responses(401, 404, 500, 503)
+)
 async def kill_sandbox(sandbox_id: str, state: State = Depends(get_state)) -> Response:
     """Kill the sandbox: its container is removed with everything in it."""
     await state.sandboxes.kill(sandbox_id)
     return Response(status_code=204)
 
 
-@router.post("/sandboxes/{sandbox_id}/timeout", status_code=204, response_class=Response,
-             responses=error_responses(400, 401, 404))
+@router.post(
+    "/sandboxes/{sandbox_id}/timeout",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(400, 401, 404),
+)
 async def set_timeout(sandbox_id: str, body: TimeoutBody, state: State = Depends(get_state)) -> Response:
     """Change the idle timeout (seconds; 0 = never) and count this call as activity."""
     state.sandboxes.set_timeout(sandbox_id, body.timeout)

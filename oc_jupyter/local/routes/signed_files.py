@@ -31,11 +31,13 @@ __all__ = ["router", "public_router", "sign"]
 
 MAX_EXPIRES_IN = 86400
 
-router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"],
-                   responses=error_responses(400, 401, 404, 500, 503))
+router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/files", tags=["files"], responses=error_responses(400, 401, 404, 500, 503)
+)
 # Served without the API key: the signature is the credential.
-public_router = APIRouter(prefix="/sandboxes/{sandbox_id}/files", tags=["files"],
-                          responses=error_responses(400, 403, 404, 500, 503))
+public_router = APIRouter(
+    prefix="/sandboxes/{sandbox_id}/files", tags=["files"], responses=error_responses(400, 403, 404, 500, 503)
+)
 
 
 class Forbidden(ApiError):
@@ -68,23 +70,26 @@ def _url(request: Request, state: State, method: str, sandbox_id: str, body: Url
     path = checked(body.path)
     state.sandboxes.record(sandbox_id)
     expires = int(time.time()) + body.expiresIn
-    query = urlencode({"path": path, "expires": expires,
-                       "signature": sign(state.key, method, sandbox_id, path, expires)})
+    query = urlencode(
+        {"path": path, "expires": expires, "signature": sign(state.key, method, sandbox_id, path, expires)}
+    )
     action = "download" if method == "GET" else "upload"
     base = str(request.base_url).rstrip("/")
     return {"url": f"{base}/api/sandboxes/{sandbox_id}/files/{action}?{query}"}
 
 
 @router.post("/download-url", response_model=SignedUrl)
-async def download_url(sandbox_id: str, body: UrlRequest, request: Request,
-                       state: State = Depends(get_state)) -> dict[str, str]:
+async def download_url(
+    sandbox_id: str, body: UrlRequest, request: Request, state: State = Depends(get_state)
+) -> dict[str, str]:
     """A URL that downloads ``path`` without the API key until it expires (at most a day)."""
     return _url(request, state, "GET", sandbox_id, body)
 
 
 @router.post("/upload-url", response_model=SignedUrl)
-async def upload_url(sandbox_id: str, body: UrlRequest, request: Request,
-                     state: State = Depends(get_state)) -> dict[str, str]:
+async def upload_url(
+    sandbox_id: str, body: UrlRequest, request: Request, state: State = Depends(get_state)
+) -> dict[str, str]:
     """A URL that accepts a PUT of ``path``'s new content without the API key until it expires."""
     return _url(request, state, "PUT", sandbox_id, body)
 
@@ -98,8 +103,10 @@ def _verify(state: State, method: str, sandbox_id: str, path: str, expires: int,
         )
     if expires < time.time():
         when = datetime.fromtimestamp(expires, timezone.utc).isoformat().replace("+00:00", "Z")
-        raise Forbidden(f"This signed URL expired at {when}; ask for a new one with POST /sandboxes/<id>/files/"
-                        + ("download-url." if method == "GET" else "upload-url."))
+        raise Forbidden(
+            f"This signed URL expired at {when}; ask for a new one with POST /sandboxes/<id>/files/"
+            + ("download-url." if method == "GET" else "upload-url.")
+        )
 
 
 _SIGNED = {
@@ -109,25 +116,39 @@ _SIGNED = {
 }
 
 
-@public_router.get("/download", response_class=StreamingResponse,
-                   responses={200: {"content": {"application/octet-stream": {}}}})
-async def signed_download(sandbox_id: str, request: Request, path: str = _SIGNED["path"],
-                          expires: int = _SIGNED["expires"], signature: str = _SIGNED["signature"],
-                          state: State = Depends(get_state)) -> StreamingResponse:
+@public_router.get(
+    "/download", response_class=StreamingResponse, responses={200: {"content": {"application/octet-stream": {}}}}
+)
+async def signed_download(
+    sandbox_id: str,
+    request: Request,
+    path: str = _SIGNED["path"],
+    expires: int = _SIGNED["expires"],
+    signature: str = _SIGNED["signature"],
+    state: State = Depends(get_state),
+) -> StreamingResponse:
     """The file's bytes, streamed, for a valid signature (no API key)."""
     _verify(state, "GET", sandbox_id, path, expires, signature)
     agent = await sandbox_agent(request, sandbox_id)
     _, chunks = await agent.open_read(checked(path))
     chunks = _touching(state, sandbox_id, chunks)
     filename = path.rstrip("/").rsplit("/", 1)[-1] or "download"
-    return StreamingResponse(chunks, media_type="application/octet-stream",
-                             headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"})
+    return StreamingResponse(
+        chunks,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(filename)}"},
+    )
 
 
 @public_router.put("/upload", status_code=204, response_class=Response)
-async def signed_upload(sandbox_id: str, request: Request, path: str = _SIGNED["path"],
-                        expires: int = _SIGNED["expires"], signature: str = _SIGNED["signature"],
-                        state: State = Depends(get_state)) -> Response:
+async def signed_upload(
+    sandbox_id: str,
+    request: Request,
+    path: str = _SIGNED["path"],
+    expires: int = _SIGNED["expires"],
+    signature: str = _SIGNED["signature"],
+    state: State = Depends(get_state),
+) -> Response:
     """Write the request body (streamed) to the signed path (no API key)."""
     _verify(state, "PUT", sandbox_id, path, expires, signature)
     agent = await sandbox_agent(request, sandbox_id)

@@ -36,8 +36,9 @@ _CREATE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def _not_found(name: str) -> NotFoundError:
-    return NotFoundError(f"Snapshot {name!r} not found; list snapshots with GET /snapshots.",
-                         code=ErrorCode.SNAPSHOT_NOT_FOUND)
+    return NotFoundError(
+        f"Snapshot {name!r} not found; list snapshots with GET /snapshots.", code=ErrorCode.SNAPSHOT_NOT_FOUND
+    )
 
 
 async def _record_outcome(state: State, record: SnapshotRecord, job: BuildJob) -> None:
@@ -58,8 +59,7 @@ def _info(state: State, record: SnapshotRecord) -> dict[str, Any]:
     return (current if current is not None and current.id == record.id else record).to_api()
 
 
-async def _events(state: State, record: SnapshotRecord, job: BuildJob,
-                  outcome: asyncio.Task) -> AsyncIterator[Any]:
+async def _events(state: State, record: SnapshotRecord, job: BuildJob, outcome: asyncio.Task) -> AsyncIterator[Any]:
     async for batch in job.follow_batches():
         yield [(event.event, event.data) for event in batch]
         if batch[-1].event == "error":
@@ -69,10 +69,14 @@ async def _events(state: State, record: SnapshotRecord, job: BuildJob,
 
 
 @router.post("/snapshots", status_code=201, response_model=SnapshotInfo, responses=_CREATE_RESPONSES)
-async def create_snapshot(body: SnapshotCreate, state: State = Depends(get_state),
-                          async_: str | None = Query(default=None, alias="async",
-                                                     description="`1` answers 202 at once; poll for the outcome."),
-                          accept: str | None = Header(default=None)) -> Any:
+async def create_snapshot(
+    body: SnapshotCreate,
+    state: State = Depends(get_state),
+    async_: str | None = Query(
+        default=None, alias="async", description="`1` answers 202 at once; poll for the outcome."
+    ),
+    accept: str | None = Header(default=None),
+) -> Any:
     """Build ``image`` and keep it under ``name`` (a failed snapshot of that name is replaced)."""
     await ensure_disk_space(state.engine(), "creating a snapshot")
     manifest = body.image
