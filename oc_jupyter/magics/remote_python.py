@@ -532,21 +532,21 @@ class RemotePython:
         return items
 
     def _route(self, frame: dict, rid: int, out: OutputWriter, notes: Notes) -> bool:
-        """Whether ``frame`` belongs to request ``rid``; output of earlier work is shown, the rest noted."""
+        """Whether ``frame`` belongs to request ``rid``; late output of stopped work is dropped, the rest noted."""
         t = frame["t"]
         fid = frame.get("id")
-        if t == "stream" and (fid == rid or fid is None or fid in self._abandoned):
+        if t == "stream" and (fid == rid or fid is None):
             # fid None: output of a background process an earlier cell started.
             out.write("stderr" if frame.get("name") == "stderr" else "stdout", _text(frame.get("text")))
             return False
         if fid == rid:
             return True
         if fid in self._abandoned:
+            # An interrupted or timed-out command's last output arrives late: it belongs to the cell
+            # that was stopped, not to this one, so it is dropped (as a local kernel drops it).
             if t in ("done", "sh_exit", "sh_err"):
                 self._abandoned.discard(fid)
                 self._finished.add(fid)
-            elif t == "sh_out":
-                out.write("stderr" if frame.get("fd") == 2 else "stdout", _text(frame.get("d")))
             return False
         if t not in KNOWN:
             notes.add(_frame_kind(frame))
