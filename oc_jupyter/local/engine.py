@@ -269,7 +269,9 @@ class Engine:
 
     async def commit(self, ref: str, image: str) -> None:
         """Save the container's file system as ``image`` (memory is not saved)."""
-        await self.run("commit", "-q", ref, image, timeout=SLOW_TIMEOUT)
+        # docker's commit has no -q (it prints only the id anyway).
+        quiet = ["-q"] if self.name == "podman" else []
+        await self.run("commit", *quiet, ref, image, timeout=SLOW_TIMEOUT)
 
     async def image_size(self, image: str) -> int:
         result = await self.run("image", "inspect", "--format", "{{.Size}}", image, check=False)
